@@ -1,0 +1,31 @@
+# ia32k: `make run` boots the demo, `make test` runs the suite. Both set up
+# everything on a fresh machine: a .venv with the project and its packages.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v gcc >/dev/null 2>&1 || { apt-get update && apt-get install -y gcc; }
+	@command -v make >/dev/null 2>&1 || true
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python tools/gen_include.py >/dev/null
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/ia32k run userland/demo/family.c
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m tools.bench
+
+clean:
+	rm -rf $(VENV) .build .pytest_cache

@@ -1,0 +1,189 @@
+"""The machine: one Unicorn IA32 CPU, physical RAM, and the hooks into it.
+
+This module and its siblings in emu/ are the only importers of unicorn.
+Physical RAM is one host buffer mapped at physical address 0, so the kernel
+reads and writes guest-physical memory (page tables above all) through a
+memoryview at host speed. Once CR0.PG is set every guest access goes
+through the page tables in that RAM; the Uc's own mem_* calls are physical.
+"""
+
+import ctypes
+import mmap
+import struct
+
+from unicorn import (UC_ARCH_X86, UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH,
+                     UC_HOOK_INSN, UC_HOOK_INSN_INVALID, UC_HOOK_INTR,
+                     UC_MODE_32, UC_PROT_ALL, Uc, UcError)
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
+
+from emu import x86
+from emu.cpu import REGS, Context
+
+_U32 = struct.Struct("<I")
+_INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
+                            ctypes.c_void_p)
+_INVALID_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p,
+                               ctypes.c_void_p)
+_IN_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
+                          ctypes.c_int, ctypes.c_void_p)
+_OUT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
+                           ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
+
+
+class EmulatorError(Exception):
+    """Unicorn refused to run (an emulator failure, not a guest fault)."""
+
+
+class Machine:
+    """One CPU over physical RAM of `memory` bytes.
+
+    The kernel installs three handlers: interrupt(intno) for int 0x80 and
+    CPU exceptions, invalid() for #UD, io() for a ring-3 in/out (a #GP on
+    real hardware). Each runs inside emu_start; it may call stop().
+    """
+
+    def __init__(self, memory):
+        if memory % x86.LARGE_PAGE_SIZE or memory <= 0:
+            raise ValueError("memory must be a positive multiple of 4 MiB")
+        self.memory = memory
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        self.uch = self.uc._uch
+        self.ram = mmap.mmap(-1, memory)
+        self.mem = memoryview(self.ram)
+        self._ram_ptr = ctypes.c_char.from_buffer(self.ram)
+        self.uc.mem_map_ptr(0, memory, UC_PROT_ALL,
+                            ctypes.addressof(self._ram_ptr))
+        self.panic = None          # a Python exception raised in a hook
+        self._callbacks = []
+        self.on_interrupt = self.on_invalid = self.on_io = None
+        self.context_size = uclib.uc_context_size(self.uch)
+        self.layout = None         # set by emu.calibrate
+
+    # -- physical memory -------------------------------------------------
+    def read32(self, pa):
+        return _U32.unpack_from(self.mem, pa)[0]
+
+    def write32(self, pa, value):
+        _U32.pack_into(self.mem, pa, value)
+
+    def read(self, pa, n):
+        return bytes(self.mem[pa:pa + n])
+
+    def write(self, pa, data):
+        self.mem[pa:pa + len(data)] = data
+
+    def zero(self, pa, n):
+        self.mem[pa:pa + n] = bytes(n)
+
+    # -- control ---------------------------------------------------------
+    def reg(self, name):
+        return self.uc.reg_read(REGS[name])
+
+    def set_reg(self, name, value):
+        self.uc.reg_write(REGS[name], value)
+
+    def load_gdt(self, base_va, nentries):
+        """Load GDTR with a table of nentries descriptors at base_va."""
+        self.uc.reg_write(X.UC_X86_REG_GDTR, (0, base_va, 8 * nentries - 1, 0))
+
+    def enable_paging(self, cr3):
+        """Turn on protected mode and paging (with 4 MiB pages and WP)."""
+        self.uc.reg_write(X.UC_X86_REG_CR4, x86.CR4_PSE)
+        self.uc.reg_write(X.UC_X86_REG_CR3, cr3)
+        self.uc.reg_write(X.UC_X86_REG_CR0,
+                          x86.CR0_PE | x86.CR0_PG | x86.CR0_WP)
+
+    def load_kernel_segments(self):
+        ks = x86.selector(x86.SEG_KDATA)
+        self.uc.reg_write(X.UC_X86_REG_CS, x86.selector(x86.SEG_KCODE))
+        for r in (X.UC_X86_REG_SS, X.UC_X86_REG_DS, X.UC_X86_REG_ES,
+                  X.UC_X86_REG_FS, X.UC_X86_REG_GS):
+            self.uc.reg_write(r, ks)
+
+    def new_context(self):
+        return Context(self.uch, self.layout, self.context_size)
+
+    def flush_tlb(self):
+        """Drop every cached translation (context_restore does not)."""
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+
+    def flush_code(self):
+        """Drop all translated code (mem writes never invalidate it)."""
+        self.uc.ctl_flush_tb()
+
+    # -- running ---------------------------------------------------------
+    def run(self, eip, count=0):
+        """Run from eip until a handler calls stop() (or count runs out)."""
+        try:
+            self.uc.emu_start(eip, 0, 0, count)
+        except UcError as e:
+            if self.panic is None:
+                raise EmulatorError(str(e)) from e
+        if self.panic is not None:
+            exc, self.panic = self.panic, None
+            raise exc
+
+    def stop(self):
+        uclib.uc_emu_stop(self.uch)
+
+    def install_hooks(self):
+        """Route interrupts, #UD and port I/O to the kernel's handlers."""
+        self._add(UC_HOOK_INTR, _INTR_CB(self._guard(
+            lambda h, intno, ud: self.on_interrupt(intno))))
+        self._add(UC_HOOK_INSN_INVALID, _INVALID_CB(self._guard(
+            lambda h, ud: self.on_invalid(), True)))
+        self._add(UC_HOOK_INSN, _IN_CB(self._guard(
+            lambda h, port, size, ud: self.on_io() or 0, 0)), X.UC_X86_INS_IN)
+        self._add(UC_HOOK_INSN, _OUT_CB(self._guard(
+            lambda h, port, size, val, ud: self.on_io())), X.UC_X86_INS_OUT)
+
+    def _guard(self, fn, fallback=None):
+        """Wrap a hook so a Python exception stops the run and is re-raised."""
+        def hook(*args):
+            try:
+                return fn(*args)
+            except BaseException as e:  # noqa: BLE001 - re-raised by run()
+                if self.panic is None:
+                    self.panic = e
+                self.stop()
+                return fallback
+        return hook
+
+    def _add(self, htype, cb, insn=None):
+        h = ctypes.c_size_t()
+        extra = (ctypes.c_int(insn),) if insn is not None else ()
+        err = uclib.uc_hook_add(self.uch, ctypes.byref(h), htype,
+                                ctypes.cast(cb, ctypes.c_void_p), None,
+                                ctypes.c_uint64(1), ctypes.c_uint64(0),
+                                *extra)
+        if err:
+            raise EmulatorError(f"uc_hook_add({htype}) failed: {err}")
+        self._callbacks.append(cb)
+
+
+class SyscallRegs:
+    """Fast access to the syscall registers from inside the interrupt hook:
+    one raw batch read of EAX, EBX, ECX, EDX, ESI, EDI and one EAX write."""
+
+    def __init__(self, m):
+        names = ("eax", "ebx", "ecx", "edx", "esi", "edi")
+        self._ids = (ctypes.c_int * 6)(*(REGS[n] for n in names))
+        self._vals = (ctypes.c_uint32 * 6)()
+        base = ctypes.addressof(self._vals)
+        self._ptrs = (ctypes.c_void_p * 6)(*(base + 4 * i for i in range(6)))
+        self._out = ctypes.c_uint32()
+        self._out_ref = ctypes.byref(self._out)
+        self._uch = m.uch
+        self._read = uclib.uc_reg_read_batch
+        self._write = uclib.uc_reg_write
+        self._eax = REGS["eax"]
+
+    def read(self):
+        """(eax, ebx, ecx, edx, esi, edi) as unsigned 32-bit values."""
+        self._read(self._uch, self._ids, self._ptrs, 6)
+        return tuple(self._vals)
+
+    def set_result(self, value):
+        self._out.value = value & 0xFFFFFFFF
+        self._write(self._uch, self._eax, self._out_ref)

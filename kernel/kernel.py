@@ -1,0 +1,237 @@
+"""The kernel: boots the machine, creates and ends processes, and runs the
+scheduler loop. System calls live in sys_proc/shm/ipc; the entry from the
+hardware is kernel.trap."""
+
+import sys
+import threading
+from dataclasses import dataclass
+
+from emu.machine import SyscallRegs
+from kernel import loader
+from kernel.boot import boot_machine
+from kernel.frames import Frames
+from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
+    USTACK_TOP
+from kernel.proc import Process, ProcState, ProcTable, WaitReason
+from kernel.syscall import Errno
+from kernel.vm import VM, AddressSpace, NoMemory, Region
+
+EXIT_DEADLOCK = -int(Errno.EDEADLK)
+PREEMPT_SECONDS = 0.005
+
+
+class KernelPanic(Exception):
+    """A broken kernel invariant or a Python exception inside the kernel."""
+
+
+@dataclass
+class Stats:
+    instructions: object = None      # counted only with --quantum
+    syscalls: int = 0
+    page_faults: int = 0
+    context_switches: int = 0
+    frames_total: int = 0
+    frames_free_at_boot: int = 0
+    frames_free_at_end: int = 0
+
+
+class Console:
+    """Where fd 1 and fd 2 go: binary streams, stdout and stderr by default."""
+
+    def __init__(self, out=None, err=None):
+        self.out = out or sys.stdout.buffer
+        self.err = err or sys.stderr.buffer
+
+    def write(self, fd, data):
+        (self.out if fd == 1 else self.err).write(data)
+
+    def message(self, text):
+        """A kernel message: always to stderr, after flushing stdout."""
+        self.out.flush()
+        self.err.write(f"ia32k: {text}\n".encode())
+        self.err.flush()
+
+
+class Kernel:
+    """One booted machine and everything running on it."""
+
+    def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
+                 console=None):
+        from kernel import trap            # noqa: F401  (registers handlers)
+        self.hw, self.template, half = boot_machine(memory)
+        self.frames = Frames(FIRST_FREE_PA, memory)
+        self.vm = VM(self.hw, self.frames, half,
+                     on_tables_changed=self.hw.flush_tlb)
+        self.programs = programs   # .get(name) -> loader.Image or None
+        self.procs = ProcTable()
+        self.quantum = quantum
+        self.console = console or Console()
+        self.regs = SyscallRegs(self.hw)
+        self.scratch = self.hw.new_context()
+        self.current = None
+        self.switch = False                 # the hook asked to reschedule
+        self.stats = Stats(frames_total=self.frames.total)
+        self.extensions = []                # objects with on_exit(proc)
+        trap.install(self)
+        self.stats.frames_free_at_boot = self.frames.nfree
+
+    # -- process lifecycle ---------------------------------------------
+    def create_process(self, name, parent=None, arg=0):
+        """Load program name into a new process; return it, or -errno."""
+        image = self.programs.get(name)
+        if image is None:
+            return -Errno.ENOENT
+        if self.procs.full():
+            return -Errno.EAGAIN
+        try:
+            aspace = self._build_aspace(image)
+        except NoMemory:
+            return -Errno.ENOMEM
+        p = Process(self.procs.new_pid(), name,
+                    parent.uid if parent else 0,
+                    parent.pid if parent else 0,
+                    self._initial_context(aspace, image.entry, arg), aspace)
+        if parent:
+            parent.children.append(p.pid)
+        self.procs.add(p)
+        return p
+
+    def _build_aspace(self, image):
+        aspace = AddressSpace(self.vm)
+        try:
+            loader.load(aspace, image)
+        except NoMemory:
+            aspace.destroy()
+            raise
+        aspace.add_region(Region(USTACK_BASE, USTACK_TOP, True, "stack",
+                                 pager=self._zero_pager))
+        return aspace
+
+    def _zero_pager(self, region, va):
+        return self.vm.alloc_zeroed()
+
+    def _initial_context(self, aspace, entry, arg):
+        ctx = self.hw.new_context()
+        ctx.copy_from(self.template)
+        for r in ("ebx", "ecx", "edx", "esi", "edi", "ebp"):
+            ctx.set(r, 0)
+        ctx.set("eax", arg)
+        ctx.set("esp", USTACK_TOP)
+        ctx.set("eip", entry)
+        ctx.set("cr3", aspace.pd)
+        ctx.clear_exception()
+        return ctx
+
+    def exit_process(self, p, status, fault=None):
+        """End p: free its memory, make it a zombie, wake a waiting parent."""
+        p.status, p.fault = status, fault
+        for ext in self.extensions:
+            ext.on_exit(p)
+        if p.aspace is not None:
+            p.aspace.destroy()
+            p.aspace = None
+        if p in self.procs.runq:
+            self.procs.runq.remove(p)
+        p.state, p.wait_on = ProcState.ZOMBIE, None
+        for cpid in p.children:
+            child = self.procs.get(cpid)
+            if child.state is ProcState.ZOMBIE:
+                child.reaped = True
+            child.parent = -1
+        parent = self.procs.get(p.parent)
+        if parent is None or not parent.alive:
+            p.reaped = True
+            return
+        w = parent.wait_on
+        if w is not None and w.kind == "wait" and w.key in (-1, p.pid):
+            self.wake(parent, w.resume(parent, p))
+
+    def wake(self, p, result):
+        """Make a blocked p runnable with result as its syscall's return."""
+        p.ctx.set("eax", result)
+        self.procs.make_runnable(p)
+
+    def block(self, p, kind, describe, key=None, resume=None):
+        """Put the current process to sleep until someone wakes it."""
+        self.procs.block(p, WaitReason(kind, describe, resume, key))
+
+    # -- the scheduler loop ----------------------------------------------
+    def boot(self, names):
+        """Create the boot processes, in order, before any of them runs."""
+        procs = []
+        for name in names:
+            p = self.create_process(name)
+            if isinstance(p, int):
+                raise KernelPanic(f"boot: cannot start {name}: {Errno(-p).name}")
+            procs.append(p)
+        return procs
+
+    def run(self):
+        """Run until every process has ended; deadlocks end the blocked."""
+        timer = None if self.quantum else _Preempter(self)
+        if self.quantum:
+            self.hw.flush_code()            # UNICORN.md fact 4
+        try:
+            while self._run_one() or self._break_deadlock():
+                pass
+        finally:
+            if timer:
+                timer.stop()
+        self.stats.frames_free_at_end = self.frames.nfree
+
+    def _run_one(self):
+        """Give the CPU to the process at the head of the run queue."""
+        if not self.procs.runq:
+            return False
+        p = self.procs.runq.popleft()
+        if self.current is not p:
+            self.stats.context_switches += 1
+        self.current, self.switch = p, False
+        p.state = ProcState.RUNNING
+        p.ctx.restore()
+        self.hw.flush_tlb()                 # UNICORN.md fact 3
+        self.hw.run(p.ctx.get("eip"), self.quantum)
+        if not self.switch:                 # preempted: save and requeue
+            p.ctx.save()
+            p.ctx.clear_exception()         # UNICORN.md fact 6
+            self.procs.make_runnable(p)
+        return True
+
+    def _break_deadlock(self):
+        """Every live process is blocked: report each one and end them."""
+        stuck = self.procs.blocked()
+        if not stuck:
+            return False
+        for p in stuck:
+            self.console.message(f"deadlock: pid {p.pid} ({p.name}) blocked "
+                                 f"forever in {p.wait_on.describe}")
+        for p in stuck:
+            self.exit_process(p, EXIT_DEADLOCK)
+        return True
+
+    def yield_cpu(self, p):
+        """Called from a hook: save p's state and end this run of the CPU.
+        The caller decides whether p is requeued, blocked or gone."""
+        p.ctx.save()
+        self.switch = True
+        self.hw.stop()
+
+
+class _Preempter:
+    """The default (fast, not reproducible) preemption: a host thread that
+    stops the CPU every few milliseconds while others wait to run."""
+
+    def __init__(self, kernel):
+        self.k = kernel
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.done.wait(PREEMPT_SECONDS):
+            if self.k.procs.runq:
+                self.k.hw.stop()
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()

@@ -1,0 +1,110 @@
+"""Program images: flat binaries and ELF files, loaded into a fresh
+address space as ABI.md says (flat: read-write at 0x00400000; ELF: each
+PT_LOAD segment at p_vaddr, read-only unless PF_W)."""
+
+import io
+from dataclasses import dataclass, field
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.constants import P_FLAGS
+from elftools.elf.elffile import ELFFile
+
+from emu.x86 import PAGE_SIZE, PTE_P, PTE_U, PTE_W, pgrounddown, pgroundup
+from kernel.memlayout import USER_IMAGE, USER_LOW, USTACK_BASE
+from kernel.vm import NoMemory, Region
+
+
+class ImageError(Exception):
+    """A program file that cannot be loaded."""
+
+
+@dataclass
+class Segment:
+    va: int
+    data: bytes
+    memsz: int
+    writable: bool
+
+
+@dataclass
+class Image:
+    name: str
+    entry: int
+    segments: list = field(default_factory=list)
+
+
+def flat_image(name, data):
+    """A flat binary: one read-write segment at USER_IMAGE, entry there."""
+    if not data:
+        raise ImageError(f"{name}: empty image")
+    return Image(name, USER_IMAGE, [Segment(USER_IMAGE, bytes(data),
+                                            len(data), True)])
+
+
+def elf_image(name, data):
+    """An i386 ELF executable's PT_LOAD segments."""
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        if elf["e_machine"] != "EM_386" or elf.elfclass != 32:
+            raise ImageError(f"{name}: not an i386 ELF32 executable")
+        segs = [Segment(s["p_vaddr"], s.data(), s["p_memsz"],
+                        bool(s["p_flags"] & P_FLAGS.PF_W))
+                for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"
+                and s["p_memsz"] > 0]
+    except ELFError as e:
+        raise ImageError(f"{name}: bad ELF: {e}") from e
+    for s in segs:
+        if s.va < USER_LOW or s.va + s.memsz > USTACK_BASE:
+            raise ImageError(f"{name}: segment at {s.va:#x} outside user space")
+    if not segs:
+        raise ImageError(f"{name}: no PT_LOAD segment")
+    return Image(name, elf["e_entry"], segs)
+
+
+def image_from_bytes(name, data):
+    return elf_image(name, data) if data[:4] == b"\x7fELF" else \
+        flat_image(name, data)
+
+
+def load(aspace, image):
+    """Map image's segments into aspace; a page two segments share gets the
+    union of their permissions. Raises NoMemory (the caller destroys the
+    half-built address space, which owns every frame mapped so far)."""
+    vm, perms = aspace.vm, {}
+    for s in image.segments:
+        for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
+                          PAGE_SIZE):
+            perms[page] = perms.get(page, False) or s.writable
+    for page, w in sorted(perms.items()):
+        pa = vm.alloc_zeroed()
+        for s in image.segments:
+            _copy_segment_page(vm.hw, s, page, pa)
+        try:
+            aspace.map_pages(page, [pa], PTE_P | PTE_U | (PTE_W if w else 0))
+        except NoMemory:
+            vm.frames.decref(pa)
+            raise
+    for start, end, w in _runs(perms):
+        aspace.add_region(Region(start, end, w, "image", tag=image.name))
+
+
+def _runs(perms):
+    """Merge pages into maximal runs of contiguous pages of one permission."""
+    runs = []
+    for page, w in sorted(perms.items()):
+        if runs and runs[-1][1] == page and runs[-1][2] == w:
+            runs[-1][1] = page + PAGE_SIZE
+        else:
+            runs.append([page, page + PAGE_SIZE, w])
+    return runs
+
+
+def _copy_segment_page(hw, s, page, pa):
+    lo = max(page, s.va)
+    hi = min(page + PAGE_SIZE, s.va + len(s.data))
+    if lo < hi:
+        hw.write(pa + (lo - page), s.data[lo - s.va:hi - s.va])
+
+
+__all__ = ["Image", "ImageError", "NoMemory", "elf_image", "flat_image",
+           "image_from_bytes", "load"]

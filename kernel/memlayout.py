@@ -1,0 +1,25 @@
+"""The address map of ABI.md, and where the kernel keeps things in RAM."""
+
+# Virtual: every process.
+USER_IMAGE = 0x00400000          # flat images load here; ELF at p_vaddr
+USER_LOW = 0x00001000            # page 0 is never mapped
+SHM_BASE = 0x40000000            # kernel-chosen shm attachments
+SHM_END = 0xB0000000
+USTACK_BASE = 0xBFFF0000         # 64 KiB user stack, demand-zero
+USTACK_TOP = 0xC0000000
+KERNBASE = 0xC0000000            # kernel half: physical RAM mapped here,
+USER_END = KERNBASE              # supervisor-only, same in every directory
+
+# Physical: low frames the kernel keeps for itself.
+GDT_PA = 0x1000                  # the GDT
+KPD_PA = 0x2000                  # the boot page directory (kernel half only)
+SCRATCH_PA = (0x3000, 0x4000, 0x5000, 0x6000)   # calibration at boot
+FIRST_FREE_PA = 0x10000          # the frame allocator owns [this, RAM end)
+
+DEFAULT_MEMORY = 128 << 20
+MAX_SHM_BYTES = 64 << 20
+
+
+def kva(pa):
+    """Kernel virtual address of physical address pa."""
+    return KERNBASE + pa

@@ -1,0 +1,71 @@
+"""System call numbers, errno values, the dispatch table and its decorator.
+
+The numbers are ABI.md's. Handlers live beside the concept they serve
+(sys_proc, shm, ipc) and register themselves with @syscall(Sys.X); each
+receives the kernel, the calling process and the five argument registers,
+and returns an int (a result, or -errno) or BLOCKED.
+"""
+
+import enum
+
+
+class Sys(enum.IntEnum):
+    EXIT = 0
+    WRITE = 1
+    GETPID = 2
+    YIELD = 3
+    SPAWN = 4
+    WAIT = 5
+    GETUID = 6
+    SETUID = 7
+    SHM_CREATE = 10
+    SHM_LOOKUP = 11
+    SHM_ATTACH = 12
+    SHM_DETACH = 13
+    SHM_DESTROY = 14
+    SHM_STAT = 15
+    SEND = 20
+    RECV = 21
+    FUTEX_WAIT = 30
+    FUTEX_WAKE = 31
+
+
+class Errno(enum.IntEnum):
+    EPERM = 1
+    ENOENT = 2
+    ESRCH = 3
+    EBADF = 9
+    ECHILD = 10
+    EAGAIN = 11
+    ENOMEM = 12
+    EACCES = 13
+    EFAULT = 14
+    EEXIST = 17
+    EINVAL = 22
+    ENOSPC = 28
+    EDEADLK = 35
+    ENOSYS = 38
+    EIDRM = 43
+
+
+BLOCKED = object()       # the caller sleeps; its result comes at wake-up
+NORETURN = object()      # the caller is gone (exit)
+SWITCH = object()        # result already set; run someone else (yield)
+
+SYSCALLS = {}            # number -> handler
+
+
+def syscall(num):
+    """Register the decorated function as the handler of call num."""
+    def register(fn):
+        if num in SYSCALLS:
+            raise ValueError(f"syscall {num!r} registered twice")
+        SYSCALLS[int(num)] = fn
+        return fn
+    return register
+
+
+def s32(v):
+    """An argument register read as a signed 32-bit value."""
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v

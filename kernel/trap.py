@@ -1,0 +1,153 @@
+"""The one entry from the hardware: system calls, CPU exceptions, #UD and
+ring-3 port I/O. A guest mistake ends only that process, with status
+256 + vector and a report; it never raises out of the kernel."""
+
+from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+
+from emu import x86
+from emu.walk import FETCH
+from kernel import sys_proc  # noqa: F401  (registers the handlers)
+from kernel.syscall import BLOCKED, NORETURN, SWITCH, SYSCALLS, Errno
+from kernel.vm import NoMemory
+
+EXC_STATUS_BASE = 256
+_disasm = Cs(CS_ARCH_X86, CS_MODE_32)
+VECTOR_NAMES = {0: "divide error", 1: "debug", 3: "breakpoint", 4: "overflow",
+                5: "bound range", 6: "invalid opcode", 7: "no math coprocessor",
+                8: "double fault", 10: "invalid TSS", 11: "segment not present",
+                12: "stack fault", 13: "general protection", 14: "page fault",
+                16: "x87 error", 17: "alignment check", 19: "SIMD error"}
+
+
+def install(k):
+    """Point the machine's hooks at this kernel."""
+    k.hw.on_interrupt = lambda intno: interrupt(k, intno)
+    k.hw.on_invalid = lambda: invalid_opcode(k)
+    k.hw.on_io = lambda: port_io(k)
+
+
+def interrupt(k, intno):
+    if intno == x86.T_SYSCALL:
+        syscall(k)
+    else:
+        exception(k, intno)
+
+
+def syscall(k):
+    """Dispatch int 0x80: EAX is the number, EBX..EDI the arguments."""
+    k.stats.syscalls += 1
+    num, a1, a2, a3, a4, a5 = k.regs.read()
+    handler = SYSCALLS.get(num)
+    p = k.current
+    r = handler(k, p, a1, a2, a3, a4, a5) if handler else -Errno.ENOSYS
+    if r.__class__ is int:
+        k.regs.set_result(r)
+    elif r is BLOCKED:
+        k.yield_cpu(p)
+    elif r is SWITCH:
+        k.yield_cpu(p)
+        k.procs.make_runnable(p)
+    elif r is NORETURN:
+        k.switch = True
+        k.hw.stop()
+
+
+def exception(k, intno):
+    """A CPU exception (or a software int n, which is a #GP at CPL 3)."""
+    ctx = k.scratch
+    ctx.save()
+    eip = ctx.get("eip")
+    if ctx.is_software_int():
+        insn_len = _soft_int_length(k, intno, eip)
+        kill(k, x86.T_GPFLT, eip - insn_len, error_code=(intno << 3) | 2)
+        return
+    if intno == x86.T_PGFLT:
+        page_fault(k, ctx, eip)
+        return
+    err = ctx.error_code() if intno in (10, 11, 12, 13, 17) else None
+    kill(k, intno, eip, error_code=err)
+
+
+def page_fault(k, ctx, eip):
+    """Fill a demand-zero page and retry, or kill the process."""
+    cr2 = k.hw.reg("cr2")
+    err = ctx.error_code()
+    p = k.current
+    try:
+        filled = (not err & x86.PF_P) and err & x86.PF_U and \
+            p.aspace.fault_in(cr2, bool(err & x86.PF_W))
+    except NoMemory:
+        filled = False
+        k.console.message(f"pid {p.pid} ({p.name}): out of memory")
+    if filled:
+        k.stats.page_faults += 1
+        ctx.clear_exception()               # UNICORN.md fact 1
+        ctx.restore()
+        return
+    k.stats.page_faults += 1
+    kill(k, x86.T_PGFLT, eip, cr2=cr2, error_code=err)
+
+
+def invalid_opcode(k):
+    kill(k, x86.T_ILLOP, k.hw.reg("eip"))
+    return True
+
+
+def port_io(k):
+    """in/out at CPL 3 with IOPL 0: a #GP(0) on real hardware."""
+    kill(k, x86.T_GPFLT, k.hw.reg("eip"), error_code=0)
+
+
+def kill(k, vector, eip, cr2=None, error_code=None):
+    """End the current process for a CPU exception, with a full report."""
+    p = k.current
+    fault = {"vector": vector, "eip": eip, "cr2": cr2,
+             "error_code": error_code, "instruction": disassemble(p, eip)}
+    k.console.message(describe_fault(p, fault))
+    k.exit_process(p, EXC_STATUS_BASE + vector, fault)
+    k.switch = True
+    k.hw.stop()
+
+
+def disassemble(p, eip):
+    """The instruction at eip as the process sees it, or None if unmapped."""
+    code = b""
+    for i in range(15):
+        w = p.aspace.walk(eip + i, FETCH)
+        if not w.ok:
+            break
+        code += p.aspace.vm.hw.read(w.pa, 1)
+    for insn in _disasm.disasm(code, eip):
+        return f"{insn.mnemonic} {insn.op_str}".strip()
+    return None
+
+
+def describe_fault(p, f):
+    name = VECTOR_NAMES.get(f["vector"], f"vector {f['vector']}")
+    text = (f"pid {p.pid} ({p.name}) killed: {name} (vector {f['vector']}) "
+            f"at eip {f['eip']:#010x}: {f['instruction'] or '<unreadable>'}")
+    if f["cr2"] is not None:
+        text += f"; cr2={f['cr2']:#010x}"
+    if f["error_code"] is not None:
+        text += f" error_code={f['error_code']:#x}"
+        if f["vector"] == x86.T_PGFLT:
+            text += f" ({pf_error_text(f['error_code'])})"
+    return text + f"; status {EXC_STATUS_BASE + f['vector']}"
+
+
+def pf_error_text(err):
+    return ", ".join(("user" if err & x86.PF_U else "supervisor",
+                      "fetch" if err & x86.PF_I else
+                      ("write" if err & x86.PF_W else "read"),
+                      "protection" if err & x86.PF_P else "not present"))
+
+
+def _soft_int_length(k, intno, eip):
+    """Length of the int n / int3 / into that just trapped (EIP is after it):
+    the last byte tells the one-byte forms (CC, CE) from CD imm8."""
+    p = k.current
+    w = p.aspace.walk(eip - 1, FETCH)
+    last = k.hw.read(w.pa, 1)[0] if w.ok else None
+    if (intno == 3 and last == 0xCC) or (intno == 4 and last == 0xCE):
+        return 1
+    return 2

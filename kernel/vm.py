@@ -1,0 +1,224 @@
+"""Address spaces: a page directory and its page tables in guest RAM.
+
+Only this module writes PDEs and PTEs. Processes and shared memory ask it to
+map or unmap ranges; every user pointer the kernel follows goes through
+copyin/copyout here, which walk this address space's own tables with the
+same walker the trace uses and check P, U and (for writes) W.
+"""
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from emu import x86
+from emu.walk import READ, WRITE, walk
+from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_P, PTE_U, PTE_W, pdx, ptx
+from kernel.memlayout import USER_END, USER_LOW
+
+
+class NoMemory(Exception):
+    """Physical memory ran out."""
+
+
+class UserFault(Exception):
+    """A user pointer the caller may not use for this access (-EFAULT)."""
+
+    def __init__(self, va, walk_):
+        super().__init__(f"bad user address {va:#x}")
+        self.va = va
+        self.walk = walk_
+
+
+@dataclass
+class Region:
+    """A mapped range [start, end) and what backs it.
+
+    pager(region, va) returns the frame for a page not yet present (taking
+    a reference the new PTE will own), or None; detach(region) runs when the
+    range is unmapped.
+    """
+    start: int
+    end: int
+    writable: bool
+    kind: str                    # "image", "stack", "shm"
+    pager: Optional[Callable] = None
+    detach: Optional[Callable] = None
+    obj: object = None           # the segment, for shm
+    tag: str = ""
+
+    def contains(self, va):
+        return self.start <= va < self.end
+
+
+@dataclass
+class VM:
+    """What every address space shares: the machine, frames, kernel half."""
+    hw: object
+    frames: object
+    kernel_half: bytes           # PDEs 768..1023, identical everywhere
+    on_tables_changed: Callable = lambda: None
+    stats: dict = field(default_factory=lambda: {"ptes_written": 0})
+
+    def alloc_zeroed(self):
+        """A fresh zero-filled frame, or NoMemory."""
+        pa = self.frames.alloc()
+        if pa is None:
+            raise NoMemory()
+        self.hw.zero(pa, PAGE_SIZE)
+        if self.frames.reused:
+            self.frames.reused = False
+            self.hw.flush_code()   # a freed frame may hold translated code
+        return pa
+
+
+class AddressSpace:
+    """One process's page directory, its page tables and its regions."""
+
+    def __init__(self, vm):
+        self.vm = vm
+        self.pd = vm.alloc_zeroed()
+        vm.hw.write(self.pd + 4 * 768, vm.kernel_half)
+        self.tables = {}         # pdx -> physical address of the page table
+        self.regions = []
+
+    # -- page tables -----------------------------------------------------
+    def tables_needed(self, va, npages):
+        """How many new page tables mapping npages at va would take."""
+        first, last = pdx(va), pdx(va + npages * PAGE_SIZE - 1)
+        return sum(1 for i in range(first, last + 1) if i not in self.tables)
+
+    def _table(self, i):
+        pt = self.tables.get(i)
+        if pt is None:
+            pt = self.vm.alloc_zeroed()
+            self.tables[i] = pt
+            self.vm.hw.write32(self.pd + 4 * i, pt | PTE_P | PTE_W | PTE_U)
+        return pt
+
+    def map_pages(self, va, frames, flags):
+        """Point PTEs for len(frames) pages at va to frames, one physical
+        write per page table touched. Each PTE owns one reference, which
+        the caller has already taken."""
+        if len(self.vm.frames.free) < self.tables_needed(va, len(frames)):
+            raise NoMemory()
+        hw, i = self.vm.hw, 0
+        while i < len(frames):
+            a = va + i * PAGE_SIZE
+            n = min(len(frames) - i, 1024 - ptx(a))
+            ents = array("I", [pa | flags for pa in frames[i:i + n]])
+            hw.write(self._table(pdx(a)) + 4 * ptx(a), ents.tobytes())
+            i += n
+        self.vm.stats["ptes_written"] += len(frames)
+
+    def unmap_pages(self, va, npages):
+        """Clear npages PTEs at va, dropping each present frame's reference."""
+        hw, frames, i = self.vm.hw, self.vm.frames, 0
+        while i < npages:
+            a = va + i * PAGE_SIZE
+            n = min(npages - i, 1024 - ptx(a))
+            pt = self.tables.get(pdx(a))
+            if pt is not None:
+                off = pt + 4 * ptx(a)
+                ents = array("I", hw.read(off, 4 * n))
+                for e in ents:
+                    if e & PTE_P:
+                        frames.decref(e & PTE_ADDR)
+                hw.zero(off, 4 * n)
+            i += n
+        self.vm.on_tables_changed()
+
+    def pte(self, va):
+        """The raw PTE for va (0 when its page table does not exist)."""
+        pt = self.tables.get(pdx(va))
+        return 0 if pt is None else self.vm.hw.read32(pt + 4 * ptx(va))
+
+    # -- regions ---------------------------------------------------------
+    def region_at(self, va):
+        for r in self.regions:
+            if r.contains(va):
+                return r
+        return None
+
+    def is_free(self, start, end):
+        """True when [start, end) is user space overlapping no region."""
+        if start < USER_LOW or end > USER_END or start >= end:
+            return False
+        return all(end <= r.start or start >= r.end for r in self.regions)
+
+    def add_region(self, region):
+        self.regions.append(region)
+        self.regions.sort(key=lambda r: r.start)
+
+    def remove_region(self, region):
+        """Unmap a region's pages and forget it."""
+        self.unmap_pages(region.start, (region.end - region.start) // PAGE_SIZE)
+        self.regions.remove(region)
+        if region.detach:
+            region.detach(region)
+
+    def destroy(self):
+        """Unmap everything and free the page tables and directory."""
+        for r in list(self.regions):
+            self.remove_region(r)
+        for pt in self.tables.values():
+            self.vm.frames.decref(pt)
+        self.vm.frames.decref(self.pd)
+        self.tables.clear()
+
+    # -- demand paging and user memory -----------------------------------
+    def fault_in(self, va, write):
+        """Satisfy a not-present access at va from its region's pager.
+        Returns True when a PTE was filled (the access may be retried)."""
+        r = self.region_at(va)
+        if r is None or r.pager is None or (write and not r.writable):
+            return False
+        page = x86.pgrounddown(va)
+        if self.pte(page) & PTE_P:
+            return False
+        pa = r.pager(r, page)
+        if pa is None:
+            raise NoMemory()
+        self.map_pages(page, [pa], PTE_P | PTE_U | (PTE_W if r.writable else 0))
+        return True
+
+    def walk(self, va, access=READ, user=True):
+        return walk(self.vm.hw.read32, self.pd, va, access, user)
+
+    def translate(self, va, access):
+        """Physical address of user va for access, faulting in demand-zero
+        pages as the CPU would; raises UserFault when the user may not."""
+        w = self.walk(va, access)
+        if w.ok:
+            return w.pa
+        if not w.error_code & x86.PF_P and self.fault_in(va, access == WRITE):
+            w = self.walk(va, access)
+            if w.ok:
+                return w.pa
+        raise UserFault(va, w)
+
+    def check(self, va, n, access):
+        """Raise UserFault unless all of [va, va+n) allows access."""
+        if n and (va + n > 1 << 32):
+            raise UserFault(va, None)
+        for page in range(x86.pgrounddown(va), va + n, PAGE_SIZE):
+            self.translate(max(page, va), access)
+
+    def copyin(self, va, n):
+        """Read n bytes of user memory at va."""
+        out, hw = bytearray(), self.vm.hw
+        self.check(va, n, READ)
+        while n > 0:
+            chunk = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+            out += hw.mem[self.translate(va, READ):][:chunk]
+            va, n = va + chunk, n - chunk
+        return bytes(out)
+
+    def copyout(self, va, data):
+        """Write data to user memory at va, all or nothing."""
+        hw, n, i = self.vm.hw, len(data), 0
+        self.check(va, n, WRITE)
+        while i < n:
+            chunk = min(n - i, PAGE_SIZE - ((va + i) & (PAGE_SIZE - 1)))
+            pa = self.translate(va + i, WRITE)
+            hw.mem[pa:pa + chunk] = data[i:i + chunk]
+            i += chunk

@@ -1,0 +1,44 @@
+"""Compile a C program freestanding for i386 with the userland library,
+linked at 0x00400000, into an ELF the loader maps segment by segment."""
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from tools.asm import BuildError
+from tools.gen_include import INCLUDE, generate
+
+ROOT = Path(__file__).resolve().parent.parent
+LIB = ROOT / "userland" / "lib"
+CACHE = ROOT / ".build"
+CFLAGS = ["-m32", "-march=i686", "-ffreestanding", "-nostdlib", "-static",
+          "-fno-pic", "-no-pie", "-O2", "-fno-stack-protector",
+          "-fno-asynchronous-unwind-tables", "-fno-builtin",
+          "-Wall", "-Wl,-Ttext-segment=0x00400000", "-Wl,--build-id=none",
+          "-Wl,-e,_start"]
+
+
+def lib_sources():
+    return sorted(LIB.glob("*.c")) + sorted(LIB.glob("*.S"))
+
+
+def compile_c(path):
+    """Build path (a .c file) and return the ELF bytes; cached by content."""
+    path = Path(path)
+    generate()
+    srcs = [path] + lib_sources()
+    h = hashlib.sha256()
+    for f in srcs + sorted(INCLUDE.glob("*.h")):
+        h.update(f.name.encode() + f.read_bytes())
+    h.update(" ".join(CFLAGS).encode())
+    out = CACHE / f"{path.stem}-{h.hexdigest()[:16]}.elf"
+    if not out.exists():
+        CACHE.mkdir(exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        cmd = ["gcc", *CFLAGS, f"-I{INCLUDE}", "-o", str(tmp),
+               *map(str, srcs)]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BuildError(r.stderr.strip() or f"{path}: gcc failed")
+        tmp.replace(out)
+    return out.read_bytes()
