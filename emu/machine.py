@@ -59,6 +59,14 @@ class Machine:
         self.on_interrupt = self.on_invalid = self.on_io = None
         self.context_size = uclib.uc_context_size(self.uch)
         self.layout = None         # set by emu.calibrate
+        self.counter = None        # emu.icount.Counter once counting
+
+    def count_instructions(self):
+        """Count every instruction from now on (reproducible slicing; about
+        an order of magnitude slower than running free)."""
+        from emu.icount import Counter
+        self.counter = Counter(self.uch)
+        self.flush_code()          # code translated before has no hook
 
     # -- physical memory -------------------------------------------------
     def read32(self, pa):
@@ -113,10 +121,17 @@ class Machine:
         self.uc.ctl_flush_tb()
 
     # -- running ---------------------------------------------------------
+    @property
+    def instructions(self):
+        return self.counter.count if self.counter else None
+
     def run(self, eip, count=0):
-        """Run from eip until a handler calls stop() (or count runs out)."""
+        """Run from eip until a handler calls stop(), or (when counting)
+        until count more instructions have started."""
+        if self.counter:
+            self.counter.allow(count or 1 << 62)
         try:
-            self.uc.emu_start(eip, 0, 0, count)
+            self.uc.emu_start(eip, 0)
         except UcError as e:
             if self.panic is None:
                 raise EmulatorError(str(e)) from e

@@ -26,7 +26,7 @@ class KernelPanic(Exception):
 
 @dataclass
 class Stats:
-    instructions: object = None      # counted only with --quantum
+    instructions: object = None      # counted only with --quantum (else None)
     syscalls: int = 0
     page_faults: int = 0
     context_switches: int = 0
@@ -169,8 +169,8 @@ class Kernel:
     def run(self):
         """Run until every process has ended; deadlocks end the blocked."""
         timer = None if self.quantum else _Preempter(self)
-        if self.quantum:
-            self.hw.flush_code()            # UNICORN.md fact 4
+        if self.quantum and self.hw.counter is None:
+            self.hw.count_instructions()
         try:
             while self._run_one() or self._break_deadlock():
                 pass
@@ -178,6 +178,7 @@ class Kernel:
             if timer:
                 timer.stop()
         self.stats.frames_free_at_end = self.frames.nfree
+        self.stats.instructions = self.hw.instructions
 
     def _run_one(self):
         """Give the CPU to the process at the head of the run queue."""
