@@ -144,8 +144,12 @@ class Machine:
 
     def install_hooks(self):
         """Route interrupts, #UD and port I/O to the kernel's handlers."""
-        self._add(UC_HOOK_INTR, _INTR_CB(self._guard(
-            lambda h, intno, ud: self.on_interrupt(intno))))
+        def interrupt(h, intno, ud):        # the hot path: kept flat
+            try:
+                self.on_interrupt(intno)
+            except BaseException as e:  # noqa: BLE001 - re-raised by run()
+                self._hook_failed(e)
+        self._add(UC_HOOK_INTR, _INTR_CB(interrupt))
         self._add(UC_HOOK_INSN_INVALID, _INVALID_CB(self._guard(
             lambda h, ud: self.on_invalid(), True)))
         self._add(UC_HOOK_INSN, _IN_CB(self._guard(
@@ -159,11 +163,15 @@ class Machine:
             try:
                 return fn(*args)
             except BaseException as e:  # noqa: BLE001 - re-raised by run()
-                if self.panic is None:
-                    self.panic = e
-                self.stop()
+                self._hook_failed(e)
                 return fallback
         return hook
+
+    def _hook_failed(self, e):
+        """A Python exception in a hook: stop, and let run() re-raise it."""
+        if self.panic is None:
+            self.panic = e
+        self.stop()
 
     def _add(self, htype, cb, insn=None):
         h = ctypes.c_size_t()

@@ -21,28 +21,36 @@ VECTOR_NAMES = {0: "divide error", 1: "debug", 3: "breakpoint", 4: "overflow",
 
 def install(k):
     """Point the machine's hooks at this kernel."""
-    k.hw.on_interrupt = lambda intno: interrupt(k, intno)
+    k.hw.on_interrupt = _interrupt_handler(k)
     k.hw.on_invalid = lambda: invalid_opcode(k)
     k.hw.on_io = lambda: port_io(k)
 
 
-def interrupt(k, intno):
-    if intno == x86.T_SYSCALL:
-        syscall(k)
-    else:
-        exception(k, intno)
+def _interrupt_handler(k):
+    """The hook for int 0x80 and CPU exceptions. A syscall is the hot path
+    (the unit of cost is this round trip), so its lookups are bound once."""
+    read, set_result, stats, table = (k.regs.read, k.regs.set_result,
+                                      k.stats, SYSCALLS)
+
+    def on_interrupt(intno):
+        if intno != x86.T_SYSCALL:
+            exception(k, intno)
+            return
+        stats.syscalls += 1
+        num, a1, a2, a3, a4, a5 = read()
+        handler = table.get(num)
+        p = k.current
+        r = handler(k, p, a1, a2, a3, a4, a5) if handler else -Errno.ENOSYS
+        if r.__class__ is int:
+            set_result(r)
+        else:
+            _reschedule(k, p, r)
+    return on_interrupt
 
 
-def syscall(k):
-    """Dispatch int 0x80: EAX is the number, EBX..EDI the arguments."""
-    k.stats.syscalls += 1
-    num, a1, a2, a3, a4, a5 = k.regs.read()
-    handler = SYSCALLS.get(num)
-    p = k.current
-    r = handler(k, p, a1, a2, a3, a4, a5) if handler else -Errno.ENOSYS
-    if r.__class__ is int:
-        k.regs.set_result(r)
-    elif r is BLOCKED:
+def _reschedule(k, p, r):
+    """After a call that blocked, yielded or exited: give up the CPU."""
+    if r is BLOCKED:
         k.yield_cpu(p)
     elif r is SWITCH:
         k.yield_cpu(p)
@@ -50,6 +58,8 @@ def syscall(k):
     elif r is NORETURN:
         k.switch = True
         k.hw.stop()
+    else:
+        raise TypeError(f"syscall handler returned {r!r}")
 
 
 def exception(k, intno):
