@@ -19,17 +19,17 @@ VECTOR_NAMES = {0: "divide error", 1: "debug", 3: "breakpoint", 4: "overflow",
                 16: "x87 error", 17: "alignment check", 19: "SIMD error"}
 
 
-def install(k):
-    """Point the machine's hooks at this kernel."""
-    k.hw.on_interrupt = _interrupt_handler(k)
-    k.hw.on_invalid = lambda: invalid_opcode(k)
-    k.hw.on_io = lambda: port_io(k)
+def install(k, cpu):
+    """Point one CPU's hooks at this kernel."""
+    cpu.on_interrupt = _interrupt_handler(k, cpu)
+    cpu.on_invalid = lambda: invalid_opcode(k)
+    cpu.on_io = lambda: port_io(k)
 
 
-def _interrupt_handler(k):
+def _interrupt_handler(k, cpu):
     """The hook for int 0x80 and CPU exceptions. A syscall is the hot path
     (the unit of cost is this round trip), so its lookups are bound once."""
-    read, set_result, stats, table = (k.regs.read, k.regs.set_result,
+    read, set_result, stats, table = (cpu.regs.read, cpu.regs.set_result,
                                       k.stats, SYSCALLS)
 
     def on_interrupt(intno):
@@ -44,28 +44,28 @@ def _interrupt_handler(k):
         if r.__class__ is int:
             set_result(r)
         else:
-            _reschedule(k, p, r)
+            _reschedule(k, p, r, set_result)
     return on_interrupt
 
 
-def _reschedule(k, p, r):
+def _reschedule(k, p, r, set_result):
     """After a call that blocked, yielded or exited: give up the CPU."""
     if r is BLOCKED:
         k.yield_cpu(p)
     elif r is SWITCH:
+        set_result(0)
         k.yield_cpu(p)
         k.procs.make_runnable(p)
     elif r is NORETURN:
-        k.switch = True
-        k.hw.stop()
+        k.end_slice()
     else:
         raise TypeError(f"syscall handler returned {r!r}")
 
 
 def exception(k, intno):
     """A CPU exception (or a software int n, which is a #GP at CPL 3)."""
-    ctx = k.scratch
-    ctx.save()
+    ctx = k.cpu.scratch
+    k.cpu.save(ctx)
     eip = ctx.get("eip")
     if ctx.is_software_int():
         insn_len = _soft_int_length(k, intno, eip)
@@ -80,7 +80,7 @@ def exception(k, intno):
 
 def page_fault(k, ctx, eip):
     """Fill a demand-zero page and retry, or kill the process."""
-    cr2 = k.hw.reg("cr2")
+    cr2 = k.cpu.reg("cr2")
     err = ctx.error_code()
     p = k.current
     try:
@@ -92,20 +92,20 @@ def page_fault(k, ctx, eip):
     if filled:
         k.stats.page_faults += 1
         ctx.clear_exception()               # UNICORN.md fact 1
-        ctx.restore()
+        ctx.restore()           # not-present -> present needs no TLB flush
         return
     k.stats.page_faults += 1
     kill(k, x86.T_PGFLT, eip, cr2=cr2, error_code=err)
 
 
 def invalid_opcode(k):
-    kill(k, x86.T_ILLOP, k.hw.reg("eip"))
+    kill(k, x86.T_ILLOP, k.cpu.reg("eip"))
     return True
 
 
 def port_io(k):
     """in/out at CPL 3 with IOPL 0: a #GP(0) on real hardware."""
-    kill(k, x86.T_GPFLT, k.hw.reg("eip"), error_code=0)
+    kill(k, x86.T_GPFLT, k.cpu.reg("eip"), error_code=0)
 
 
 def kill(k, vector, eip, cr2=None, error_code=None):
@@ -115,8 +115,7 @@ def kill(k, vector, eip, cr2=None, error_code=None):
              "error_code": error_code, "instruction": disassemble(p, eip)}
     k.console.message(describe_fault(p, fault))
     k.exit_process(p, EXC_STATUS_BASE + vector, fault)
-    k.switch = True
-    k.hw.stop()
+    k.end_slice()
 
 
 def disassemble(p, eip):

@@ -49,18 +49,26 @@ def make_parser():
     run.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
     run.add_argument("--quantum", type=int, default=0, metavar="N",
                      help="preempt every N guest instructions (reproducible)")
+    run.add_argument("--cpus", type=int, default=1, metavar="N",
+                     help="emulated CPUs sharing one physical memory (1-8)")
+    run.add_argument("--seed", type=int, default=None, metavar="S",
+                     help="slice lengths drawn from a PRNG seeded by S "
+                          "(reproducible interleavings)")
     return ap
 
 
 def cmd_run(args):
     if args.quantum < 0:
         raise UsageError("--quantum must be positive")
+    if not 1 <= args.cpus <= 8:
+        raise UsageError("--cpus must be 1 to 8")
     programs = Programs(on_error=lambda m: print(f"ia32k: {m}",
                                                  file=sys.stderr))
     for p in args.program:
         programs.add(p)
     boot = [programs.add(p) for p in args.programs]
-    k = Kernel(programs, memory=args.memory, quantum=args.quantum)
+    k = Kernel(programs, memory=args.memory, quantum=args.quantum,
+               cpus=args.cpus, seed=args.seed)
     k.boot(boot)
     k.run()
     sys.stdout.flush()
