@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from kernel import loader
 from kernel.boot import boot_machine
+from kernel.check import Checker
 from kernel.frames import Frames
 from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
@@ -54,7 +55,7 @@ class Kernel:
     """One booted machine and everything running on it."""
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
-                 console=None, cpus=1, seed=None):
+                 console=None, cpus=1, seed=None, check=False):
         from kernel import trap            # noqa: F401  (registers handlers)
         self.hw, self.template, half = boot_machine(memory, cpus)
         self.frames = Frames(FIRST_FREE_PA, memory)
@@ -69,6 +70,7 @@ class Kernel:
         self.stats = Stats(frames_total=self.frames.total)
         self.extensions = []                # objects with on_exit(proc)
         self.sched = Scheduler(self, quantum, seed)
+        self.checker = Checker(self) if check else None
         for cpu in self.hw.cpus:
             trap.install(self, cpu)
         self.stats.frames_free_at_boot = self.frames.nfree

@@ -9,6 +9,8 @@ def build_report(k):
               "fault": p.fault} for p in sorted(k.procs, key=lambda p: p.pid)]
     report = {"processes": procs, "stats": asdict(k.stats),
               "cpus": [pc.report() for pc in k.sched.percpu]}
+    if k.checker:
+        report["stats"]["invariant_checks"] = k.checker.checks
     for ext in k.extensions:
         extra = getattr(ext, "report", None)
         if extra:

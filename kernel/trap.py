@@ -7,7 +7,7 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from emu import x86
 from emu.walk import FETCH
 from kernel import sys_proc  # noqa: F401  (registers the handlers)
-from kernel.syscall import BLOCKED, NORETURN, SWITCH, SYSCALLS, Errno
+from kernel.syscall import BLOCKED, NORETURN, SWITCH, SYSCALLS, Errno, Sys
 from kernel.vm import NoMemory
 
 EXC_STATUS_BASE = 256
@@ -20,10 +20,32 @@ VECTOR_NAMES = {0: "divide error", 1: "debug", 3: "breakpoint", 4: "overflow",
 
 
 def install(k, cpu):
-    """Point one CPU's hooks at this kernel."""
-    cpu.on_interrupt = _interrupt_handler(k, cpu)
-    cpu.on_invalid = lambda: invalid_opcode(k)
-    cpu.on_io = lambda: port_io(k)
+    """Point one CPU's hooks at this kernel (checked after every syscall
+    and fault when the kernel has an invariant checker)."""
+    handlers = (_interrupt_handler(k, cpu), lambda: invalid_opcode(k),
+                lambda: port_io(k))
+    if k.checker:
+        handlers = [_checked(k, cpu, h) for h in handlers]
+    cpu.on_interrupt, cpu.on_invalid, cpu.on_io = handlers
+
+
+def _checked(k, cpu, handler):
+    """handler, followed by a run of the invariant checker."""
+    def checked(*args):
+        what = _event_name(k, cpu, args)
+        r = handler(*args)
+        k.checker.run(what)
+        return r
+    return checked
+
+
+def _event_name(k, cpu, args):
+    pid = k.current.pid if k.current else "-"
+    if args and args[0] == x86.T_SYSCALL:
+        num = cpu.regs.read()[0]
+        name = Sys(num).name.lower() if num in Sys._value2member_map_ else num
+        return f"syscall {name} by pid {pid}"
+    return f"{'vector ' + str(args[0]) if args else 'fault'} in pid {pid}"
 
 
 def _interrupt_handler(k, cpu):

@@ -54,6 +54,9 @@ def make_parser():
     run.add_argument("--seed", type=int, default=None, metavar="S",
                      help="slice lengths drawn from a PRNG seeded by S "
                           "(reproducible interleavings)")
+    run.add_argument("--check", action="store_true",
+                     help="run the invariant checker after every syscall "
+                          "and fault (slow)")
     return ap
 
 
@@ -68,7 +71,7 @@ def cmd_run(args):
         programs.add(p)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
-               cpus=args.cpus, seed=args.seed)
+               cpus=args.cpus, seed=args.seed, check=args.check)
     k.boot(boot)
     k.run()
     sys.stdout.flush()
