@@ -41,12 +41,11 @@ class _Images(dict):
         return super().get(name, default)
 
 
-def kernel_seconds(progs, boot, quantum=0):
+def kernel_seconds(progs, boot, **kw):
     """Boot, start boot, run to the end; seconds spent in Kernel.run."""
     images = _Images({n: flat_image(n, assemble_source(src))
                       for n, src in progs.items()})
-    k = Kernel(images, quantum=quantum,
-               console=Console(io.BytesIO(), io.BytesIO()))
+    k = Kernel(images, console=Console(io.BytesIO(), io.BytesIO()), **kw)
     k.boot(boot)
     t = time.perf_counter()
     k.run()
@@ -110,7 +109,23 @@ def _boot_seconds():
     return time.perf_counter() - t
 
 
-SECTIONS = [bench_boot, bench_syscalls, bench_compute]
+def bench_cpus():
+    """Total guest instruction rate with 1, 2 and 4 CPUs (4 CPU-bound
+    processes), as a ratio to 1 CPU in the same mode."""
+    body = LOOP.format(n=LOOP_ITERS // 4) + EXIT
+    insns = 4 * (LOOP_ITERS // 4) * LOOP_INSNS
+    rows = []
+    for mode, kw in (("default", {}), ("--seed 1", {"seed": 1,
+                                                     "quantum": 100_000})):
+        rates = {c: insns / best(lambda: kernel_seconds(
+            {"loop": body}, ["loop"] * 4, cpus=c, **kw)) for c in (1, 2, 4)}
+        for c, rate in rates.items():
+            rows.append((f"{c} CPU(s), {mode} (M instr/s)", rate / 1e6,
+                         rate / rates[1], ">= 0.8" if c == 2 else "reported"))
+    return rows
+
+
+SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus]
 
 
 def main():
