@@ -90,21 +90,29 @@ class Checker:
 
     def _check_refcounts(self, refs):
         f = self.k.frames
-        for pfn in range(f.first, f.end):
-            pa = pfn << PAGE_SHIFT
-            if f.ref[pfn] != refs.get(pa, 0):
-                self.fail("refcount = PTEs + owners",
-                          f"frame {pa:#x} has count {f.ref[pfn]} but "
-                          f"{refs.get(pa, 0)} references")
+        expected = array("I", bytes(4 * f.end))
+        for pa, n in refs.items():
+            expected[pa >> PAGE_SHIFT] = n
+        if expected == f.ref:
+            return
+        pfn = next(i for i in range(f.end) if expected[i] != f.ref[i])
+        self.fail("refcount = PTEs + owners",
+                  f"frame {pfn << PAGE_SHIFT:#x} has count {f.ref[pfn]} but "
+                  f"{expected[pfn]} references")
 
     def _check_free_list(self):
         f = self.k.frames
         if len(set(f.free)) != len(f.free):
             self.fail("free list has no duplicates", "a frame is listed twice")
-        busy = [pfn for pfn in f.free if f.ref[pfn]]
-        if busy:
+        in_use = f.total - f.ref[f.first:].count(0)
+        if f.nfree + in_use > f.total:
+            busy = next(pfn for pfn in f.free if f.ref[pfn])
             self.fail("no frame both free and in use",
-                      f"frame {busy[0] << PAGE_SHIFT:#x} is free with count "
-                      f"{f.ref[busy[0]]}")
-        if f.nfree + sum(1 for c in f.ref[f.first:] if c) != f.total:
-            self.fail("every frame is free or in use", "frames are missing")
+                      f"frame {busy << PAGE_SHIFT:#x} is free with count "
+                      f"{f.ref[busy]}")
+        if f.nfree + in_use < f.total:
+            free = set(f.free)
+            lost = next(pfn for pfn in range(f.first, f.end)
+                        if not f.ref[pfn] and pfn not in free)
+            self.fail("every frame is free or in use",
+                      f"frame {lost << PAGE_SHIFT:#x} is neither")

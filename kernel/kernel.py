@@ -5,7 +5,7 @@ hardware is kernel.trap."""
 import sys
 from dataclasses import dataclass
 
-from kernel import loader
+from kernel import loader, trap
 from kernel.boot import boot_machine
 from kernel.check import Checker
 from kernel.frames import Frames
@@ -56,7 +56,6 @@ class Kernel:
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
                  console=None, cpus=1, seed=None, check=False):
-        from kernel import trap            # noqa: F401  (registers handlers)
         self.hw, self.template, half = boot_machine(memory, cpus)
         self.frames = Frames(FIRST_FREE_PA, memory)
         self.vm = VM(self.hw, self.frames, half,

@@ -69,3 +69,9 @@ def test_violation_in_a_run_names_the_last_syscall(kernel):
     kernel.frames.incref(p.aspace.pd)
     with pytest.raises(InvariantViolation, match="syscall exit by pid 1"):
         kernel.run()
+
+
+def test_lost_frame_is_caught(kernel):
+    kernel.frames.free.pop()
+    with pytest.raises(InvariantViolation, match="neither"):
+        kernel.checker.run("test")
