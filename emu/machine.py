@@ -22,6 +22,7 @@ from emu import x86
 from emu.cpu import REGS, Context
 
 _U32 = struct.Struct("<I")
+_CTL_TLB_FLUSH = (UC_CTL_IO_WRITE << 30) | UC_CTL_TLB_FLUSH   # uc_ctl encoding
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
                             ctypes.c_void_p)
 _INVALID_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p,
@@ -164,7 +165,7 @@ class Cpu:
 
     def flush_tlb(self):
         """Drop every cached translation."""
-        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        uclib.uc_ctl(self.uch, _CTL_TLB_FLUSH)
 
     def flush_code(self):
         """Drop all translated code."""
@@ -180,11 +181,9 @@ class Cpu:
         until count more instructions have started."""
         if self.counter:
             self.counter.allow(count or 1 << 62)
-        try:
-            self.uc.emu_start(eip, 0)
-        except UcError as e:
-            if self.panic is None:
-                raise EmulatorError(str(e)) from e
+        err = uclib.uc_emu_start(self.uch, eip, 0, 0, 0)
+        if err and self.panic is None:
+            raise EmulatorError(str(UcError(err)))
         if self.panic is not None:
             exc, self.panic = self.panic, None
             raise exc

@@ -88,16 +88,19 @@ class Scheduler:
         k, p, cpu = self.k, pc.proc, pc.cpu
         if pc.loaded is not p:
             cpu.load(p.ctx)
+            eip = p.ctx.get("eip")
             pc.loaded, pc.tlb_stale = p, False
             pc.context_switches += 1
             k.stats.context_switches += 1
             pc.processes_run.add(p.pid)
-        elif pc.tlb_stale:
-            cpu.flush_tlb()
-            pc.tlb_stale = False
+        else:
+            eip = cpu.reg("eip")
+            if pc.tlb_stale:
+                cpu.flush_tlb()
+                pc.tlb_stale = False
         k.cpu, k.current, k.switch = cpu, p, False
         p.state = ProcState.RUNNING
-        cpu.run(cpu.reg("eip"), self.slice_length())
+        cpu.run(eip, self.slice_length())
         if k.switch:                        # blocked, yielded, exited
             pc.proc = pc.loaded = None
         elif k.procs.runq:                  # preempted, others waiting
