@@ -13,6 +13,7 @@ from kernel.frames import Frames
 from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
 from kernel.proc import Process, ProcState, ProcTable, WaitReason
+from kernel.shm import ShmTable
 from kernel.syscall import Errno
 from kernel.vm import VM, AddressSpace, NoMemory, Region
 
@@ -72,6 +73,8 @@ class Kernel:
         self.switch = False                 # the hook asked to reschedule
         self.stats = Stats(frames_total=self.frames.total)
         self.extensions = []                # objects with on_exit(proc)
+        self.shm = ShmTable(self)
+        self.extensions.append(self.shm)
         trap.install(self)
         self.stats.frames_free_at_boot = self.frames.nfree
 

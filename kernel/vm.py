@@ -178,7 +178,12 @@ class AddressSpace:
         pa = r.pager(r, page)
         if pa is None:
             raise NoMemory()
-        self.map_pages(page, [pa], PTE_P | PTE_U | (PTE_W if r.writable else 0))
+        try:
+            self.map_pages(page, [pa], PTE_P | PTE_U |
+                           (PTE_W if r.writable else 0))
+        except NoMemory:             # no frame for the page table: give
+            self.vm.frames.decref(pa)  # back the PTE's reference
+            raise
         return True
 
     def walk(self, va, access=READ, user=True):
