@@ -6,8 +6,10 @@ import sys
 import traceback
 
 from kernel.kernel import Kernel, KernelPanic
+from kernel.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
+from kernel.shm import ipcs_text
 from tools.asm import BuildError
 from tools.programs import Programs
 
@@ -49,6 +51,12 @@ def make_parser():
     run.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
     run.add_argument("--quantum", type=int, default=0, metavar="N",
                      help="preempt every N guest instructions (reproducible)")
+    run.add_argument("--ipcs", action="store_true",
+                     help="print the shared memory segments at the end "
+                     "(stderr)")
+    run.add_argument("--maps", action="store_true",
+                     help="print each process's memory map as it exits "
+                     "(stderr)")
     return ap
 
 
@@ -61,9 +69,13 @@ def cmd_run(args):
         programs.add(p)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum)
+    if args.maps:
+        k.extensions.append(MapsPrinter(k.console))
     k.boot(boot)
     k.run()
     sys.stdout.flush()
+    if args.ipcs:
+        print(ipcs_text(k.shm), end="", file=sys.stderr)
     report = build_report(k)
     if args.report:
         with open(args.report, "w") as f:
