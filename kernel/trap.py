@@ -71,7 +71,7 @@ def exception(k, intno):
 
 def page_fault(k, ctx, eip):
     """Fill a demand-zero page and retry, or kill the process."""
-    cr2 = k.hw.reg("cr2")
+    cr2 = ctx.get("cr2")                    # saved by exception()
     err = ctx.error_code()
     p = k.current
     try:

@@ -99,6 +99,11 @@ class AddressSpace:
         """Point PTEs for len(frames) pages at va to frames, one physical
         write per page table touched. Each PTE owns one reference, which
         the caller has already taken."""
+        pt = self.tables.get(pdx(va))
+        if len(frames) == 1 and pt is not None:     # the demand-paging path
+            self.vm.hw.write32(pt + 4 * ptx(va), frames[0] | flags)
+            self.vm.stats["ptes_written"] += 1
+            return
         if len(self.vm.frames.free) < self.tables_needed(va, len(frames)):
             raise NoMemory()
         hw, i = self.vm.hw, 0
