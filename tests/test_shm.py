@@ -175,6 +175,18 @@ def touch_all(p, start, npages):
         p.aspace.translate(start + i * PAGE_SIZE, WRITE)
 
 
+def finish(k, seg_ids):
+    """Destroy seg_ids and end every live process: no frame may be left."""
+    root = k.new_proc()
+    for seg_id in seg_ids:
+        assert k.shm.destroy(root, seg_id) == 0
+    for p in list(k.procs):
+        if p.alive:
+            k.exit_process(p, 0)
+    assert k.shm.segments == {} and k.shm.reserved == 0
+    assert k.frames.nfree == k.stats.frames_free_at_boot
+
+
 def test_attach_maps_touched_pages_in_bulk(kernel):
     k, a, b = kernel, kernel.new_proc(), kernel.new_proc()
     seg_id = k.shm.create(a, 0, 8 * MB, 0o600)
@@ -195,6 +207,7 @@ def test_attach_maps_touched_pages_in_bulk(kernel):
         assert (pa_b is None) == (i == 2047)       # untouched: faults later
     seg = k.shm.segments[seg_id]
     assert k.frames.refcount(seg.frames[0]) == 3   # segment + two PTEs
+    finish(k, [seg_id])
 
 
 def test_create_takes_no_frame_and_touch_takes_one(kernel):
@@ -208,6 +221,7 @@ def test_create_takes_no_frame_and_touch_takes_one(kernel):
     pa = p.aspace.walk(start + 5 * PAGE_SIZE).pa
     assert k.hw.read(pa, PAGE_SIZE) == bytes(PAGE_SIZE)
     assert k.shm.frames_in_use() == 1
+    finish(k, [seg_id])
 
 
 def test_failed_attach_changes_nothing(kernel):
@@ -227,6 +241,7 @@ def test_failed_attach_changes_nothing(kernel):
     assert b.aspace.pte(SHM_BASE) == 0 and pdx(SHM_BASE) not in b.aspace.tables
     for pa in hoard:
         k.frames.decref(pa)
+    finish(k, [seg_id])
 
 
 def test_fault_without_a_frame_for_the_page_table_leaks_nothing(kernel):
@@ -242,9 +257,7 @@ def test_fault_without_a_frame_for_the_page_table_leaks_nothing(kernel):
     assert k.frames.refcount(pa) == 1              # the segment's alone
     for h in hoard:
         k.frames.decref(h)
-    k.exit_process(p, 0)
-    assert k.shm.destroy(k.new_proc(), seg_id) == 0
-    assert k.shm.frames_in_use() == 0
+    finish(k, [seg_id])
 
 
 def test_exit_detaches_and_destroy_frees_at_last_detach(kernel):
