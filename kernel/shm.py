@@ -251,10 +251,10 @@ class ShmTable:
         return sum(s.nframes for s in self.segments.values())
 
     def report(self, report):
-        report["segments"] = [describe(s) for s in self.sorted()]
+        report["segments"] = [describe(s) for s in self.in_order()]
         report["stats"]["shm_frames"] = self.frames_in_use()
 
-    def sorted(self):
+    def in_order(self):
         return [self.segments[i] for i in sorted(self.segments)]
 
 
@@ -285,7 +285,7 @@ def ipcs_text(table):
     lines = ["------ Shared Memory Segments ------",
              f"{'key':>10} {'shmid':>6} {'owner':>6} {'perms':>5} "
              f"{'bytes':>10} {'nattch':>6} {'frames':>6} {'cpid':>5} status"]
-    for s in table.sorted():
+    for s in table.in_order():
         lines.append(f"{s.key:#010x} {s.id:>6} {s.owner:>6} {s.mode:>5o} "
                      f"{s.size:>10} {len(s.attachments):>6} "
                      f"{s.nframes:>6} {s.creator:>5} "
