@@ -76,6 +76,15 @@ def test_userland_program(run_userland, name):
     balanced(r)
 
 
+def test_64mib_is_available_and_attach_maps_it_in_bulk(run_userland):
+    r = run_userland("shm_64mib_test")
+    assert r.statuses == [0], r.stderr
+    # one fault per page through the first attachment, none through the
+    # alias attached after (a few more for the stack)
+    assert 16384 <= r.stats["page_faults"] <= 16384 + 4
+    balanced(r)
+
+
 def test_use_after_detach_faults(run_userland):
     r = run_userland("shm_after_detach")
     f = r.proc(1)["fault"]
