@@ -26,7 +26,20 @@ def install(k):
     k.hw.on_io = lambda: port_io(k)
 
 
+def killed(k):
+    """True when the current process died earlier in this run of the CPU.
+    Unicorn finishes the translated block after stop() (an in/out hook
+    cannot abort its instruction), so the block's later instructions may
+    still trap here; they must have no effect."""
+    if k.current.alive:
+        return False
+    k.hw.stop()
+    return True
+
+
 def interrupt(k, intno):
+    if killed(k):
+        return
     if intno == x86.T_SYSCALL:
         syscall(k)
     else:
@@ -89,13 +102,15 @@ def page_fault(k, ctx, eip):
 
 
 def invalid_opcode(k):
-    kill(k, x86.T_ILLOP, k.hw.reg("eip"))
+    if not killed(k):
+        kill(k, x86.T_ILLOP, k.hw.reg("eip"))
     return True
 
 
 def port_io(k):
     """in/out at CPL 3 with IOPL 0: a #GP(0) on real hardware."""
-    kill(k, x86.T_GPFLT, k.hw.reg("eip"), error_code=0)
+    if not killed(k):
+        kill(k, x86.T_GPFLT, k.hw.reg("eip"), error_code=0)
 
 
 def kill(k, vector, eip, cr2=None, error_code=None):
