@@ -102,8 +102,17 @@ def page_fault(k, ctx, eip):
 
 
 def invalid_opcode(k):
-    if not killed(k):
-        kill(k, x86.T_ILLOP, k.hw.reg("eip"))
+    """#UD; Unicorn routes a software int 6 here too (EIP at the int),
+    which at CPL 3 is a #GP like every int n other than 0x80."""
+    if killed(k):
+        return True
+    ctx = k.scratch
+    ctx.save()
+    eip = ctx.get("eip")
+    if ctx.is_software_int():
+        kill(k, x86.T_GPFLT, eip, error_code=(x86.T_ILLOP << 3) | 2)
+    else:
+        kill(k, x86.T_ILLOP, eip)
     return True
 
 
