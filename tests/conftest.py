@@ -39,11 +39,13 @@ class Run:
         return self.report["stats"]
 
 
-def boot(programs, boot, memory=128 << 20, quantum=0):
-    """Boot on the Programs set, start the names in boot, run to the end."""
+def boot(programs, boot, memory=128 << 20, quantum=0, extensions=()):
+    """Boot on the Programs set, start the names in boot, run to the end.
+    extensions: objects added to kernel.extensions before the first run."""
     out, err = io.BytesIO(), io.BytesIO()
     k = Kernel(programs, memory=memory, quantum=quantum,
                console=Console(out, err))
+    k.extensions.extend(extensions)
     k.boot(boot)
     k.run()
     return Run(k, build_report(k), out.getvalue().decode("latin-1"),
