@@ -213,6 +213,7 @@ class Kernel:
         """Called from a hook: save p's state and end this run of the CPU.
         The caller decides whether p is requeued, blocked or gone."""
         p.ctx.save()
+        p.ctx.settle_flags()
         self.switch = True
         self.hw.stop()
 
