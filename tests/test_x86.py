@@ -44,16 +44,17 @@ def test_gdt_entry_round_trips_every_field():
 
 
 @pytest.mark.parametrize("dpl, code, access", [
-    (0, True, 0x9A), (0, False, 0x92), (3, True, 0xFA), (3, False, 0xF2)])
+    (0, True, 0x9B), (0, False, 0x93), (3, True, 0xFB), (3, False, 0xF3)])
 def test_flat_segments_match_the_sdm(dpl, code, access):
-    # Present, DPL, S=1, type execute/read or read/write; G=1, D/B=1.
+    # Present, DPL, S=1, type execute/read or read/write, accessed preset
+    # (the GDT is read-only); G=1, D/B=1.
     assert _decode(x86.flat_segment(dpl, code)) == (0, 0xFFFFF, access, 0xC)
 
 
 def test_known_flat_descriptor_values():
-    # The values every x86 tutorial GDT has for flat ring-0 code and data.
-    assert x86.flat_segment(0, code=True) == 0x00CF9A000000FFFF
-    assert x86.flat_segment(0, code=False) == 0x00CF92000000FFFF
+    # Every x86 tutorial's flat ring-0 code and data, plus the accessed bit.
+    assert x86.flat_segment(0, code=True) == 0x00CF9A000000FFFF | 1 << 40
+    assert x86.flat_segment(0, code=False) == 0x00CF92000000FFFF | 1 << 40
 
 
 @pytest.mark.parametrize("present, write, user, fetch, code", [
