@@ -87,7 +87,10 @@ def page_fault(k, ctx, eip):
     err = ctx.error_code()
     p = k.current
     try:
-        filled = (not err & x86.PF_P) and err & x86.PF_U and \
+        # No PF_U test: all guest code runs at CPL 3, and a supervisor
+        # fault is Unicorn's own stack access for a ring-3 far call or
+        # return, a user access on hardware (fault_in fills user pages only).
+        filled = (not err & x86.PF_P) and \
             p.aspace.fault_in(cr2, bool(err & x86.PF_W))
     except NoMemory:
         filled = False

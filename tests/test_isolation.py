@@ -151,3 +151,41 @@ def test_nothing_runs_after_a_port_io_kill(run_sources):
     assert r.stderr.count("killed") == 3
     assert b"\x22\x22\x22\x22" not in bytes(r.kernel.hw.mem)
     assert r.stats["frames_free_at_end"] == r.stats["frames_free_at_boot"]
+
+
+FAR_CALLS = {
+    # Unicorn makes a ring-3 far call's pushes as supervisor writes: with
+    # ESP in the kernel half they must fault, not write physical RAM.
+    "farkern.s": """
+        mov esp, 0xC0009100
+        .byte 0x9a
+        .long target
+        .short 0x1b
+    target:
+        mov ebx, 0
+        mov eax, SYS_EXIT
+        int 0x80
+    """,
+    # The same call on a fresh user stack page works, as on hardware.
+    "farstack.s": """
+        .byte 0x9a
+        .long target
+        .short 0x1b
+    target:
+        pop ebx                     # the return EIP: target itself
+        pop ecx                     # the return CS
+        sub ebx, target
+        sub ecx, 0x1b
+        or ebx, ecx
+        mov eax, SYS_EXIT
+        int 0x80
+    """,
+}
+
+
+def test_far_call_cannot_write_the_kernel_half(run_sources):
+    r = run_sources(FAR_CALLS)
+    assert r.statuses == [270, 0], r.stderr
+    f = r.proc(1)["fault"]
+    assert (f["cr2"], f["error_code"]) == (0xC00090FC, 0x3)
+    assert r.kernel.hw.read(0x90F0, 16) == bytes(16)
