@@ -82,3 +82,23 @@ def test_boot_processes_get_pids_in_order_before_any_runs(run_userland):
     assert [(p["pid"], p["name"]) for p in r.report["processes"][:5]] == [
         (1, "entry"), (2, "waits"), (3, "entry"), (4, "entry"), (5, "waits")]
     assert r.statuses[:4] == [0, 0, 0, 0], r.stderr
+
+
+LONG = """
+    mov ecx, 20000000
+spin:
+    dec ecx
+    jnz spin
+    xor ebx, ebx
+    mov eax, SYS_EXIT
+    int 0x80
+"""
+
+
+def test_timer_preempts_cpu_bound_processes_only_when_others_wait(
+        run_sources):
+    two = run_sources({"a.s": LONG, "b.s": LONG})
+    assert two.statuses == [0, 0]
+    assert two.stats["context_switches"] >= 3      # 5 ms slices, ~0.1 s each
+    one = run_sources({"c.s": LONG})
+    assert one.stats["context_switches"] == 1       # nobody to switch to
