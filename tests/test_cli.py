@@ -159,3 +159,12 @@ def test_quantum_is_deterministic(ia32k, tmp_path):
     first_of_2 = lines.index("2:a")
     assert first_of_2 < lines.index("1:l")            # really interleaved
     assert rep1["stats"]["context_switches"] > 20
+
+
+def test_two_programs_with_one_name_are_an_error(ia32k, tmp_path, ok_prog):
+    (tmp_path / "d").mkdir()
+    other = tmp_path / "d" / "ok.s"
+    other.write_text(EXIT3)
+    one_line_error(ia32k("run", ok_prog, str(other)), "ok")
+    cp = ia32k("run", ok_prog, ok_prog)           # one file twice is fine
+    assert cp.returncode == 0, cp.stderr
