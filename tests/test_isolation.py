@@ -189,3 +189,9 @@ def test_far_call_cannot_write_the_kernel_half(run_sources):
     f = r.proc(1)["fault"]
     assert (f["cr2"], f["error_code"]) == (0xC00090FC, 0x3)
     assert r.kernel.hw.read(0x90F0, 16) == bytes(16)
+
+
+@pytest.mark.parametrize("quantum", [0, 5])
+def test_no_stale_translations_across_switches(run_userland, quantum):
+    r = run_userland("tlb", "tlb", "tlb", quantum=quantum)
+    assert r.statuses == [0, 0, 0]
