@@ -29,6 +29,7 @@ _IN_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
                           ctypes.c_int, ctypes.c_void_p)
 _OUT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
                            ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
+_SYS_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
 class EmulatorError(Exception):
@@ -38,9 +39,10 @@ class EmulatorError(Exception):
 class Machine:
     """One CPU over physical RAM of `memory` bytes.
 
-    The kernel installs three handlers: interrupt(intno) for int 0x80 and
+    The kernel installs four handlers: interrupt(intno) for int 0x80 and
     CPU exceptions, invalid() for #UD, io() for a ring-3 in/out (a #GP on
-    real hardware). Each runs inside emu_start; it may call stop().
+    real hardware), fast_syscall(name) for syscall/sysenter. Each runs
+    inside emu_start; it may call stop().
     """
 
     def __init__(self, memory):
@@ -57,6 +59,7 @@ class Machine:
         self.panic = None          # a Python exception raised in a hook
         self._callbacks = []
         self.on_interrupt = self.on_invalid = self.on_io = None
+        self.on_fast_syscall = None
         self.context_size = uclib.uc_context_size(self.uch)
         self.layout = None         # set by emu.calibrate
 
@@ -137,6 +140,11 @@ class Machine:
             lambda h, port, size, ud: self.on_io() or 0, 0)), X.UC_X86_INS_IN)
         self._add(UC_HOOK_INSN, _OUT_CB(self._guard(
             lambda h, port, size, val, ud: self.on_io())), X.UC_X86_INS_OUT)
+        # Unicorn runs syscall/sysenter as no-ops unless hooked.
+        for insn, name in ((X.UC_X86_INS_SYSCALL, "syscall"),
+                           (X.UC_X86_INS_SYSENTER, "sysenter")):
+            self._add(UC_HOOK_INSN, _SYS_CB(self._guard(
+                lambda h, ud, name=name: self.on_fast_syscall(name))), insn)
 
     def _guard(self, fn, fallback=None):
         """Wrap a hook so a Python exception stops the run and is re-raised."""

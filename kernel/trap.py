@@ -24,6 +24,7 @@ def install(k):
     k.hw.on_interrupt = lambda intno: interrupt(k, intno)
     k.hw.on_invalid = lambda: invalid_opcode(k)
     k.hw.on_io = lambda: port_io(k)
+    k.hw.on_fast_syscall = lambda name: fast_syscall(k, name)
 
 
 def killed(k):
@@ -123,6 +124,16 @@ def port_io(k):
     """in/out at CPL 3 with IOPL 0: a #GP(0) on real hardware."""
     if not killed(k):
         kill(k, x86.T_GPFLT, k.hw.reg("eip"), error_code=0)
+
+
+def fast_syscall(k, name):
+    """syscall and sysenter, with EFER.SCE and SYSENTER_CS left 0 as this
+    machine does: #UD and #GP(0) on real hardware (EIP is at the insn)."""
+    if not killed(k):
+        if name == "syscall":
+            kill(k, x86.T_ILLOP, k.hw.reg("eip"))
+        else:
+            kill(k, x86.T_GPFLT, k.hw.reg("eip"), error_code=0)
 
 
 def kill(k, vector, eip, cr2=None, error_code=None):
