@@ -43,6 +43,8 @@ CASES = [
     (DE, None, None, "div ecx"),              # after a handled #PF
     (0, None, None, None),                    # into with OF = 0: no trap
     (GP, None, 0x0E << 3 | 2, "int 0xe"),     # after a handled #PF
+    (UD, None, None, "syscall"),              # EFER.SCE = 0
+    (GP, None, 0, "sysenter"),                # SYSENTER_CS = 0
 ]
 FIRST_CHILD = 3        # pid 1 isolation, pid 2 spinner
 

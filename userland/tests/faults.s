@@ -19,9 +19,9 @@ cases:
     .long do_ud2, bad_opcode, div_zero, idiv_overflow, stack_overflow
     .long in_imm, do_insb, do_outsb, int_08, int_00
     .long int_06, do_lgdt, do_invlpg, user_jump, pf_then_divide
-    .long into_no_of, pf_then_int0e
+    .long into_no_of, pf_then_int0e, do_syscall, do_sysenter
 cases_end:
-.equ NCASES, 32
+.equ NCASES, 34
 
 null_read:      mov eax, [0]
 null_write:     mov dword ptr [0], 1
@@ -90,3 +90,7 @@ pf_then_int0e:
     mov dword ptr [0xBFFF4000], 1
     push eax
     int 0x0e
+# Unicorn runs these as no-ops; with EFER.SCE = 0 and SYSENTER_CS = 0 the
+# hardware raises #UD and #GP(0).
+do_syscall:     syscall
+do_sysenter:    sysenter

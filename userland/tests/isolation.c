@@ -12,7 +12,7 @@ static const int expected[] = {
     PF, PF, PF, PF, PF,  GP, GP, GP, GP, GP,
     GP, GP, GP, GP, GP,  UD, UD, DE, DE, PF,
     GP, GP, GP, GP, GP,  GP, GP, GP, PF, DE,
-    0, GP,
+    0, GP, UD, GP,
 };
 
 int main(int arg)
