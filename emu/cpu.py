@@ -27,6 +27,9 @@ REGS = {
     "cs": X.UC_X86_REG_CS, "ss": X.UC_X86_REG_SS,
 }
 GPRS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp")
+_FLAGS_VAL = ctypes.c_uint64(0)
+_FLAGS_IDS = (ctypes.c_int * 1)(REGS["eflags"])
+_FLAGS_PTRS = (ctypes.c_void_p * 1)(ctypes.addressof(_FLAGS_VAL))
 _I32 = struct.Struct("<i")
 _U32 = struct.Struct("<I")
 
@@ -63,6 +66,14 @@ class Context:
         """Copy the state of the CPU it was made on into this context
         (Cpu.save/Cpu.load work with any CPU of the machine)."""
         uclib.uc_context_save(self._uch, self.handle)
+
+    def settle_flags(self):
+        """Fold the arithmetic flags into the EFLAGS word of a state saved
+        inside a hook. Mid-run, QEMU keeps them lazily (CC_SRC/CC_OP) and
+        the word lacks them; restored outside a run, the CPU rebuilds them
+        from that word and they would be lost (with DF)."""
+        uclib.uc_context_reg_read_batch(self.handle, _FLAGS_IDS, _FLAGS_PTRS, 1)
+        uclib.uc_context_reg_write_batch(self.handle, _FLAGS_IDS, _FLAGS_PTRS, 1)
 
     def restore(self):
         """Load this context into the CPU it was made on (no TLB flush)."""

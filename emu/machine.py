@@ -31,6 +31,7 @@ _IN_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
                           ctypes.c_int, ctypes.c_void_p)
 _OUT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
                            ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
+_SYS_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
 class EmulatorError(Exception):
@@ -79,10 +80,10 @@ class Machine:
 
 
 class Cpu:
-    """One IA32 CPU. The kernel installs three handlers: on_interrupt(intno)
+    """One IA32 CPU. The kernel installs four handlers: on_interrupt(intno)
     for int 0x80 and CPU exceptions, on_invalid() for #UD, on_io() for a
-    ring-3 in/out (a #GP on real hardware). Each runs inside run(); any of
-    them may call stop()."""
+    ring-3 in/out (a #GP on real hardware), on_fast_syscall(name) for
+    syscall/sysenter. Each runs inside run(); any of them may call stop()."""
 
     def __init__(self, machine, index):
         self.machine = machine
@@ -94,6 +95,7 @@ class Cpu:
         self.panic = None          # a Python exception raised in a hook
         self._callbacks = []
         self.on_interrupt = self.on_invalid = self.on_io = None
+        self.on_fast_syscall = None
         self.context_size = uclib.uc_context_size(self.uch)
         self.counter = None        # emu.icount.Counter once counting
         self.regs = SyscallRegs(self)
@@ -205,6 +207,11 @@ class Cpu:
             lambda h, port, size, ud: self.on_io() or 0, 0)), X.UC_X86_INS_IN)
         self._add(UC_HOOK_INSN, _OUT_CB(self._guard(
             lambda h, port, size, val, ud: self.on_io())), X.UC_X86_INS_OUT)
+        # Unicorn runs syscall/sysenter as no-ops unless hooked.
+        for insn, name in ((X.UC_X86_INS_SYSCALL, "syscall"),
+                           (X.UC_X86_INS_SYSENTER, "sysenter")):
+            self._add(UC_HOOK_INSN, _SYS_CB(self._guard(
+                lambda h, ud, name=name: self.on_fast_syscall(name))), insn)
 
     def _guard(self, fn, fallback=None):
         """Wrap a hook so a Python exception stops the run and is re-raised."""

@@ -52,7 +52,9 @@ def walk(read32, cr3, va, access=READ, user=True, wp=True, pse=True):
     the CPU would raise. No Accessed/Dirty bits are written.
     """
     write = access == WRITE
-    fetch = access == FETCH
+    # 32-bit paging without SMEP never sets the I/D bit (SDM 4.7): the CPU
+    # reports a faulting fetch exactly like a read.
+    fetch = False
     w = Walk(va, access, user, cr3)
     pde_addr = (cr3 & PTE_ADDR) + 4 * pdx(va)
     pde = read32(pde_addr)

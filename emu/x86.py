@@ -112,8 +112,9 @@ def gdt_entry(base, limit, access, flags):
 
 
 def flat_segment(dpl, code):
-    """A flat 4 GiB 32-bit segment descriptor of privilege dpl."""
-    access = 0x80 | (dpl << 5) | 0x10 | (0x0A if code else 0x02)
+    """A flat 4 GiB 32-bit segment descriptor of privilege dpl, with its
+    accessed bit preset so the CPU never writes the (read-only) GDT."""
+    access = 0x80 | (dpl << 5) | 0x10 | (0x0B if code else 0x03)
     return gdt_entry(0, 0xFFFFF, access, 0xC)
 
 

@@ -17,9 +17,15 @@ GDT = (0,
 
 
 def kernel_pdes(memory):
-    """PDEs 768.. mapping all of RAM at KERNBASE with 4 MiB supervisor pages."""
+    """PDEs 768.. mapping all of RAM at KERNBASE with 4 MiB supervisor pages,
+    read-only: Unicorn (QEMU 5) makes a ring-3 far call's stack pushes as
+    supervisor writes, so a user ESP in the kernel half could otherwise
+    write any physical frame. The kernel itself writes RAM directly.
+    Accessed and Dirty are preset so the MMU never changes these entries and
+    the kernel half stays byte-identical in every page directory."""
     first = x86.pdx(KERNBASE)
-    return [(first + i, (i << 22) | x86.PTE_P | x86.PTE_W | x86.PTE_PS)
+    return [(first + i, (i << 22) | x86.PTE_P | x86.PTE_PS | x86.PTE_A
+             | x86.PTE_D)
             for i in range(memory // x86.LARGE_PAGE_SIZE)]
 
 

@@ -195,6 +195,7 @@ class Kernel:
         """Called from a hook: save p's state and end this slice. The
         caller decides whether p is requeued, blocked or gone."""
         self.cpu.save(p.ctx)
+        p.ctx.settle_flags()
         self.end_slice()
 
     def end_slice(self):

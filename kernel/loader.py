@@ -47,10 +47,8 @@ def elf_image(name, data):
         elf = ELFFile(io.BytesIO(data))
         if elf["e_machine"] != "EM_386" or elf.elfclass != 32:
             raise ImageError(f"{name}: not an i386 ELF32 executable")
-        segs = [Segment(s["p_vaddr"], s.data(), s["p_memsz"],
-                        bool(s["p_flags"] & P_FLAGS.PF_W))
-                for s in elf.iter_segments() if s["p_type"] == "PT_LOAD"
-                and s["p_memsz"] > 0]
+        segs = [_segment(name, s) for s in elf.iter_segments()
+                if s["p_type"] == "PT_LOAD" and s["p_memsz"] > 0]
     except ELFError as e:
         raise ImageError(f"{name}: bad ELF: {e}") from e
     for s in segs:
@@ -59,6 +57,17 @@ def elf_image(name, data):
     if not segs:
         raise ImageError(f"{name}: no PT_LOAD segment")
     return Image(name, elf["e_entry"], segs)
+
+
+def _segment(name, s):
+    """One PT_LOAD segment; its file bytes must lie in the file and fit
+    in its memory size."""
+    data = s.data()
+    if len(data) != s["p_filesz"] or s["p_filesz"] > s["p_memsz"]:
+        raise ImageError(f"{name}: segment at {s['p_vaddr']:#x}: file size "
+                         f"{s['p_filesz']:#x} does not fit")
+    return Segment(s["p_vaddr"], data, s["p_memsz"],
+                   bool(s["p_flags"] & P_FLAGS.PF_W))
 
 
 def image_from_bytes(name, data):
@@ -75,6 +84,8 @@ def load(aspace, image):
         for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
                           PAGE_SIZE):
             perms[page] = perms.get(page, False) or s.writable
+    for start, end, w in _runs(perms):      # first: destroy() unmaps these
+        aspace.add_region(Region(start, end, w, "image", tag=image.name))
     for page, w in sorted(perms.items()):
         pa = vm.alloc_zeroed()
         for s in image.segments:
@@ -84,8 +95,6 @@ def load(aspace, image):
         except NoMemory:
             vm.frames.decref(pa)
             raise
-    for start, end, w in _runs(perms):
-        aspace.add_region(Region(start, end, w, "image", tag=image.name))
 
 
 def _runs(perms):

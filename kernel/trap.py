@@ -24,10 +24,22 @@ def install(k, cpu):
     """Point one CPU's hooks at this kernel (checked after every syscall
     and fault when the kernel has an invariant checker)."""
     handlers = (_interrupt_handler(k, cpu), lambda: invalid_opcode(k),
-                lambda: port_io(k))
+                lambda: port_io(k), lambda name: fast_syscall(k, name))
     if k.checker:
         handlers = [_checked(k, cpu, h) for h in handlers]
-    cpu.on_interrupt, cpu.on_invalid, cpu.on_io = handlers
+    (cpu.on_interrupt, cpu.on_invalid, cpu.on_io,
+     cpu.on_fast_syscall) = handlers
+
+
+def killed(k):
+    """True when the current process died earlier in this run of the CPU.
+    Unicorn finishes the translated block after stop() (an in/out hook
+    cannot abort its instruction), so the block's later instructions may
+    still trap here; they must have no effect."""
+    if k.current.alive:
+        return False
+    k.cpu.stop()
+    return True
 
 
 def _checked(k, cpu, handler):
@@ -56,6 +68,9 @@ def _interrupt_handler(k, cpu):
                                       k.stats, SYSCALLS)
 
     def on_interrupt(intno):
+        if not k.current.alive:
+            killed(k)
+            return
         if intno != x86.T_SYSCALL:
             exception(k, intno)
             return
@@ -107,7 +122,10 @@ def page_fault(k, ctx, eip):
     err = ctx.error_code()
     p = k.current
     try:
-        filled = (not err & x86.PF_P) and err & x86.PF_U and \
+        # No PF_U test: all guest code runs at CPL 3, and a supervisor
+        # fault is Unicorn's own stack access for a ring-3 far call or
+        # return, a user access on hardware (fault_in fills user pages only).
+        filled = (not err & x86.PF_P) and \
             p.aspace.fault_in(cr2, bool(err & x86.PF_W))
     except NoMemory:
         filled = False
@@ -122,13 +140,34 @@ def page_fault(k, ctx, eip):
 
 
 def invalid_opcode(k):
-    kill(k, x86.T_ILLOP, k.cpu.reg("eip"))
+    """#UD; Unicorn routes a software int 6 here too (EIP at the int),
+    which at CPL 3 is a #GP like every int n other than 0x80."""
+    if killed(k):
+        return True
+    ctx = k.cpu.scratch
+    k.cpu.save(ctx)
+    eip = ctx.get("eip")
+    if ctx.is_software_int():
+        kill(k, x86.T_GPFLT, eip, error_code=(x86.T_ILLOP << 3) | 2)
+    else:
+        kill(k, x86.T_ILLOP, eip)
     return True
 
 
 def port_io(k):
     """in/out at CPL 3 with IOPL 0: a #GP(0) on real hardware."""
-    kill(k, x86.T_GPFLT, k.cpu.reg("eip"), error_code=0)
+    if not killed(k):
+        kill(k, x86.T_GPFLT, k.cpu.reg("eip"), error_code=0)
+
+
+def fast_syscall(k, name):
+    """syscall and sysenter, with EFER.SCE and SYSENTER_CS left 0 as this
+    machine does: #UD and #GP(0) on real hardware (EIP is at the insn)."""
+    if not killed(k):
+        if name == "syscall":
+            kill(k, x86.T_ILLOP, k.cpu.reg("eip"))
+        else:
+            kill(k, x86.T_GPFLT, k.cpu.reg("eip"), error_code=0)
 
 
 def kill(k, vector, eip, cr2=None, error_code=None):

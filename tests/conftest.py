@@ -39,13 +39,15 @@ class Run:
         return self.report["stats"]
 
 
-def boot(programs, boot, memory=128 << 20, check=True, **kw):
+def boot(programs, boot, memory=128 << 20, check=True, extensions=(), **kw):
     """Boot on the Programs set, start the names in boot, run to the end.
     The invariant checker runs after every syscall and fault unless
-    check=False; kw goes to Kernel (quantum, cpus, seed)."""
+    check=False; extensions are added to kernel.extensions before the first
+    run; kw goes to Kernel (quantum, cpus, seed)."""
     out, err = io.BytesIO(), io.BytesIO()
     k = Kernel(programs, memory=memory, console=Console(out, err),
                check=check, **kw)
+    k.extensions.extend(extensions)
     k.boot(boot)
     k.run()
     return Run(k, build_report(k), out.getvalue().decode("latin-1"),

@@ -17,6 +17,7 @@ from tools.gen_include import INCLUDE, asm_text
 
 BASE = 0x00400000
 _INCLUDE = re.compile(r'^\s*\.include\s+"([^"]+)"\s*$')
+_LABELS = re.compile(r"^\s*(?:[A-Za-z_.$][\w.$]*\s*:\s*)*")
 
 
 class BuildError(Exception):
@@ -79,5 +80,13 @@ def _locate(ks, lines, base, err):
             if e.errno != KS_ERR_ASM_SYMBOL_MISSING:
                 f, n, t = lines[i - 1]
                 return f"{f}:{n}: {e} in: {t.strip()}"
+    texts = [t for _, _, t in lines]
+    for i, (f, n, t) in enumerate(lines):   # a label never defined: the
+        try:                                # line that builds without its
+            ks.asm("\n".join(texts[:i] + [_LABELS.match(t).group(0)]
+                             + texts[i + 1:]), base)    # statement
+        except KsError:
+            continue
+        return f"{f}:{n}: {err}: a label never defined? in: {t.strip()}"
     f = lines[-1][0]
     return f"{f}: {err} (a label used but never defined?)"

@@ -39,6 +39,19 @@ def compile_c(path):
                *map(str, srcs)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
-            raise BuildError(r.stderr.strip() or f"{path}: gcc failed")
+            raise BuildError(first_error(path, r.stderr))
         tmp.replace(out)
     return out.read_bytes()
+
+
+def first_error(path, text):
+    """gcc's or ld's first error as one line (file:line:col: error: ...),
+    with a count of the others; gcc's context lines are left out."""
+    errors = [ln.strip() for ln in text.splitlines()
+              if (": error:" in ln and not ln.startswith("collect2"))
+              or "undefined reference" in ln]
+    if not errors:
+        rest = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        return rest[0] if rest else f"{path}: gcc failed"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return errors[0] + more

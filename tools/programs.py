@@ -51,10 +51,16 @@ class Programs:
         self.paths = userland_programs()
         self.paths.update({Path(p).stem: Path(p) for p in paths})
         self.images = {}
+        self.added = {}          # name -> resolved path given to add()
         self.on_error = on_error
 
     def add(self, path):
+        """Build the program at path and make it known by its file stem;
+        two different files with one name are an error, not a silent swap."""
         path = Path(path)
+        other = self.added.setdefault(path.stem, path.resolve())
+        if other != path.resolve():
+            raise BuildError(f"{path}: {other} is also named {path.stem!r}")
         self.paths[path.stem] = path
         self.images[path.stem] = build(path)
         return path.stem
