@@ -23,8 +23,10 @@ def kernel_pdes(memory):
             for i in range(memory // x86.LARGE_PAGE_SIZE)]
 
 
-def boot_machine(memory):
-    """Return (machine, ring-3 template context, kernel-half PDE bytes)."""
+def prepare_machine(memory):
+    """A machine with the GDT and the kernel half loaded and paging on, its
+    CPU still at CPL 0. Returns (machine, kernel-half (index, PDE) pairs,
+    kernel-half PDE bytes)."""
     hw = Machine(memory)
     hw.install_hooks()
     hw.write(GDT_PA, struct.pack(f"<{len(GDT)}Q", *GDT))
@@ -35,6 +37,12 @@ def boot_machine(memory):
     hw.write(KPD_PA + 4 * 768, half.tobytes())
     hw.enable_paging(KPD_PA)
     hw.load_gdt(kva(GDT_PA), len(GDT))
+    return hw, pdes, half
+
+
+def boot_machine(memory):
+    """Return (machine, ring-3 template context, kernel-half PDE bytes)."""
+    hw, pdes, half = prepare_machine(memory)
     layout, template = calibrate(hw, KERNBASE, pdes, SCRATCH_PA)
     hw.layout = layout
     hw.enable_paging(KPD_PA)
