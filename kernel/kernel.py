@@ -72,6 +72,7 @@ class Kernel:
         self.switch = False                 # the hook asked to reschedule
         self.stats = Stats(frames_total=self.frames.total)
         self.extensions = []                # objects with on_exit(proc)
+        self.tracer = None                  # kernel.trace.Tracer, if tracing
         trap.install(self)
         self.stats.frames_free_at_boot = self.frames.nfree
 

@@ -75,6 +75,8 @@ def load(aspace, image):
         for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
                           PAGE_SIZE):
             perms[page] = perms.get(page, False) or s.writable
+    for start, end, w in _runs(perms):     # first, so the trace names them
+        aspace.add_region(Region(start, end, w, "image", tag=image.name))
     for page, w in sorted(perms.items()):
         pa = vm.alloc_zeroed()
         for s in image.segments:
@@ -84,8 +86,6 @@ def load(aspace, image):
         except NoMemory:
             vm.frames.decref(pa)
             raise
-    for start, end, w in _runs(perms):
-        aspace.add_region(Region(start, end, w, "image", tag=image.name))
 
 
 def _runs(perms):

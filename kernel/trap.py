@@ -73,12 +73,16 @@ def page_fault(k, ctx, eip):
     cr2 = k.hw.reg("cr2")
     err = ctx.error_code()
     p = k.current
+    if k.tracer:
+        k.tracer.fault_begin(p, cr2, err, eip)
     try:
         filled = (not err & x86.PF_P) and err & x86.PF_U and \
             p.aspace.fault_in(cr2, bool(err & x86.PF_W))
     except NoMemory:
         filled = False
         k.console.message(f"pid {p.pid} ({p.name}): out of memory")
+    if k.tracer:
+        k.tracer.fault_end(filled)
     if filled:
         k.stats.page_faults += 1
         ctx.clear_exception()               # UNICORN.md fact 1

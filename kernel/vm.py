@@ -58,6 +58,7 @@ class VM:
     kernel_half: bytes           # PDEs 768..1023, identical everywhere
     on_tables_changed: Callable = lambda: None
     stats: dict = field(default_factory=lambda: {"ptes_written": 0})
+    tracer: object = None        # kernel.trace.Tracer, told of PTE changes
 
     def alloc_zeroed(self):
         """A fresh zero-filled frame, or NoMemory."""
@@ -109,6 +110,8 @@ class AddressSpace:
             hw.write(self._table(pdx(a)) + 4 * ptx(a), ents.tobytes())
             i += n
         self.vm.stats["ptes_written"] += len(frames)
+        if self.vm.tracer:
+            self.vm.tracer.mapped(self, va, len(frames))
 
     def unmap_pages(self, va, npages):
         """Clear npages PTEs at va, dropping each present frame's reference."""
@@ -120,6 +123,8 @@ class AddressSpace:
             if pt is not None:
                 off = pt + 4 * ptx(a)
                 ents = array("I", hw.read(off, 4 * n))
+                if self.vm.tracer:
+                    self.vm.tracer.unmapping(self, a, ents)
                 for e in ents:
                     if e & PTE_P:
                         frames.decref(e & PTE_ADDR)

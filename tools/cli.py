@@ -8,6 +8,7 @@ import traceback
 from kernel.kernel import Kernel, KernelPanic
 from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
+from tools import trace_cli
 from tools.asm import BuildError
 from tools.programs import Programs
 
@@ -42,6 +43,15 @@ def make_parser():
     ap = Parser(prog="ia32k", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="boot and run programs")
+    add_run_options(run)
+    trace = sub.add_parser("trace", help="run programs, printing a "
+                           "page-walk trace (stdout, or --trace FILE)")
+    add_run_options(trace)
+    trace.set_defaults(trace="-")
+    return ap
+
+
+def add_run_options(run):
     run.add_argument("programs", nargs="+", metavar="PROGRAM")
     run.add_argument("--program", action="append", default=[],
                      help="make a program spawnable by name")
@@ -49,7 +59,7 @@ def make_parser():
     run.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
     run.add_argument("--quantum", type=int, default=0, metavar="N",
                      help="preempt every N guest instructions (reproducible)")
-    return ap
+    trace_cli.add_options(run)
 
 
 def cmd_run(args):
@@ -61,8 +71,10 @@ def cmd_run(args):
         programs.add(p)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum)
+    tracer = trace_cli.attach(k, args)
     k.boot(boot)
     k.run()
+    trace_cli.finish(tracer)
     sys.stdout.flush()
     report = build_report(k)
     if args.report:
@@ -74,7 +86,7 @@ def cmd_run(args):
 def main(argv=None):
     try:
         args = make_parser().parse_args(argv)
-        return {"run": cmd_run}[args.cmd](args)
+        return {"run": cmd_run, "trace": cmd_run}[args.cmd](args)
     except (UsageError, BuildError) as e:
         print(f"ia32k: {e}", file=sys.stderr)
         return EXIT_USAGE
