@@ -15,6 +15,12 @@ or a #PF with CR2 and the error code from the saved context. The code is
 fixed bytes in one frame, because new code written from the host would not
 be seen (UNICORN.md fact 2). CPL 3 code runs at CODE_VA through a page
 table the probe owns; CPL 0 code at kernbase + its physical address.
+
+One access cannot be probed: a fetch at linear address 0. Machine.run
+passes emu_start until = 0, and a run whose EIP reaches `until` stops there
+(no fetch fault is raised when page 0 is mapped) and then probes until - 1
+(UNICORN.md fact 6). The kernel never maps page 0, so for it a jump to 0 is
+a plain #PF.
 """
 
 import struct
@@ -26,6 +32,7 @@ from emu.calibrate import calibrate
 from emu.walk import FETCH, READ, WRITE
 
 CODE_VA = 0x00400000
+UNPROBED_FETCH = 0             # Machine.run's until address
 _SLOT = {READ: 0, WRITE: 8, FETCH: 16}
 _CODE = (bytes.fromhex("8b03cd80") + bytes(4)     # mov eax,[ebx]; int 0x80
          + bytes.fromhex("890bcd80") + bytes(4)   # mov [ebx],ecx; int 0x80
@@ -95,6 +102,9 @@ class MMUProbe:
     def run(self, pd, va, access, user, wp=True, value=0):
         """Perform one access at va under page directory pd, at CPL 3 when
         user else CPL 0; value is what a write stores. Returns an Outcome."""
+        if access == FETCH and va == UNPROBED_FETCH:
+            raise ValueError("a fetch at the run's until address cannot be "
+                             "probed")
         hw = self.hw
         (self.ring3 if user else self.ring0).restore()   # a clean state
         hw.set_reg("cr3", pd)

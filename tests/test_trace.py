@@ -216,3 +216,31 @@ def test_cli_dump_pt_and_bad_walk(ia32k):
 def test_cli_warns_about_a_walk_never_made(ia32k):
     cp = ia32k("run", "--walk", "9:0x1000", "userland/demo/pagewalk.c")
     assert "--walk 9:0x1000: pid 9 never exited" in cp.stderr
+
+
+def test_a_fetch_fault_is_traced_as_a_fetch(tmp_path):
+    """32-bit paging reports no I/D bit, so the trace tells a fetch from
+    the faulting address being the instruction's own."""
+    src = tmp_path / "jump0.s"
+    src.write_text("xor eax, eax\njmp eax\n")
+    progs = Programs()
+    progs.add(src)
+    out = io.BytesIO()
+    k = Kernel(progs, console=Console(io.BytesIO(), io.BytesIO()))
+    Tracer(out, "jsonl").attach(k)
+    k.boot(["jump0"])
+    k.run()
+    fault = next(r for r in map(json.loads, out.getvalue().splitlines())
+                 if r["event"] == "fault")
+    assert (fault["access"], fault["va"], fault["eip"], fault["outcome"]) == \
+        ("fetch", 0, 0, "fatal")
+    assert fault["fault"]["error_code"] == x86.PF_U == \
+        fault["fault"]["walker_error_code"]
+
+
+def test_bench_trace_figures():
+    from tools.trace_cli import BENCH_DEPTH, bench_trace
+    got = bench_trace(runs=1)
+    assert got["page_faults"] == 16 * (BENCH_DEPTH + 1)
+    assert got["trace_records"] > got["page_faults"]
+    assert got["trace_off_s"] > 0 and got["trace_on_s"] > 0

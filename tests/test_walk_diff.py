@@ -9,11 +9,11 @@ with its CR2 and error code, and the Accessed/Dirty bits the CPU writes.
 """
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from emu import x86
-from emu.probe import FETCH_STUB_LEN, MMUProbe, fetch_stub
+from emu.probe import FETCH_STUB_LEN, UNPROBED_FETCH, MMUProbe, fetch_stub
 from emu.walk import ACCESSES, FETCH, READ, WRITE, format_walk, walk
 from kernel.boot import prepare_machine
 from kernel.memlayout import KERNBASE, SCRATCH_PA
@@ -39,6 +39,20 @@ def test_probe_pdes_are_not_tested(probe):
     assert not probe.reserved_pdx & set(PDX_CHOICES)
 
 
+def mostly(draw):
+    """True seven times in eight."""
+    return draw(st.integers(0, 7)) != 0
+
+
+def low_bits(draw):
+    """Random flag bits (P, R/W, U/S, PWT, PCD, A, D, PS/PAT, G, AVL); P,
+    R/W and U/S mostly set, so that user writes succeed often enough."""
+    low = draw(st.integers(0, 0xFFF))
+    for bit, odds in ((x86.PTE_P, 7), (x86.PTE_W, 3), (x86.PTE_U, 7)):
+        low = low | bit if draw(st.integers(0, odds)) else low & ~bit
+    return low
+
+
 @st.composite
 def page_tables(draw):
     """{pdx: PDE} and {page table pa: {ptx: PTE}}, every low bit random."""
@@ -46,19 +60,17 @@ def page_tables(draw):
     for i in draw(st.sets(st.sampled_from(PDX_CHOICES), min_size=1,
                           max_size=3)):
         kind = draw(st.sampled_from(("table", "table", "large", "absent")))
-        low = draw(st.integers(0, 0xFFF))
         if kind == "table":
             pt = draw(st.sampled_from(PT_POOL))
-            pdes[i] = pt | (low & ~x86.PTE_PS)
+            pdes[i] = pt | (low_bits(draw) & ~x86.PTE_PS)
             ents = tables.setdefault(pt, {})
             for j in draw(st.lists(st.integers(0, 1023), min_size=1,
                                    max_size=3)):
-                ents[j] = draw(st.sampled_from(DATA_POOL)) | \
-                    draw(st.integers(0, 0xFFF))
+                ents[j] = draw(st.sampled_from(DATA_POOL)) | low_bits(draw)
         elif kind == "large":
-            rsvd = draw(st.integers(0, 7)) == 0
-            pdes[i] = (draw(st.sampled_from(LARGE_POOL)) | low | x86.PTE_PS
-                       | (x86.PDE_LARGE_RSVD if rsvd else 0))
+            rsvd = 0 if mostly(draw) else x86.PDE_LARGE_RSVD
+            pdes[i] = (draw(st.sampled_from(LARGE_POOL)) | low_bits(draw)
+                       | x86.PTE_PS | rsvd)
         else:
             pdes[i] = draw(st.integers(0, 0xFFFFFFFF)) & ~x86.PTE_P
     return pdes, tables
@@ -70,11 +82,12 @@ def cases(draw):
     pdes, tables = draw(page_tables())
     i = draw(st.sampled_from(sorted(pdes)))
     ents = tables.get(pdes[i] & x86.PTE_ADDR, {})
-    j = draw(st.sampled_from(sorted(ents)) if ents and draw(st.booleans())
+    j = draw(st.sampled_from(sorted(ents)) if ents and mostly(draw)
              else st.integers(0, 1023))
     access = draw(st.sampled_from(ACCESSES))
     span = FETCH_STUB_LEN if access == FETCH else 4
     off = draw(st.integers(0, x86.PAGE_SIZE - span))
+    assume(not (access == FETCH and x86.pgaddr(i, j, off) == UNPROBED_FETCH))
     return dict(pdes=pdes, tables=tables, va=x86.pgaddr(i, j, off),
                 access=access, user=draw(st.booleans()),
                 wp=draw(st.booleans()))

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from kernel.trace import Tracer, parse_walk_request
+from tools.programs import Programs
 
 JSONL_SUFFIXES = (".jsonl", ".json")
 
@@ -63,23 +64,55 @@ def finish(tracer):
         tracer.out.close()
 
 
+BENCH_DEPTH = 40
+BENCH_SOURCE = f"""
+    mov esi, eax                    # how deep in the chain this process is
+    mov ecx, 16
+    mov edi, 0xBFFFFFFC
+touch:                              # one demand-zero fault per stack page
+    mov dword ptr [edi], ecx
+    sub edi, 0x1000
+    dec ecx
+    jnz touch
+    cmp esi, {BENCH_DEPTH}
+    jae done
+    mov eax, SYS_SPAWN
+    lea ebx, [name]
+    mov ecx, 10
+    lea edx, [esi + 1]
+    int 0x80
+    mov ebx, eax
+    mov eax, SYS_WAIT
+    xor ecx, ecx
+    int 0x80
+done:
+    mov eax, SYS_EXIT
+    xor ebx, ebx
+    int 0x80
+name: .ascii "tracebench"
+"""
+
+
 def bench_trace(runs=3):
-    """Seconds for the pagewalk demo untraced and traced (text, to memory),
-    best of runs, and the number of trace records one run writes."""
+    """A chain of processes, each faulting in its 16 stack pages and
+    spawning the next: seconds per run untraced and traced (text, to
+    memory), best of runs, with the faults and trace records of one run."""
     from kernel.kernel import Console, Kernel
-    from tools.programs import Programs
+    from kernel.loader import image_from_bytes
+    from tools.asm import assemble_source
     progs = Programs()
-    progs.get("pagewalk")
-    best = {"off": float("inf"), "on": float("inf")}
-    records = 0
+    progs.images["tracebench"] = image_from_bytes(
+        "tracebench", assemble_source(BENCH_SOURCE))
+    best, figures = {"off": float("inf"), "on": float("inf")}, {}
     for _ in range(runs):
         for mode in best:
             k = Kernel(progs, console=Console(io.BytesIO(), io.BytesIO()))
             tr = Tracer(io.BytesIO()).attach(k) if mode == "on" else None
             t = time.perf_counter()
-            k.boot(["pagewalk"])
+            k.boot(["tracebench"])
             k.run()
             best[mode] = min(best[mode], time.perf_counter() - t)
-            records = tr.records if tr else records
-    return {"trace_off_s": best["off"], "trace_on_s": best["on"],
-            "trace_records": records}
+            figures["page_faults"] = k.stats.page_faults
+            if tr:
+                figures["trace_records"] = tr.records
+    return {"trace_off_s": best["off"], "trace_on_s": best["on"], **figures}
