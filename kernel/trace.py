@@ -4,7 +4,8 @@ or as JSON lines.
 A Tracer attached to a kernel records
 - fault: each page fault the CPU raises, with the walk of CR2 through the
   tables as the CPU found them, the CPU's error code, and how it ended:
-  demand-zero (with the walk through the PTE the kernel filled) or fatal;
+  demand-zero for the stack or paged-in for other backing (with the walk
+  through the PTE the kernel filled), or fatal;
 - map / unmap: each PTE the kernel writes or clears. Every one goes through
   AddressSpace.map_pages/unmap_pages (image load, demand-zero fills, shared
   memory attach and detach, exit), which call mapped()/unmapping() here;
@@ -49,7 +50,7 @@ class Record:
     backing: str = "-"
     eip: Optional[int] = None
     error_code: Optional[int] = None     # fault: the CPU's error code
-    outcome: str = ""                    # fault: demand-zero or fatal
+    outcome: str = ""                    # fault: demand-zero, paged-in, fatal
     resolved: Optional[Walk] = None      # fault: the walk after the fill
     refs: Optional[int] = None           # unmap: the frame's count after
 
@@ -207,9 +208,12 @@ class Tracer:
         self._pending_aspace = p.aspace
 
     def fault_end(self, filled):
-        """The fault was filled (demand-zero) or will kill the process."""
+        """The fault was filled through the region's pager (a zeroed frame
+        for the stack; a shared segment may hand out one it already has),
+        or it will kill the process."""
         rec, self.pending = self.pending, None
-        rec.outcome = "demand-zero" if filled else "fatal"
+        rec.outcome = ("fatal" if not filled else "demand-zero"
+                       if rec.backing == "stack" else "paged-in")
         self.emit(rec)
 
     # -- kernel extension -----------------------------------------------
