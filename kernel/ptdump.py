@@ -15,7 +15,7 @@ from emu.x86 import (LARGE_PAGE_SIZE, NPDENTRIES, PAGE_SIZE, PDE_LARGE_ADDR,
 from kernel.memlayout import KERNBASE
 
 KERNEL_PDX = KERNBASE >> 22
-_LEAF_BITS = 0x1FF & ~0x18      # P W U A D PS/PAT G; not PWT/PCD
+_LEAF_BITS = 0x1FF               # every flag bit of a leaf entry
 
 
 @dataclass
