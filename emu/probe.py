@@ -118,6 +118,7 @@ class MMUProbe:
         return self._run(base + _SLOT[access])
 
     def _run(self, eip):
+        """Run from eip with the probe's trap handlers until the first trap."""
         hw = self.hw
         saved = hw.on_interrupt, hw.on_invalid, hw.on_io
         hw.on_interrupt = self._trap
@@ -133,6 +134,8 @@ class MMUProbe:
         return self._result
 
     def _trap(self, vector):
+        """Any trap ends the run: record it (with CR2 and error code for a
+        #PF, read from the saved context) and stop."""
         hw = self.hw
         out = Outcome(vector, hw.reg("eip"), hw.reg("eax"))
         if vector == x86.T_PGFLT:

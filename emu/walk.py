@@ -116,6 +116,7 @@ def large_page_pa(pde, va):
 
 
 def _read(w, read32, name, index, addr, ad):
+    """Read one entry and record it as the walk's next level."""
     value = read32(addr)
     w.levels.append(Level(name, index, addr, value, value if ad else None))
     return value
@@ -134,6 +135,7 @@ def _leaf(w, pde, leaf, pa, wp):
 
 
 def _fault(w, bits):
+    """End the walk with a #PF: bits (P, RSVD) plus W and U of the access."""
     w.error_code = (bits | (PF_W if w.access == WRITE else 0)
                     | (PF_U if w.user else 0))
     return w

@@ -30,6 +30,7 @@ class Range:
     large: bool = False
 
     def add(self, pa, size):
+        """Extend the range by a page of size bytes mapped to frame pa."""
         last = self.frames[-1] if self.frames else None
         if last and last[0] + last[1] * PAGE_SIZE == pa:
             last[1] += size // PAGE_SIZE
@@ -110,6 +111,7 @@ def page_table_text(pid, aspace, when):
 
 
 def page_table_json(pid, aspace):
+    """The page directory of pid as a JSON object."""
     return {"event": "pagetable", "pid": pid, "cr3": aspace.pd,
             "ranges": [{"start": r.start, "end": r.end, "flags": r.flags,
                         "flags_text": pte_flags_str(r.flags, pte=not r.large),
@@ -181,6 +183,7 @@ def _owner_text(run):
 
 
 def frame_map_text(procs, frames, when):
+    """The frame map of procs as a text table."""
     runs = frame_runs(procs, frames)
     rows = [f"frame map {when}: {sum(r.n for r in runs)} frames named by "
             f"live page tables, {len(runs)} runs",
@@ -192,6 +195,7 @@ def frame_map_text(procs, frames, when):
 
 
 def frame_map_json(procs, frames):
+    """The frame map of procs as a JSON object."""
     return {"event": "frames",
             "runs": [{"pa": r.pa, "n": r.n, "refs": r.refs,
                       "owners": [{"pid": pid, "what": what, "va": va}

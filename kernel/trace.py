@@ -55,6 +55,7 @@ class Record:
     refs: Optional[int] = None           # unmap: the frame's count after
 
     def json(self):
+        """The record as one JSON object (addresses as integers)."""
         out = {"event": self.event, "pid": self.pid, **walk_json(self.walk),
                "backing": self.backing}
         if self.event == "fault":
@@ -70,6 +71,7 @@ class Record:
         return out
 
     def text(self):
+        """The record as a readable block: one line, two for a fault."""
         w = self.walk
         kind = "" if self.event in ("map", "unmap") else f" {w.access}"
         head = f"{self.event:<6} pid {self.pid}{kind} {w.va:#010x}"
