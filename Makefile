@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench fuzz setup clean
+.PHONY: run test bench fuzz trace setup clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,17 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# `make trace`: the page-walk demo traced as text (trace.txt) and JSON lines
+# (trace.jsonl); see README, "Page-walk traces". Exit status 1 is expected:
+# the demo's second process dies of a page fault on purpose.
+TRACE_RUN := $(BIN)/ia32k trace --quantum 100000 --dump-pt \
+	--walk 1:0x60000004 --walk 2:0x60000004 --walk 1:0x00400000 \
+	--walk 2:0x00400000 userland/demo/pagewalk.c
+trace: $(STAMP)
+	$(TRACE_RUN) --trace trace.txt || test $$? -eq 1
+	$(TRACE_RUN) --trace trace.jsonl >/dev/null || test $$? -eq 1
+	@echo "wrote trace.txt and trace.jsonl"
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench

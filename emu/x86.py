@@ -32,6 +32,8 @@ PTE_PS = 0x080   # page size (PDE only: 4 MiB page)
 PTE_G = 0x100
 PTE_ADDR = 0xFFFFF000
 PDE_LARGE_ADDR = 0xFFC00000
+PDE_LARGE_HIGH = 0x001FE000   # 4 MiB PDE bits 20..13: physical bits 39..32
+PDE_LARGE_RSVD = 0x00200000   # 4 MiB PDE bit 21: reserved, must be 0
 
 # Control register bits.
 CR0_PE = 1 << 0
@@ -43,7 +45,8 @@ CR4_PSE = 1 << 4
 PF_P = 0x1       # 0: not present, 1: protection violation
 PF_W = 0x2       # the access was a write
 PF_U = 0x4       # the access came from CPL 3
-PF_I = 0x10      # the access was an instruction fetch
+PF_RSVD = 0x8    # a reserved bit was set in an entry
+PF_I = 0x10      # an instruction fetch (only with NX or SMEP; never here)
 
 # EFLAGS.
 FL_IF = 0x200
@@ -97,10 +100,12 @@ def pgroundup(a):
     return (a + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
-def pte_flags_str(e):
-    """Decode an entry's flag bits as text, e.g. 'P W U A D'."""
-    names = ((PTE_P, "P"), (PTE_W, "W"), (PTE_U, "U"), (PTE_A, "A"),
-             (PTE_D, "D"), (PTE_PS, "PS"))
+def pte_flags_str(e, pte=False):
+    """Decode an entry's flag bits as text, e.g. 'P W U A D'. Bit 7 is PS
+    in a PDE and PAT in a PTE."""
+    names = ((PTE_P, "P"), (PTE_W, "W"), (PTE_U, "U"), (PTE_PWT, "PWT"),
+             (PTE_PCD, "PCD"), (PTE_A, "A"), (PTE_D, "D"),
+             (PTE_PS, "PAT" if pte else "PS"), (PTE_G, "G"))
     return " ".join(n for bit, n in names if e & bit) or "-"
 
 
@@ -119,6 +124,7 @@ def flat_segment(dpl, code):
 
 
 def pf_error_code(present, write, user, fetch=False):
-    """IA32 page-fault error code for an access of the given kind."""
+    """IA32 page-fault error code for an access of the given kind. Pass
+    fetch only where I/D is reported (NX or SMEP on; SDM vol. 3, 4.7)."""
     return ((PF_P if present else 0) | (PF_W if write else 0)
             | (PF_U if user else 0) | (PF_I if fetch else 0))

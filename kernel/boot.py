@@ -29,9 +29,10 @@ def kernel_pdes(memory):
             for i in range(memory // x86.LARGE_PAGE_SIZE)]
 
 
-def boot_machine(memory, ncpus=1):
-    """Return (machine, ring-3 template context, kernel-half PDE bytes).
-    CPU 0 boots; the others get their state from the first context they load."""
+def prepare_machine(memory, ncpus=1):
+    """A machine with the GDT and the kernel half loaded and paging on, its
+    CPU 0 still at CPL 0. Returns (machine, kernel-half (index, PDE) pairs,
+    kernel-half PDE bytes)."""
     hw = Machine(memory, ncpus)
     cpu = hw.cpus[0]
     hw.write(GDT_PA, struct.pack(f"<{len(GDT)}Q", *GDT))
@@ -42,6 +43,15 @@ def boot_machine(memory, ncpus=1):
     hw.write(KPD_PA + 4 * 768, half.tobytes())
     cpu.enable_paging(KPD_PA)
     cpu.load_gdt(kva(GDT_PA), len(GDT))
+    return hw, pdes, half
+
+
+def boot_machine(memory, ncpus=1):
+    """Return (machine, ring-3 template context, kernel-half PDE bytes).
+    CPU 0 boots; the others get their state from the first context they
+    load."""
+    hw, pdes, half = prepare_machine(memory, ncpus)
+    cpu = hw.cpus[0]
     layout, template = calibrate(cpu, KERNBASE, pdes, SCRATCH_PA)
     hw.layout = layout
     cpu.enable_paging(KPD_PA)

@@ -71,6 +71,7 @@ class Kernel:
         self.extensions = []                # objects with on_exit(proc)
         self.shm = ShmTable(self)
         self.extensions.append(self.shm)
+        self.tracer = None                  # kernel.trace.Tracer, if tracing
         self.sched = Scheduler(self, quantum, seed)
         self.checker = Checker(self) if check else None
         for cpu in self.hw.cpus:

@@ -84,7 +84,8 @@ def load(aspace, image):
         for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
                           PAGE_SIZE):
             perms[page] = perms.get(page, False) or s.writable
-    for start, end, w in _runs(perms):      # first: destroy() unmaps these
+    for start, end, w in _runs(perms):  # first: destroy() unmaps them and
+        # the trace names them
         aspace.add_region(Region(start, end, w, "image", tag=image.name))
     for page, w in sorted(perms.items()):
         pa = vm.alloc_zeroed()

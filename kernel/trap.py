@@ -121,6 +121,8 @@ def page_fault(k, ctx, eip):
     cr2 = ctx.get("cr2")                    # saved by exception()
     err = ctx.error_code()
     p = k.current
+    if k.tracer:
+        k.tracer.fault_begin(p, cr2, err, eip)
     try:
         # No PF_U test: all guest code runs at CPL 3, and a supervisor
         # fault is Unicorn's own stack access for a ring-3 far call or
@@ -130,6 +132,8 @@ def page_fault(k, ctx, eip):
     except NoMemory:
         filled = False
         k.console.message(f"pid {p.pid} ({p.name}): out of memory")
+    if k.tracer:
+        k.tracer.fault_end(filled)
     if filled:
         k.stats.page_faults += 1
         ctx.clear_exception()               # UNICORN.md fact 1

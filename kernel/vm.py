@@ -58,6 +58,8 @@ class VM:
     kernel_half: bytes           # PDEs 768..1023, identical everywhere
     on_tables_changed: Callable = lambda aspace: None
     stats: dict = field(default_factory=lambda: {"ptes_written": 0})
+    tracer: object = None        # kernel.trace.Tracer, told of PTE changes
+    zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
 
     def alloc_zeroed(self):
         """A fresh zero-filled frame, or NoMemory."""
@@ -65,6 +67,8 @@ class VM:
         if pa is None:
             raise NoMemory()
         self.hw.zero(pa, PAGE_SIZE)
+        if self.zeroed is not None:
+            self.zeroed.append(pa)
         if self.frames.reused:
             self.frames.reused = False
             self.hw.flush_code()   # a freed frame may hold translated code
@@ -102,8 +106,13 @@ class AddressSpace:
         pt = self.tables.get(pdx(va))
         if len(frames) == 1 and pt is not None:     # the demand-paging path
             self.vm.hw.write32(pt + 4 * ptx(va), frames[0] | flags)
-            self.vm.stats["ptes_written"] += 1
-            return
+        else:
+            self._map_bulk(va, frames, flags)
+        self.vm.stats["ptes_written"] += len(frames)
+        if self.vm.tracer:
+            self.vm.tracer.mapped(self, va, len(frames))
+
+    def _map_bulk(self, va, frames, flags):
         if len(self.vm.frames.free) < self.tables_needed(va, len(frames)):
             raise NoMemory()
         hw, i = self.vm.hw, 0
@@ -113,7 +122,6 @@ class AddressSpace:
             ents = array("I", [pa | flags for pa in frames[i:i + n]])
             hw.write(self._table(pdx(a)) + 4 * ptx(a), ents.tobytes())
             i += n
-        self.vm.stats["ptes_written"] += len(frames)
 
     def unmap_pages(self, va, npages):
         """Clear npages PTEs at va, dropping each present frame's reference."""
@@ -125,6 +133,8 @@ class AddressSpace:
             if pt is not None:
                 off = pt + 4 * ptx(a)
                 ents = array("I", hw.read(off, 4 * n))
+                if self.vm.tracer:
+                    self.vm.tracer.unmapping(self, a, ents)
                 for e in ents:
                     if e & PTE_P:
                         frames.decref(e & PTE_ADDR)

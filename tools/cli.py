@@ -10,6 +10,7 @@ from kernel.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
 from kernel.shm import ipcs_text
+from tools import trace_cli
 from tools.asm import BuildError
 from tools.programs import Programs
 from tools.race import find_races, format_outcomes, parse_seeds
@@ -45,6 +46,16 @@ def make_parser():
     ap = Parser(prog="ia32k", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="boot and run programs")
+    add_run_options(run)
+    trace = sub.add_parser("trace", help="run programs, printing a "
+                           "page-walk trace (stdout, or --trace FILE)")
+    add_run_options(trace)
+    trace.set_defaults(trace="-")
+    add_race_parser(sub)
+    return ap
+
+
+def add_run_options(run):
     run.add_argument("programs", nargs="+", metavar="PROGRAM")
     run.add_argument("--program", action="append", default=[],
                      help="make a program spawnable by name")
@@ -60,6 +71,16 @@ def make_parser():
     run.add_argument("--check", action="store_true",
                      help="run the invariant checker after every syscall "
                           "and fault (slow)")
+    run.add_argument("--ipcs", action="store_true",
+                     help="print the shared memory segments at the end "
+                     "(stderr)")
+    run.add_argument("--maps", action="store_true",
+                     help="print each process's memory map as it exits "
+                     "(stderr)")
+    trace_cli.add_options(run)
+
+
+def add_race_parser(sub):
     race = sub.add_parser("race", help="run under many seeds and group the "
                                        "outcomes (a race finder)")
     race.add_argument("programs", nargs="+", metavar="PROGRAM")
@@ -71,13 +92,6 @@ def make_parser():
     race.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
     race.add_argument("--ignore-output", action="store_true",
                       help="compare only exit statuses and shared memory")
-    run.add_argument("--ipcs", action="store_true",
-                     help="print the shared memory segments at the end "
-                     "(stderr)")
-    run.add_argument("--maps", action="store_true",
-                     help="print each process's memory map as it exits "
-                     "(stderr)")
-    return ap
 
 
 def cmd_run(args):
@@ -91,8 +105,10 @@ def cmd_run(args):
                cpus=args.cpus, seed=args.seed, check=args.check)
     if args.maps:
         k.extensions.append(MapsPrinter(k.console))
+    tracer = trace_cli.attach(k, args)
     k.boot(boot)
     k.run()
+    trace_cli.finish(tracer)
     sys.stdout.flush()
     if args.ipcs:
         print(ipcs_text(k.shm), end="", file=sys.stderr)
@@ -129,7 +145,8 @@ def _programs(args):
 def main(argv=None):
     try:
         args = make_parser().parse_args(argv)
-        return {"run": cmd_run, "race": cmd_race}[args.cmd](args)
+        return {"run": cmd_run, "trace": cmd_run,
+                "race": cmd_race}[args.cmd](args)
     except (UsageError, BuildError) as e:
         print(f"ia32k: {e}", file=sys.stderr)
         return EXIT_USAGE

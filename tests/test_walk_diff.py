@@ -1,0 +1,216 @@
+"""The software walker against the emulated CPU's own MMU.
+
+Hypothesis builds random page directories and tables (4 KiB and 4 MiB
+pages, every flag bit random, reserved bits, shared tables) in a machine's
+RAM; emu.probe performs one real read, write or fetch at CPL 3 or CPL 0
+with CR0.WP on or off. The walker must predict the physical address (found
+through values planted at every frame the access could reach) or the #PF
+with its CR2 and error code, and the Accessed/Dirty bits the CPU writes.
+"""
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from emu import x86
+from emu.probe import FETCH_STUB_LEN, UNPROBED_FETCH, MMUProbe, fetch_stub
+from emu.walk import ACCESSES, FETCH, READ, WRITE, format_walk, walk
+from kernel.boot import prepare_machine
+from kernel.memlayout import KERNBASE, SCRATCH_PA
+
+MEMORY = 16 << 20
+PD = 0x20000
+PT_POOL = (0x21000, 0x22000, 0x23000, 0x24000)
+PROBE_FRAMES = (0x30000, 0x31000)
+DATA_POOL = tuple(0x100000 + 0x1000 * i for i in range(16))
+LARGE_POOL = (0x400000, 0x800000, 0xC00000)
+PDX_CHOICES = (0, 2, 3, 255, 256, 511, 767)    # not the probe's own
+MARKER = 0xA5C30F1E
+EXAMPLES = 3000
+
+
+@pytest.fixture(scope="module")
+def probe():
+    hw, pdes, _ = prepare_machine(MEMORY)
+    return MMUProbe(hw, KERNBASE, pdes, SCRATCH_PA, PROBE_FRAMES)
+
+
+def test_probe_pdes_are_not_tested(probe):
+    assert not probe.reserved_pdx & set(PDX_CHOICES)
+
+
+def mostly(draw):
+    """True seven times in eight."""
+    return draw(st.integers(0, 7)) != 0
+
+
+def low_bits(draw):
+    """Random flag bits (P, R/W, U/S, PWT, PCD, A, D, PS/PAT, G, AVL); P,
+    R/W and U/S mostly set, so that user writes succeed often enough."""
+    low = draw(st.integers(0, 0xFFF))
+    for bit, odds in ((x86.PTE_P, 7), (x86.PTE_W, 3), (x86.PTE_U, 7)):
+        low = low | bit if draw(st.integers(0, odds)) else low & ~bit
+    return low
+
+
+@st.composite
+def page_tables(draw):
+    """{pdx: PDE} and {page table pa: {ptx: PTE}}, every low bit random."""
+    pdes, tables = {}, {}
+    for i in draw(st.sets(st.sampled_from(PDX_CHOICES), min_size=1,
+                          max_size=3)):
+        kind = draw(st.sampled_from(("table", "table", "large", "absent")))
+        if kind == "table":
+            pt = draw(st.sampled_from(PT_POOL))
+            pdes[i] = pt | (low_bits(draw) & ~x86.PTE_PS)
+            ents = tables.setdefault(pt, {})
+            for j in draw(st.lists(st.integers(0, 1023), min_size=1,
+                                   max_size=3)):
+                ents[j] = draw(st.sampled_from(DATA_POOL)) | low_bits(draw)
+        elif kind == "large":
+            rsvd = 0 if mostly(draw) else x86.PDE_LARGE_RSVD
+            pdes[i] = (draw(st.sampled_from(LARGE_POOL)) | low_bits(draw)
+                       | x86.PTE_PS | rsvd)
+        else:
+            pdes[i] = draw(st.integers(0, 0xFFFFFFFF)) & ~x86.PTE_P
+    return pdes, tables
+
+
+@st.composite
+def cases(draw):
+    """A page-table set and one access: address, kind, CPL, CR0.WP."""
+    pdes, tables = draw(page_tables())
+    i = draw(st.sampled_from(sorted(pdes)))
+    ents = tables.get(pdes[i] & x86.PTE_ADDR, {})
+    j = draw(st.sampled_from(sorted(ents)) if ents and mostly(draw)
+             else st.integers(0, 1023))
+    access = draw(st.sampled_from(ACCESSES))
+    span = FETCH_STUB_LEN if access == FETCH else 4
+    off = draw(st.integers(0, x86.PAGE_SIZE - span))
+    assume(not (access == FETCH and x86.pgaddr(i, j, off) == UNPROBED_FETCH))
+    return dict(pdes=pdes, tables=tables, va=x86.pgaddr(i, j, off),
+                access=access, user=draw(st.booleans()),
+                wp=draw(st.booleans()))
+
+
+def build(probe, c):
+    """Write the case's tables into RAM; return the frames to compare."""
+    hw = probe.hw
+    probe.install(PD)
+    for pt in PT_POOL:
+        hw.zero(pt, x86.PAGE_SIZE)
+    for pt, ents in c["tables"].items():
+        for j, v in ents.items():
+            hw.write32(pt + 4 * j, v)
+    for i, v in c["pdes"].items():
+        hw.write32(PD + 4 * i, v)
+    return (PD,) + PT_POOL
+
+
+def candidates(va):
+    """Every physical address the access could reach in this test."""
+    return ([f + (va & 0xFFF) for f in DATA_POOL]
+            + [r + (va & (x86.LARGE_PAGE_SIZE - 1)) for r in LARGE_POOL])
+
+
+def plant(hw, access, va):
+    """Make each candidate tell where it is: its own address for a read,
+    a stub loading it for a fetch, zero for a write to land on."""
+    for pa in candidates(va):
+        if access == READ:
+            hw.write32(pa, pa)
+        elif access == FETCH:
+            hw.write(pa, fetch_stub(pa))
+        else:
+            hw.write32(pa, 0)
+
+
+def observed_pa(hw, access, va, out):
+    """Where the CPU's access landed, from what it loaded or stored."""
+    if access != WRITE:
+        return out.eax
+    hits = [pa for pa in candidates(va) if hw.read32(pa) == MARKER]
+    return hits[0] if len(hits) == 1 else ("stored at", hits)
+
+
+def snapshot(hw, frames):
+    return {f: hw.read(f, x86.PAGE_SIZE) for f in frames}
+
+
+def expected_tables(before, w):
+    """The table frames as the walker says the MMU leaves them."""
+    after = {f: bytearray(b) for f, b in before.items()}
+    for addr, value in w.ad_updates():
+        frame = addr & x86.PTE_ADDR
+        after[frame][addr - frame:addr - frame + 4] = value.to_bytes(4, "little")
+    return {f: bytes(b) for f, b in after.items()}
+
+
+def table_diff(want, got):
+    """Entries where the walker's and the CPU's tables differ."""
+    out = []
+    for f in want:
+        for o in range(0, x86.PAGE_SIZE, 4):
+            a = int.from_bytes(want[f][o:o + 4], "little")
+            b = int.from_bytes(got[f][o:o + 4], "little")
+            if a != b:
+                out.append(f"entry @{f + o:#x}: walker {a:#010x} "
+                           f"({x86.pte_flags_str(a)}), cpu {b:#010x} "
+                           f"({x86.pte_flags_str(b)})")
+    return out
+
+
+def check(probe, c):
+    """Run one case on both sides; return the disagreements, if any."""
+    hw = probe.hw
+    frames = build(probe, c)
+    plant(hw, c["access"], c["va"])
+    before = snapshot(hw, frames)
+    w = walk(hw.read32, PD, c["va"], c["access"], c["user"], c["wp"],
+             ad=True)
+    out = probe.run(PD, c["va"], c["access"], c["user"], c["wp"], MARKER)
+    got = [] if out.vector in (x86.T_SYSCALL, x86.T_PGFLT) else \
+        [f"cpu raised vector {out.vector}"]
+    if w.ok and not out.ok:
+        got.append(f"cpu faulted: cr2={out.cr2:#x} error={out.error_code:#x}")
+    elif w.ok and observed_pa(hw, c["access"], c["va"], out) != w.pa:
+        got.append(f"cpu reached {observed_pa(hw, c['access'], c['va'], out)}")
+    elif not w.ok and (out.vector, out.cr2, out.error_code) != \
+            (x86.T_PGFLT, c["va"], w.error_code):
+        got.append(f"cpu: vector {out.vector} cr2={out.cr2} "
+                   f"error={out.error_code} eax={out.eax:#x}")
+    got += table_diff(expected_tables(before, w), snapshot(hw, frames))
+    if not got:
+        return None
+    cpl = 3 if c["user"] else 0
+    return (f"CPL {cpl} wp={c['wp']}\nwalker: {format_walk(w)}\n"
+            + "\n".join(got))
+
+
+@settings(max_examples=EXAMPLES, derandomize=True, database=None,
+          deadline=None, suppress_health_check=list(HealthCheck))
+@given(c=cases())
+def test_walker_agrees_with_the_cpu_mmu(probe, c):
+    problem = check(probe, c)
+    assert problem is None, problem
+
+
+@pytest.mark.parametrize("access", ACCESSES)
+@pytest.mark.parametrize("user", (True, False))
+def test_fixed_cases_fault_and_succeed(probe, access, user):
+    """A known set: user-writable page, read-only page, supervisor page,
+    absent PTE, 4 MiB page, reserved bit; each agrees, and the kinds of
+    outcome the random test relies on really occur."""
+    pt, data, big = PT_POOL[0], DATA_POOL[3], LARGE_POOL[1]
+    P, W, U, PS = x86.PTE_P, x86.PTE_W, x86.PTE_U, x86.PTE_PS
+    tables = {pt: {1: data | P | W | U, 2: data | P | U, 3: data | P | W, 4: 0}}
+    pdes = {0: pt | P | W | U, 2: big | P | W | U | PS,
+            3: big | P | U | PS | x86.PDE_LARGE_RSVD}
+    seen = set()
+    for va in (0x1010, 0x2020, 0x3030, 0x4040, 0x812344, 0xC00010):
+        c = dict(pdes=pdes, tables=tables, va=va, access=access, user=user,
+                 wp=True)
+        assert check(probe, c) is None
+        seen.add(walk(probe.hw.read32, PD, va, access, user).reason)
+    assert {None, "not present", "reserved bit"} <= seen
+    assert ("protection" in seen) == (user or access == WRITE)
