@@ -135,11 +135,12 @@ class ShmTable:
         region = Region(start, start + seg.size, not readonly, "shm",
                         pager=self._pager, detach=self._detached, obj=seg,
                         tag=f"id {seg.id}")
+        p.aspace.add_region(region)      # first, so the trace names it
         try:
             self._map_touched(p.aspace, seg, start, readonly)
-        except NoMemory:
+        except NoMemory:                 # nothing was mapped
+            p.aspace.regions.remove(region)
             return -Errno.ENOMEM
-        p.aspace.add_region(region)
         seg.attachments.append(Attachment(p.pid, start, readonly, region))
         return start
 
