@@ -125,7 +125,37 @@ def bench_cpus():
     return rows
 
 
-SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus]
+def bench_shared_memory():
+    """Issue 3's figures (tools/bench_shm.py), the fault as a ratio to the
+    bare hook round trip measured here."""
+    from tools.bench_shm import bench_shm
+    f = bench_shm()
+    body = GETPID.format(n=CALLS)
+    code, end = bare_body(body)
+    hook = best(lambda: bare.hook_round_trip_seconds(code, end)) / CALLS
+    return [("attach of a touched 64 MiB segment (ms)",
+             f["attach_64mib_touched_ms"], None, "<= 20 ms"),
+            ("demand-zero fault round trip (us)", f["demand_zero_fault_us"],
+             f["demand_zero_fault_us"] / (hook * 1e6), "<= 3"),
+            ("  same, on RAM the host never touched (us)",
+             f["demand_zero_fault_cold_us"],
+             f["demand_zero_fault_cold_us"] / (hook * 1e6), "reported"),
+            ("two processes touching 64 MiB (pages/s)",
+             f["two_process_touch_pages_per_s"], None, "reported")]
+
+
+def bench_tracing():
+    """Tracing off must cost nothing measurable; on, it may be slower."""
+    from tools.trace_cli import bench_trace
+    f = bench_trace()
+    return [("page-fault-heavy run, tracing off (ms)", f["trace_off_s"] * 1e3,
+             None, None),
+            ("same, tracing on (ms)", f["trace_on_s"] * 1e3,
+             f["trace_on_s"] / f["trace_off_s"], "reported")]
+
+
+SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
+            bench_shared_memory, bench_tracing]
 
 
 def main():
