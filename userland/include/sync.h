@@ -84,6 +84,15 @@ struct ring {
 struct ring *ring_format(void *mem, u32 bytes);
 /* The ring another process formatted at mem; NULL if none is there. */
 struct ring *ring_open(void *mem);
+/* Zero-copy: *n in = bytes wanted (>= 1), out = contiguous bytes granted
+ * (>= 1: it blocks until there are some); write or read them in place, then
+ * end with the count actually used. ring_read_begin returns NULL (*n = 0)
+ * once the ring is closed and empty; both return NULL for *n = 0. */
+void *ring_write_begin(struct ring *r, u32 *n);
+void ring_write_end(struct ring *r, u32 n);
+const void *ring_read_begin(struct ring *r, u32 *n);
+void ring_read_end(struct ring *r, u32 n);
+/* Copying: */
 u32 ring_write(struct ring *r, const void *src, u32 n);  /* never blocks */
 u32 ring_read(struct ring *r, void *dst, u32 n);         /* never blocks */
 void ring_put(struct ring *r, const void *src, u32 n);   /* all n bytes */

@@ -34,32 +34,6 @@ struct ring *ring_open(void *mem)
 
 static u32 min_u32(u32 a, u32 b) { return a < b ? a : b; }
 
-u32 ring_write(struct ring *r, const void *src, u32 n)
-{
-    u32 head = r->head;
-    n = min_u32(n, r->size - (head - r->tail));
-    u32 at = head & (r->size - 1), first = min_u32(n, r->size - at);
-    char *data = PTR_AT(r, r->data_off);
-    copy_fast(data + at, src, first);
-    copy_fast(data, (const char *)src + first, n - first);
-    compiler_barrier();              /* data before head (x86: in order) */
-    r->head = head + n;
-    return n;
-}
-
-u32 ring_read(struct ring *r, void *dst, u32 n)
-{
-    u32 tail = r->tail;
-    n = min_u32(n, r->head - tail);
-    u32 at = tail & (r->size - 1), first = min_u32(n, r->size - at);
-    const char *data = PTR_AT(r, r->data_off);
-    copy_fast(dst, data + at, first);
-    copy_fast((char *)dst + first, data, n - first);
-    compiler_barrier();
-    r->tail = tail + n;
-    return n;
-}
-
 /* Wake the other side if its flag says it sleeps (or is about to). */
 static void ring_kick(struct ring *r, volatile u32 *flag, volatile u32 *ev)
 {
@@ -72,23 +46,132 @@ static void ring_kick(struct ring *r, volatile u32 *flag, volatile u32 *ev)
     }
 }
 
+/* Producer: sleep until the consumer frees space (or may have). */
+static void ring_wait_space(struct ring *r)
+{
+    u32 ev = r->space_ev;
+    atomic_xchg(&r->prod_sleeping, 1);
+    if (r->head - r->tail == r->size) {
+        r->prod_sleeps++;
+        futex_wait(&r->space_ev, ev);   /* -EAGAIN: the consumer moved */
+    }
+    r->prod_sleeping = 0;
+}
+
+/* Consumer: sleep until data comes; 0 when the ring is closed and empty. */
+static int ring_wait_data(struct ring *r)
+{
+    u32 ev = r->data_ev;
+    atomic_xchg(&r->cons_sleeping, 1);
+    u32 closed = r->closed;          /* before head: a close publishes all */
+    int more = 1;
+    if (r->head == r->tail) {
+        if (closed) {
+            more = 0;
+        } else {
+            r->cons_sleeps++;
+            futex_wait(&r->data_ev, ev);
+        }
+    }
+    r->cons_sleeping = 0;
+    return more;
+}
+
+static void *ring_space_at(struct ring *r, u32 *n)
+{
+    u32 head = r->head, at = head & (r->size - 1);
+    *n = min_u32(*n, min_u32(r->size - (head - r->tail), r->size - at));
+    return PTR_AT(r, r->data_off + at);
+}
+
+static void *ring_data_at(struct ring *r, u32 *n)
+{
+    u32 tail = r->tail, at = tail & (r->size - 1);
+    *n = min_u32(*n, min_u32(r->head - tail, r->size - at));
+    return PTR_AT(r, r->data_off + at);
+}
+
+void *ring_write_begin(struct ring *r, u32 *n)
+{
+    u32 want = *n;
+    while (want) {
+        *n = want;
+        void *p = ring_space_at(r, n);
+        if (*n)
+            return p;
+        ring_wait_space(r);
+    }
+    return 0;
+}
+
+void ring_write_end(struct ring *r, u32 n)
+{
+    compiler_barrier();              /* data before head (x86: in order) */
+    r->head += n;
+    ring_kick(r, &r->cons_sleeping, &r->data_ev);
+}
+
+const void *ring_read_begin(struct ring *r, u32 *n)
+{
+    u32 want = *n;
+    while (want) {
+        *n = want;
+        const void *p = ring_data_at(r, n);
+        if (*n)
+            return p;
+        if (!ring_wait_data(r))
+            break;
+    }
+    *n = 0;
+    return 0;
+}
+
+void ring_read_end(struct ring *r, u32 n)
+{
+    compiler_barrier();              /* done reading before tail moves */
+    r->tail += n;
+    ring_kick(r, &r->prod_sleeping, &r->space_ev);
+}
+
+u32 ring_write(struct ring *r, const void *src, u32 n)
+{
+    u32 done = 0;
+    for (int part = 0; part < 2 && done < n; part++) {   /* may wrap once */
+        u32 k = n - done;
+        void *p = ring_space_at(r, &k);
+        if (k == 0)
+            break;
+        copy_fast(p, (const char *)src + done, k);
+        ring_write_end(r, k);
+        done += k;
+    }
+    return done;
+}
+
+u32 ring_read(struct ring *r, void *dst, u32 n)
+{
+    u32 done = 0;
+    for (int part = 0; part < 2 && done < n; part++) {
+        u32 k = n - done;
+        const void *p = ring_data_at(r, &k);
+        if (k == 0)
+            break;
+        copy_fast((char *)dst + done, p, k);
+        ring_read_end(r, k);
+        done += k;
+    }
+    return done;
+}
+
 void ring_put(struct ring *r, const void *src, u32 n)
 {
     while (n) {
-        u32 k = ring_write(r, src, n);
-        if (k) {
-            src = (const char *)src + k;
-            n -= k;
-            ring_kick(r, &r->cons_sleeping, &r->data_ev);
-            continue;
-        }
-        u32 ev = r->space_ev;
-        atomic_xchg(&r->prod_sleeping, 1);
-        if (r->head - r->tail == r->size) {
-            r->prod_sleeps++;
-            futex_wait(&r->space_ev, ev);
-        }
-        r->prod_sleeping = 0;
+        u32 k = n;
+        void *p = ring_write_begin(r, &k);
+        copy_fast(p, src, k);
+        ring_write_end(r, k);
+        src = (const char *)src + k;
+        n -= k;
     }
 }
 
@@ -96,22 +179,13 @@ u32 ring_get(struct ring *r, void *dst, u32 n)
 {
     u32 got = 0;
     while (got < n) {
-        u32 k = ring_read(r, (char *)dst + got, n - got);
-        if (k) {
-            got += k;
-            ring_kick(r, &r->prod_sleeping, &r->space_ev);
-            continue;
-        }
-        u32 ev = r->data_ev;
-        atomic_xchg(&r->cons_sleeping, 1);
-        u32 closed = r->closed;      /* before head: a close publishes all */
-        if (r->head == r->tail) {
-            if (closed)
-                break;
-            r->cons_sleeps++;
-            futex_wait(&r->data_ev, ev);
-        }
-        r->cons_sleeping = 0;
+        u32 k = n - got;
+        const void *p = ring_read_begin(r, &k);
+        if (!p)
+            break;
+        copy_fast((char *)dst + got, p, k);
+        ring_read_end(r, k);
+        got += k;
     }
     return got;
 }

@@ -85,12 +85,47 @@ static void test_ring(void)
     CHECK_EQ(r->cons_sleeps + r->prod_sleeps, 0);
 }
 
+static void test_ring_zero_copy(void)
+{
+    struct ring *r = ring_format(area, sizeof area);
+    u32 n = 5000;
+    char *w = ring_write_begin(r, &n);
+    CHECK_EQ(n, 4096);                                /* all there is */
+    CHECK(w == (char *)r + r->data_off);
+    memcpy(w, "abc", 3);
+    ring_write_end(r, 3);
+    n = 10;
+    w = ring_write_begin(r, &n);
+    CHECK_EQ(n, 10);
+    CHECK(w == (char *)r + r->data_off + 3);
+    n = 0;
+    CHECK(ring_write_begin(r, &n) == 0);
+    n = 100;
+    const char *p = ring_read_begin(r, &n);
+    CHECK_EQ(n, 3);
+    CHECK(memcmp(p, "abc", 3) == 0);
+    ring_read_end(r, 2);
+    CHECK_EQ(ring_used(r), 1);
+    r->head = r->tail = 4090;                         /* wrap: contiguous part */
+    n = 100;
+    w = ring_write_begin(r, &n);
+    CHECK_EQ(n, 6);
+    ring_write_end(r, 6);
+    ring_close(r);
+    n = 100;
+    CHECK(ring_read_begin(r, &n) != 0 && n == 6);
+    ring_read_end(r, 6);
+    n = 100;
+    CHECK(ring_read_begin(r, &n) == 0 && n == 0);     /* closed and empty */
+}
+
 int main(int arg)
 {
     test_atomics();
     test_locks();
     test_sem_cond();
     test_ring();
+    test_ring_zero_copy();
     printf("sync_lib: ok\n");
     return 0;
 }
