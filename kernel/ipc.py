@@ -54,6 +54,7 @@ class Mailbox:
 class IpcStats:
     messages: int = 0
     message_bytes: int = 0
+    handoffs: int = 0            # messages given straight to a sleeper
     futex_waits: int = 0
     futex_wakeups: int = 0
 
@@ -90,6 +91,7 @@ class Ipc:
         self.stats.message_bytes += len(data)
         if box.receiver is not None:
             rw, box.receiver = box.receiver, None
+            self.stats.handoffs += 1
             self.k.wake(target, self._deliver(target, rw, msg, box))
             return 0
         if len(box.messages) < QUEUE_LEN:

@@ -36,6 +36,10 @@ class Booted:
                     if p["pid"] == pid)
 
     @property
+    def stats(self):
+        return self.report["stats"]
+
+    @property
     def statuses(self):
         return [p["status"] for p in self.report["processes"]]
 
