@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/ia32k run userland/demo/family.c
+	$(BIN)/python -m tools.bench_ipc --mib 4 --repeat 1
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
