@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench setup clean
+.PHONY: run test bench fuzz setup clean
 
 setup: $(STAMP)
 
@@ -30,3 +30,6 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .build .pytest_cache
+
+fuzz: $(STAMP)
+	$(BIN)/python -m tools.fuzz --seconds $${FUZZ_SECONDS:-120}

@@ -29,7 +29,7 @@ class CalibrationError(Exception):
 
 
 def calibrate(m, kernbase, kernel_pdes, scratch):
-    """Return (Layout, ring-3 template Context) for machine m.
+    """Return (Layout, ring-3 template Context) for CPU m.
 
     kernel_pdes: (index, value) pairs for the kernel half; scratch: physical
     addresses of four free frames (page directory, page table, code, stack).
@@ -56,7 +56,8 @@ def calibrate(m, kernbase, kernel_pdes, scratch):
     return layout, template
 
 
-def _build_scratch_space(m, kernel_pdes, pd, pt, code):
+def _build_scratch_space(cpu, kernel_pdes, pd, pt, code):
+    m = cpu.machine
     for f in (pd, pt, code):
         m.zero(f, x86.PAGE_SIZE)
     for i, v in kernel_pdes:
@@ -72,9 +73,9 @@ def _enter_ring3(m, kernbase, kstack, entry):
     context the syscall trap leaves, the template of every ring-3 context."""
     m.load_kernel_segments()
     tramp = kstack + 0xF00
-    m.write(tramp, b"\xcf")                    # iretd
+    m.machine.write(tramp, b"\xcf")            # iretd
     frame = kstack + 0xE00
-    m.write(frame, struct.pack("<5I", entry, x86.selector(x86.SEG_UCODE, 3),
+    m.machine.write(frame, struct.pack("<5I", entry, x86.selector(x86.SEG_UCODE, 3),
                                x86.FL_USER_INIT, kernbase,
                                x86.selector(x86.SEG_UDATA, 3)))
     m.set_reg("esp", kernbase + frame)

@@ -60,11 +60,12 @@ class Context:
             self.handle = None
 
     def save(self):
-        """Copy the CPU's current state into this context."""
+        """Copy the state of the CPU it was made on into this context
+        (Cpu.save/Cpu.load work with any CPU of the machine)."""
         uclib.uc_context_save(self._uch, self.handle)
 
     def restore(self):
-        """Load this context into the CPU (the TLB is not flushed here)."""
+        """Load this context into the CPU it was made on (no TLB flush)."""
         uclib.uc_context_restore(self._uch, self.handle)
 
     def copy_from(self, other):

@@ -1,10 +1,11 @@
-"""The machine: one Unicorn IA32 CPU, physical RAM, and the hooks into it.
+"""The machine: physical RAM, and one or more Unicorn IA32 CPUs over it.
 
 This module and its siblings in emu/ are the only importers of unicorn.
-Physical RAM is one host buffer mapped at physical address 0, so the kernel
-reads and writes guest-physical memory (page tables above all) through a
-memoryview at host speed. Once CR0.PG is set every guest access goes
-through the page tables in that RAM; the Uc's own mem_* calls are physical.
+Physical RAM is one host buffer mapped at physical address 0 into every
+CPU, so the kernel reads and writes guest-physical memory (page tables above
+all) through a memoryview at host speed. Once CR0.PG is set every guest
+access goes through the page tables in that RAM; a Uc's mem_* calls are
+physical. Each CPU has its own registers, CR3, TLB and translated code.
 """
 
 import ctypes
@@ -21,6 +22,7 @@ from emu import x86
 from emu.cpu import REGS, Context
 
 _U32 = struct.Struct("<I")
+_CTL_TLB_FLUSH = (UC_CTL_IO_WRITE << 30) | UC_CTL_TLB_FLUSH   # uc_ctl encoding
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
                             ctypes.c_void_p)
 _INVALID_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p,
@@ -36,29 +38,18 @@ class EmulatorError(Exception):
 
 
 class Machine:
-    """One CPU over physical RAM of `memory` bytes.
+    """Physical RAM of `memory` bytes shared by `ncpus` CPUs."""
 
-    The kernel installs three handlers: interrupt(intno) for int 0x80 and
-    CPU exceptions, invalid() for #UD, io() for a ring-3 in/out (a #GP on
-    real hardware). Each runs inside emu_start; it may call stop().
-    """
-
-    def __init__(self, memory):
+    def __init__(self, memory, ncpus=1):
         if memory % x86.LARGE_PAGE_SIZE or memory <= 0:
             raise ValueError("memory must be a positive multiple of 4 MiB")
         self.memory = memory
-        self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
-        self.uch = self.uc._uch
         self.ram = mmap.mmap(-1, memory)
         self.mem = memoryview(self.ram)
         self._ram_ptr = ctypes.c_char.from_buffer(self.ram)
-        self.uc.mem_map_ptr(0, memory, UC_PROT_ALL,
-                            ctypes.addressof(self._ram_ptr))
-        self.panic = None          # a Python exception raised in a hook
-        self._callbacks = []
-        self.on_interrupt = self.on_invalid = self.on_io = None
-        self.context_size = uclib.uc_context_size(self.uch)
+        self.ram_address = ctypes.addressof(self._ram_ptr)
         self.layout = None         # set by emu.calibrate
+        self.cpus = [Cpu(self, i) for i in range(ncpus)]
 
     # -- physical memory -------------------------------------------------
     def read32(self, pa):
@@ -76,7 +67,51 @@ class Machine:
     def zero(self, pa, n):
         self.mem[pa:pa + n] = bytes(n)
 
-    # -- control ---------------------------------------------------------
+    def flush_code(self):
+        """Drop every CPU's translated code (RAM writes never invalidate it)."""
+        for c in self.cpus:
+            c.flush_code()
+
+    @property
+    def instructions(self):
+        counts = [c.instructions for c in self.cpus]
+        return None if None in counts else sum(counts)
+
+
+class Cpu:
+    """One IA32 CPU. The kernel installs three handlers: on_interrupt(intno)
+    for int 0x80 and CPU exceptions, on_invalid() for #UD, on_io() for a
+    ring-3 in/out (a #GP on real hardware). Each runs inside run(); any of
+    them may call stop()."""
+
+    def __init__(self, machine, index):
+        self.machine = machine
+        self.index = index
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        self.uch = self.uc._uch
+        self.uc.mem_map_ptr(0, machine.memory, UC_PROT_ALL,
+                            machine.ram_address)
+        self.panic = None          # a Python exception raised in a hook
+        self._callbacks = []
+        self.on_interrupt = self.on_invalid = self.on_io = None
+        self.context_size = uclib.uc_context_size(self.uch)
+        self.counter = None        # emu.icount.Counter once counting
+        self.regs = SyscallRegs(self)
+        self._scratch = None
+        self._install_hooks()
+
+    @property
+    def layout(self):
+        return self.machine.layout
+
+    def count_instructions(self):
+        """Count every instruction from now on (reproducible slicing; about
+        an order of magnitude slower than running free)."""
+        from emu.icount import Counter
+        self.counter = Counter(self.uch)
+        self.flush_code()          # code translated before has no hook
+
+    # -- registers and contexts ------------------------------------------
     def reg(self, name):
         return self.uc.reg_read(REGS[name])
 
@@ -104,22 +139,51 @@ class Machine:
     def new_context(self):
         return Context(self.uch, self.layout, self.context_size)
 
+    @property
+    def scratch(self):
+        """A context this CPU may save into freely (inside hooks)."""
+        if self._scratch is None:
+            self._scratch = self.new_context()
+        return self._scratch
+
+    def save(self, ctx):
+        """Save this CPU's state into ctx."""
+        uclib.uc_context_save(self.uch, ctx.handle)
+
+    def load(self, ctx):
+        """Load ctx (saved on any CPU of this machine) and flush the TLB,
+        which context_restore leaves stale (UNICORN.md fact 3)."""
+        uclib.uc_context_restore(self.uch, ctx.handle)
+        self.flush_tlb()
+
+    def clear_exception(self):
+        """Reset the "exception in progress" field in the live CPU."""
+        s = self.scratch
+        self.save(s)
+        s.clear_exception()
+        uclib.uc_context_restore(self.uch, s.handle)
+
     def flush_tlb(self):
-        """Drop every cached translation (context_restore does not)."""
-        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+        """Drop every cached translation."""
+        uclib.uc_ctl(self.uch, _CTL_TLB_FLUSH)
 
     def flush_code(self):
-        """Drop all translated code (mem writes never invalidate it)."""
+        """Drop all translated code."""
         self.uc.ctl_flush_tb()
 
     # -- running ---------------------------------------------------------
+    @property
+    def instructions(self):
+        return self.counter.count if self.counter else None
+
     def run(self, eip, count=0):
-        """Run from eip until a handler calls stop() (or count runs out)."""
-        try:
-            self.uc.emu_start(eip, 0, 0, count)
-        except UcError as e:
-            if self.panic is None:
-                raise EmulatorError(str(e)) from e
+        """Run from eip until a handler calls stop(), or (when counting)
+        until count more instructions have started."""
+        if self.counter:
+            self.counter.allow(count or 1 << 62)
+        err = uclib.uc_emu_start(self.uch, eip, 0, 0, 0)
+        if err and self.panic is None:
+            raise EmulatorError(str(UcError(err)))
         if self.panic is not None:
             exc, self.panic = self.panic, None
             raise exc
@@ -127,10 +191,14 @@ class Machine:
     def stop(self):
         uclib.uc_emu_stop(self.uch)
 
-    def install_hooks(self):
+    def _install_hooks(self):
         """Route interrupts, #UD and port I/O to the kernel's handlers."""
-        self._add(UC_HOOK_INTR, _INTR_CB(self._guard(
-            lambda h, intno, ud: self.on_interrupt(intno))))
+        def interrupt(h, intno, ud):        # the hot path: kept flat
+            try:
+                self.on_interrupt(intno)
+            except BaseException as e:  # noqa: BLE001 - re-raised by run()
+                self._hook_failed(e)
+        self._add(UC_HOOK_INTR, _INTR_CB(interrupt))
         self._add(UC_HOOK_INSN_INVALID, _INVALID_CB(self._guard(
             lambda h, ud: self.on_invalid(), True)))
         self._add(UC_HOOK_INSN, _IN_CB(self._guard(
@@ -144,11 +212,15 @@ class Machine:
             try:
                 return fn(*args)
             except BaseException as e:  # noqa: BLE001 - re-raised by run()
-                if self.panic is None:
-                    self.panic = e
-                self.stop()
+                self._hook_failed(e)
                 return fallback
         return hook
+
+    def _hook_failed(self, e):
+        """A Python exception in a hook: stop, and let run() re-raise it."""
+        if self.panic is None:
+            self.panic = e
+        self.stop()
 
     def _add(self, htype, cb, insn=None):
         h = ctypes.c_size_t()
@@ -166,7 +238,7 @@ class SyscallRegs:
     """Fast access to the syscall registers from inside the interrupt hook:
     one raw batch read of EAX, EBX, ECX, EDX, ESI, EDI and one EAX write."""
 
-    def __init__(self, m):
+    def __init__(self, cpu):
         names = ("eax", "ebx", "ecx", "edx", "esi", "edi")
         self._ids = (ctypes.c_int * 6)(*(REGS[n] for n in names))
         self._vals = (ctypes.c_uint32 * 6)()
@@ -174,7 +246,7 @@ class SyscallRegs:
         self._ptrs = (ctypes.c_void_p * 6)(*(base + 4 * i for i in range(6)))
         self._out = ctypes.c_uint32()
         self._out_ref = ctypes.byref(self._out)
-        self._uch = m.uch
+        self._uch = cpu.uch
         self._read = uclib.uc_reg_read_batch
         self._write = uclib.uc_reg_write
         self._eax = REGS["eax"]

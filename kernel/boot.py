@@ -23,20 +23,21 @@ def kernel_pdes(memory):
             for i in range(memory // x86.LARGE_PAGE_SIZE)]
 
 
-def boot_machine(memory):
-    """Return (machine, ring-3 template context, kernel-half PDE bytes)."""
-    hw = Machine(memory)
-    hw.install_hooks()
+def boot_machine(memory, ncpus=1):
+    """Return (machine, ring-3 template context, kernel-half PDE bytes).
+    CPU 0 boots; the others get their state from the first context they load."""
+    hw = Machine(memory, ncpus)
+    cpu = hw.cpus[0]
     hw.write(GDT_PA, struct.pack(f"<{len(GDT)}Q", *GDT))
     pdes = kernel_pdes(memory)
     half = array("I", bytes(4 * 256))
     for i, v in pdes:
         half[i - 768] = v
     hw.write(KPD_PA + 4 * 768, half.tobytes())
-    hw.enable_paging(KPD_PA)
-    hw.load_gdt(kva(GDT_PA), len(GDT))
-    layout, template = calibrate(hw, KERNBASE, pdes, SCRATCH_PA)
+    cpu.enable_paging(KPD_PA)
+    cpu.load_gdt(kva(GDT_PA), len(GDT))
+    layout, template = calibrate(cpu, KERNBASE, pdes, SCRATCH_PA)
     hw.layout = layout
-    hw.enable_paging(KPD_PA)
+    cpu.enable_paging(KPD_PA)
     hw.flush_code()
     return hw, template, half.tobytes()

@@ -20,6 +20,7 @@ from typing import Optional
 
 from emu.walk import READ, WRITE
 from emu.x86 import PAGE_SIZE, pgrounddown
+from kernel.proc import ProcState
 from kernel.syscall import BLOCKED, Errno, Sys, s32, syscall
 from kernel.vm import NoMemory, UserFault
 
@@ -173,6 +174,39 @@ class Ipc:
 
     def report(self, report):
         report["ipc"] = dict(vars(self.stats))
+
+    def frame_refs(self):
+        """The frame references ipc owns (kernel.check): one per sleeper."""
+        for pa, q in self.futexes.items():
+            for p in q:
+                yield pgrounddown(pa), f"futex sleeper pid {p.pid}"
+
+    def check(self, checker):
+        """Every queued process sleeps for the reason the queue says, and
+        every mailbox belongs to a live process and holds at most 16."""
+        for pa, q in self.futexes.items():
+            for p in q:
+                if not _waits(p, "futex", pa):
+                    checker.fail("futex sleepers sleep on their key",
+                                 f"pid {p.pid} queued at {pa:#x}")
+        for pid, box in self.boxes.items():
+            owner = self.k.procs.get(pid)
+            if owner is None or not owner.alive or \
+                    len(box.messages) > QUEUE_LEN:
+                checker.fail("mailboxes: live owner, at most 16 messages",
+                             f"pid {pid}")
+            if (box.receiver is not None) != _waits(owner, "recv"):
+                checker.fail("a receiver is set while its owner is in recv",
+                             f"pid {pid}")
+            if any(not _waits(p, "send", pid) for p, _ in box.senders):
+                checker.fail("blocked senders sleep in send", f"to pid {pid}")
+
+
+def _waits(p, kind, key=None):
+    """True when p sleeps for kind (with that key, unless key is None)."""
+    w = p.wait_on
+    return p.state is ProcState.BLOCKED and w is not None and w.kind == kind \
+        and (key is None or w.key == key)
 
 
 # -- the system calls (thin: check arguments, then ask Ipc) -------------------

@@ -3,22 +3,21 @@ scheduler loop. System calls live in sys_proc/shm/ipc; the entry from the
 hardware is kernel.trap."""
 
 import sys
-import threading
 from dataclasses import dataclass
 
-from emu.machine import SyscallRegs
-from kernel import loader
+from kernel import loader, trap
 from kernel.boot import boot_machine
+from kernel.check import Checker
 from kernel.frames import Frames
 from kernel.ipc import Ipc
 from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
 from kernel.proc import Process, ProcState, ProcTable, WaitReason
+from kernel.sched import Scheduler
 from kernel.syscall import Errno
 from kernel.vm import VM, AddressSpace, NoMemory, Region
 
 EXIT_DEADLOCK = -int(Errno.EDEADLK)
-PREEMPT_SECONDS = 0.005
 
 
 class KernelPanic(Exception):
@@ -27,7 +26,7 @@ class KernelPanic(Exception):
 
 @dataclass
 class Stats:
-    instructions: object = None      # counted only with --quantum
+    instructions: object = None      # counted only with --quantum (else None)
     syscalls: int = 0
     page_faults: int = 0
     context_switches: int = 0
@@ -57,25 +56,28 @@ class Kernel:
     """One booted machine and everything running on it."""
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
-                 console=None):
-        from kernel import trap            # noqa: F401  (registers handlers)
-        self.hw, self.template, half = boot_machine(memory)
+                 console=None, cpus=1, seed=None, check=False):
+        self.hw, self.template, half = boot_machine(memory, cpus)
         self.frames = Frames(FIRST_FREE_PA, memory)
         self.vm = VM(self.hw, self.frames, half,
-                     on_tables_changed=self.hw.flush_tlb)
+                     on_tables_changed=self._tables_changed)
         self.programs = programs   # .get(name) -> loader.Image or None
         self.procs = ProcTable()
-        self.quantum = quantum
         self.console = console or Console()
-        self.regs = SyscallRegs(self.hw)
-        self.scratch = self.hw.new_context()
-        self.current = None
+        self.cpu = None                     # the CPU now running, if any
+        self.current = None                 # the process on that CPU
         self.switch = False                 # the hook asked to reschedule
         self.stats = Stats(frames_total=self.frames.total)
         self.extensions = []                # objects with on_exit(proc)
         self.ipc = Ipc.attach(self)         # mailboxes and futexes
-        trap.install(self)
+        self.sched = Scheduler(self, quantum, seed)
+        self.checker = Checker(self) if check else None
+        for cpu in self.hw.cpus:
+            trap.install(self, cpu)
         self.stats.frames_free_at_boot = self.frames.nfree
+
+    def _tables_changed(self, aspace):
+        self.sched.tables_changed(aspace)
 
     # -- process lifecycle ---------------------------------------------
     def create_process(self, name, parent=None, arg=0):
@@ -113,7 +115,7 @@ class Kernel:
         return self.vm.alloc_zeroed()
 
     def _initial_context(self, aspace, entry, arg):
-        ctx = self.hw.new_context()
+        ctx = self.hw.cpus[0].new_context()
         ctx.copy_from(self.template)
         for r in ("ebx", "ecx", "edx", "esi", "edi", "ebp"):
             ctx.set(r, 0)
@@ -157,7 +159,7 @@ class Kernel:
         """Put the current process to sleep until someone wakes it."""
         self.procs.block(p, WaitReason(kind, describe, resume, key))
 
-    # -- the scheduler loop ----------------------------------------------
+    # -- running --------------------------------------------------------
     def boot(self, names):
         """Create the boot processes, in order, before any of them runs."""
         procs = []
@@ -169,37 +171,13 @@ class Kernel:
         return procs
 
     def run(self):
-        """Run until every process has ended; deadlocks end the blocked."""
-        timer = None if self.quantum else _Preempter(self)
-        if self.quantum:
-            self.hw.flush_code()            # UNICORN.md fact 4
-        try:
-            while self._run_one() or self._break_deadlock():
-                pass
-        finally:
-            if timer:
-                timer.stop()
+        """Run until every process has ended (see kernel.sched)."""
+        self.sched.run()
+        self.cpu = self.current = None
         self.stats.frames_free_at_end = self.frames.nfree
+        self.stats.instructions = self.hw.instructions
 
-    def _run_one(self):
-        """Give the CPU to the process at the head of the run queue."""
-        if not self.procs.runq:
-            return False
-        p = self.procs.runq.popleft()
-        if self.current is not p:
-            self.stats.context_switches += 1
-        self.current, self.switch = p, False
-        p.state = ProcState.RUNNING
-        p.ctx.restore()
-        self.hw.flush_tlb()                 # UNICORN.md fact 3
-        self.hw.run(p.ctx.get("eip"), self.quantum)
-        if not self.switch:                 # preempted: save and requeue
-            p.ctx.save()
-            p.ctx.clear_exception()         # UNICORN.md fact 6
-            self.procs.make_runnable(p)
-        return True
-
-    def _break_deadlock(self):
+    def break_deadlock(self):
         """Every live process is blocked: report each one and end them."""
         stuck = self.procs.blocked()
         if not stuck:
@@ -212,28 +190,11 @@ class Kernel:
         return True
 
     def yield_cpu(self, p):
-        """Called from a hook: save p's state and end this run of the CPU.
-        The caller decides whether p is requeued, blocked or gone."""
-        p.ctx.save()
+        """Called from a hook: save p's state and end this slice. The
+        caller decides whether p is requeued, blocked or gone."""
+        self.cpu.save(p.ctx)
+        self.end_slice()
+
+    def end_slice(self):
         self.switch = True
-        self.hw.stop()
-
-
-class _Preempter:
-    """The default (fast, not reproducible) preemption: a host thread that
-    stops the CPU every few milliseconds while others wait to run."""
-
-    def __init__(self, kernel):
-        self.k = kernel
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while not self.done.wait(PREEMPT_SECONDS):
-            if self.k.procs.runq:
-                self.k.hw.stop()
-
-    def stop(self):
-        self.done.set()
-        self.thread.join()
+        self.cpu.stop()

@@ -6,8 +6,9 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
 from emu import x86
 from emu.walk import FETCH
-from kernel import ipc, sys_proc  # noqa: F401  (registers the handlers)
-from kernel.syscall import BLOCKED, NORETURN, SWITCH, SYSCALLS, Errno
+from kernel import sys_proc  # noqa: F401  (registers the handlers)
+from kernel import ipc  # noqa: F401  (registers the handlers)
+from kernel.syscall import BLOCKED, NORETURN, SWITCH, SYSCALLS, Errno, Sys
 from kernel.vm import NoMemory
 
 EXC_STATUS_BASE = 256
@@ -19,43 +20,75 @@ VECTOR_NAMES = {0: "divide error", 1: "debug", 3: "breakpoint", 4: "overflow",
                 16: "x87 error", 17: "alignment check", 19: "SIMD error"}
 
 
-def install(k):
-    """Point the machine's hooks at this kernel."""
-    k.hw.on_interrupt = lambda intno: interrupt(k, intno)
-    k.hw.on_invalid = lambda: invalid_opcode(k)
-    k.hw.on_io = lambda: port_io(k)
+def install(k, cpu):
+    """Point one CPU's hooks at this kernel (checked after every syscall
+    and fault when the kernel has an invariant checker)."""
+    handlers = (_interrupt_handler(k, cpu), lambda: invalid_opcode(k),
+                lambda: port_io(k))
+    if k.checker:
+        handlers = [_checked(k, cpu, h) for h in handlers]
+    cpu.on_interrupt, cpu.on_invalid, cpu.on_io = handlers
 
 
-def interrupt(k, intno):
-    if intno == x86.T_SYSCALL:
-        syscall(k)
-    else:
-        exception(k, intno)
+def _checked(k, cpu, handler):
+    """handler, followed by a run of the invariant checker."""
+    def checked(*args):
+        what = _event_name(k, cpu, args)
+        r = handler(*args)
+        k.checker.run(what)
+        return r
+    return checked
 
 
-def syscall(k):
-    """Dispatch int 0x80: EAX is the number, EBX..EDI the arguments."""
-    k.stats.syscalls += 1
-    num, a1, a2, a3, a4, a5 = k.regs.read()
-    handler = SYSCALLS.get(num)
-    p = k.current
-    r = handler(k, p, a1, a2, a3, a4, a5) if handler else -Errno.ENOSYS
-    if r.__class__ is int:
-        k.regs.set_result(r)
-    elif r is BLOCKED:
+def _event_name(k, cpu, args):
+    pid = k.current.pid if k.current else "-"
+    if args and args[0] == x86.T_SYSCALL:
+        num = cpu.regs.read()[0]
+        name = Sys(num).name.lower() if num in Sys._value2member_map_ else num
+        return f"syscall {name} by pid {pid}"
+    return f"{'vector ' + str(args[0]) if args else 'fault'} in pid {pid}"
+
+
+def _interrupt_handler(k, cpu):
+    """The hook for int 0x80 and CPU exceptions. A syscall is the hot path
+    (the unit of cost is this round trip), so its lookups are bound once."""
+    read, set_result, stats, table = (cpu.regs.read, cpu.regs.set_result,
+                                      k.stats, SYSCALLS)
+
+    def on_interrupt(intno):
+        if intno != x86.T_SYSCALL:
+            exception(k, intno)
+            return
+        stats.syscalls += 1
+        num, a1, a2, a3, a4, a5 = read()
+        handler = table.get(num)
+        p = k.current
+        r = handler(k, p, a1, a2, a3, a4, a5) if handler else -Errno.ENOSYS
+        if r.__class__ is int:
+            set_result(r)
+        else:
+            _reschedule(k, p, r, set_result)
+    return on_interrupt
+
+
+def _reschedule(k, p, r, set_result):
+    """After a call that blocked, yielded or exited: give up the CPU."""
+    if r is BLOCKED:
         k.yield_cpu(p)
     elif r is SWITCH:
+        set_result(0)
         k.yield_cpu(p)
         k.procs.make_runnable(p)
     elif r is NORETURN:
-        k.switch = True
-        k.hw.stop()
+        k.end_slice()
+    else:
+        raise TypeError(f"syscall handler returned {r!r}")
 
 
 def exception(k, intno):
     """A CPU exception (or a software int n, which is a #GP at CPL 3)."""
-    ctx = k.scratch
-    ctx.save()
+    ctx = k.cpu.scratch
+    k.cpu.save(ctx)
     eip = ctx.get("eip")
     if ctx.is_software_int():
         insn_len = _soft_int_length(k, intno, eip)
@@ -70,7 +103,7 @@ def exception(k, intno):
 
 def page_fault(k, ctx, eip):
     """Fill a demand-zero page and retry, or kill the process."""
-    cr2 = k.hw.reg("cr2")
+    cr2 = k.cpu.reg("cr2")
     err = ctx.error_code()
     p = k.current
     try:
@@ -82,20 +115,20 @@ def page_fault(k, ctx, eip):
     if filled:
         k.stats.page_faults += 1
         ctx.clear_exception()               # UNICORN.md fact 1
-        ctx.restore()
+        ctx.restore()           # not-present -> present needs no TLB flush
         return
     k.stats.page_faults += 1
     kill(k, x86.T_PGFLT, eip, cr2=cr2, error_code=err)
 
 
 def invalid_opcode(k):
-    kill(k, x86.T_ILLOP, k.hw.reg("eip"))
+    kill(k, x86.T_ILLOP, k.cpu.reg("eip"))
     return True
 
 
 def port_io(k):
     """in/out at CPL 3 with IOPL 0: a #GP(0) on real hardware."""
-    kill(k, x86.T_GPFLT, k.hw.reg("eip"), error_code=0)
+    kill(k, x86.T_GPFLT, k.cpu.reg("eip"), error_code=0)
 
 
 def kill(k, vector, eip, cr2=None, error_code=None):
@@ -105,8 +138,7 @@ def kill(k, vector, eip, cr2=None, error_code=None):
              "error_code": error_code, "instruction": disassemble(p, eip)}
     k.console.message(describe_fault(p, fault))
     k.exit_process(p, EXC_STATUS_BASE + vector, fault)
-    k.switch = True
-    k.hw.stop()
+    k.end_slice()
 
 
 def disassemble(p, eip):

@@ -56,7 +56,7 @@ class VM:
     hw: object
     frames: object
     kernel_half: bytes           # PDEs 768..1023, identical everywhere
-    on_tables_changed: Callable = lambda: None
+    on_tables_changed: Callable = lambda aspace: None
     stats: dict = field(default_factory=lambda: {"ptes_written": 0})
 
     def alloc_zeroed(self):
@@ -125,7 +125,7 @@ class AddressSpace:
                         frames.decref(e & PTE_ADDR)
                 hw.zero(off, 4 * n)
             i += n
-        self.vm.on_tables_changed()
+        self.vm.on_tables_changed(self)
 
     def pte(self, va):
         """The raw PTE for va (0 when its page table does not exist)."""

@@ -39,11 +39,13 @@ class Run:
         return self.report["stats"]
 
 
-def boot(programs, boot, memory=128 << 20, quantum=0):
-    """Boot on the Programs set, start the names in boot, run to the end."""
+def boot(programs, boot, memory=128 << 20, check=True, **kw):
+    """Boot on the Programs set, start the names in boot, run to the end.
+    The invariant checker runs after every syscall and fault unless
+    check=False; kw goes to Kernel (quantum, cpus, seed)."""
     out, err = io.BytesIO(), io.BytesIO()
-    k = Kernel(programs, memory=memory, quantum=quantum,
-               console=Console(out, err))
+    k = Kernel(programs, memory=memory, console=Console(out, err),
+               check=check, **kw)
     k.boot(boot)
     k.run()
     return Run(k, build_report(k), out.getvalue().decode("latin-1"),

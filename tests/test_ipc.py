@@ -14,15 +14,21 @@ import pytest
 from emu.x86 import PAGE_SIZE
 from kernel import trap  # noqa: F401  (registers every handler)
 from kernel.kernel import Console, Kernel
+from kernel.proc import ProcState
 from kernel.syscall import SYSCALLS, Sys
 from tools.asm import assemble_source
-from tools.ipc_harness import boot_shared
+from tools import ipc_harness
 from tools.programs import Programs
 
 DEADLOCK = -35
 SHM = int(Sys.SHM_CREATE) in SYSCALLS
 needs_shm = pytest.mark.skipif(not SHM, reason="shm calls not merged yet")
 QUIET = 10 ** 7          # a quantum no test program reaches: no preemption
+
+
+def boot_shared(specs, **kw):
+    """The harness with the invariant checker on, as every test has it."""
+    return ipc_harness.boot_shared(specs, check=True, **kw)
 
 
 def role(r, param=0):
@@ -161,8 +167,8 @@ def test_futex_sleeper_is_described_and_ended_by_deadlock(run_sources):
 
 def _run_until_blocked(k, p):
     """Drive the scheduler by hand until p sleeps."""
-    while p.state.value != "blocked":
-        assert k._run_one()
+    while p.state is not ProcState.BLOCKED:
+        assert k.sched._turn()
 
 
 def test_a_sleeper_holds_its_frame_so_the_key_is_never_reused(tmp_path):
@@ -175,7 +181,7 @@ def test_a_sleeper_holds_its_frame_so_the_key_is_never_reused(tmp_path):
                    "int 0x80\n")
     progs = Programs()
     progs.add(src)
-    k = Kernel(progs, console=Console(io.BytesIO(), io.BytesIO()))
+    k = Kernel(progs, console=Console(io.BytesIO(), io.BytesIO()), check=True)
     p, = k.boot(["stacksleep"])
     _run_until_blocked(k, p)
     (pa, sleepers), = k.ipc.futexes.items()

@@ -10,6 +10,7 @@ from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
 from tools.asm import BuildError
 from tools.programs import Programs
+from tools.race import find_races, format_outcomes, parse_seeds
 
 EXIT_USAGE = 2
 EXIT_PANIC = 70
@@ -49,18 +50,37 @@ def make_parser():
     run.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
     run.add_argument("--quantum", type=int, default=0, metavar="N",
                      help="preempt every N guest instructions (reproducible)")
+    run.add_argument("--cpus", type=int, default=1, metavar="N",
+                     help="emulated CPUs sharing one physical memory (1-8)")
+    run.add_argument("--seed", type=int, default=None, metavar="S",
+                     help="slice lengths drawn from a PRNG seeded by S "
+                          "(reproducible interleavings)")
+    run.add_argument("--check", action="store_true",
+                     help="run the invariant checker after every syscall "
+                          "and fault (slow)")
+    race = sub.add_parser("race", help="run under many seeds and group the "
+                                       "outcomes (a race finder)")
+    race.add_argument("programs", nargs="+", metavar="PROGRAM")
+    race.add_argument("--program", action="append", default=[])
+    race.add_argument("--seeds", default="0..49", metavar="A..B")
+    race.add_argument("--cpus", type=int, default=2, metavar="N")
+    race.add_argument("--quantum", type=int, default=0, metavar="N",
+                      help="mean slice length (default 1000)")
+    race.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
+    race.add_argument("--ignore-output", action="store_true",
+                      help="compare only exit statuses and shared memory")
     return ap
 
 
 def cmd_run(args):
     if args.quantum < 0:
         raise UsageError("--quantum must be positive")
-    programs = Programs(on_error=lambda m: print(f"ia32k: {m}",
-                                                 file=sys.stderr))
-    for p in args.program:
-        programs.add(p)
+    if not 1 <= args.cpus <= 8:
+        raise UsageError("--cpus must be 1 to 8")
+    programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
-    k = Kernel(programs, memory=args.memory, quantum=args.quantum)
+    k = Kernel(programs, memory=args.memory, quantum=args.quantum,
+               cpus=args.cpus, seed=args.seed, check=args.check)
     k.boot(boot)
     k.run()
     sys.stdout.flush()
@@ -71,10 +91,33 @@ def cmd_run(args):
     return 0 if all(p["status"] == 0 for p in report["processes"]) else 1
 
 
+def cmd_race(args):
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError:
+        raise UsageError(f"--seeds {args.seeds}: expected A..B") from None
+    if not 1 <= args.cpus <= 8:
+        raise UsageError("--cpus must be 1 to 8")
+    programs = _programs(args)
+    boot = [programs.add(p) for p in args.programs]
+    outcomes = find_races(programs, boot, seeds, args.cpus, args.quantum,
+                          args.memory, args.ignore_output)
+    print(format_outcomes(outcomes, len(seeds)))
+    return 0 if len(outcomes) == 1 else 1
+
+
+def _programs(args):
+    programs = Programs(on_error=lambda m: print(f"ia32k: {m}",
+                                                 file=sys.stderr))
+    for p in args.program:
+        programs.add(p)
+    return programs
+
+
 def main(argv=None):
     try:
         args = make_parser().parse_args(argv)
-        return {"run": cmd_run}[args.cmd](args)
+        return {"run": cmd_run, "race": cmd_race}[args.cmd](args)
     except (UsageError, BuildError) as e:
         print(f"ia32k: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,146 @@
+"""The scheduler: CPUs take turns from one host thread, each running a slice
+of its current process; the kernel runs between slices and inside hooks
+(one big kernel lock, by construction). One FIFO run queue feeds every CPU,
+so a process may run on a different CPU each time it is scheduled; loading
+its context there loads its CR3 and flushes that CPU's TLB.
+
+Slices end in one of three ways:
+- reproducible (`--quantum N`, `--seed S`): every instruction is counted
+  and a slice is N instructions (or, with a seed, a length drawn from a PRNG
+  seeded by S), so the same inputs give the same interleaving;
+- default: a host timer stops the running CPU every few milliseconds while
+  another process or CPU waits for a turn (full speed, not reproducible);
+- early, when the process blocks, yields, exits or is killed.
+"""
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+from kernel.proc import ProcState
+
+PREEMPT_SECONDS = 0.005
+DEFAULT_SEED_QUANTUM = 1000
+
+
+@dataclass
+class PerCpu:
+    """The kernel's view of one CPU."""
+    cpu: object                   # emu.machine.Cpu
+    proc: object = None           # the process it runs, if any
+    loaded: object = None         # the process whose context is in the CPU
+    tlb_stale: bool = False       # mappings changed since its last flush
+    instructions: int = 0
+    idle_turns: int = 0
+    context_switches: int = 0
+    processes_run: set = field(default_factory=set)
+
+    def report(self):
+        return {"cpu": self.cpu.index, "instructions": self.cpu.instructions,
+                "idle_turns": self.idle_turns,
+                "context_switches": self.context_switches,
+                "processes_run": sorted(self.processes_run)}
+
+
+class Scheduler:
+    def __init__(self, k, quantum=0, seed=None):
+        self.k = k
+        self.quantum = quantum
+        self.rng = random.Random(seed) if seed is not None else None
+        self.counting = bool(quantum) or seed is not None
+        self.percpu = [PerCpu(c) for c in k.hw.cpus]
+
+    def slice_length(self):
+        if self.rng is not None:
+            return self.rng.randint(1, 2 * (self.quantum or
+                                            DEFAULT_SEED_QUANTUM))
+        return self.quantum
+
+    def run(self):
+        """Run until every process has ended; deadlocks end the blocked."""
+        if self.counting:
+            for pc in self.percpu:
+                if pc.cpu.counter is None:
+                    pc.cpu.count_instructions()
+        timer = None if self.counting else _Preempter(self)
+        try:
+            while self._turn() or self.k.break_deadlock():
+                pass
+        finally:
+            if timer:
+                timer.stop()
+
+    def _turn(self):
+        """Give each CPU one slice in order; False when none had work."""
+        ran = False
+        for pc in self.percpu:
+            if pc.proc is None and self.k.procs.runq:
+                pc.proc = self.k.procs.runq.popleft()
+            if pc.proc is None:
+                pc.idle_turns += 1
+                continue
+            self._slice(pc)
+            ran = True
+        return ran
+
+    def _slice(self, pc):
+        """Run pc's process for one slice on pc's CPU."""
+        k, p, cpu = self.k, pc.proc, pc.cpu
+        if pc.loaded is not p:
+            cpu.load(p.ctx)
+            eip = p.ctx.get("eip")
+            pc.loaded, pc.tlb_stale = p, False
+            pc.context_switches += 1
+            k.stats.context_switches += 1
+            pc.processes_run.add(p.pid)
+        else:
+            eip = cpu.reg("eip")
+            if pc.tlb_stale:
+                cpu.flush_tlb()
+                pc.tlb_stale = False
+        k.cpu, k.current, k.switch = cpu, p, False
+        p.state = ProcState.RUNNING
+        cpu.run(eip, self.slice_length())
+        if k.switch:                        # blocked, yielded, exited
+            pc.proc = pc.loaded = None
+        elif k.procs.runq:                  # preempted, others waiting
+            cpu.save(p.ctx)
+            p.ctx.clear_exception()         # UNICORN.md fact 6
+            k.procs.make_runnable(p)
+            pc.proc = pc.loaded = None
+        else:                               # preempted, keeps the CPU
+            cpu.clear_exception()
+
+    def tables_changed(self, aspace):
+        """Mappings of aspace changed: every CPU that may cache them must
+        flush its TLB before it runs user code again (the current CPU now)."""
+        for pc in self.percpu:
+            if pc.loaded is not None and pc.loaded.aspace is aspace:
+                pc.tlb_stale = True
+        if self.k.cpu is not None:
+            self.k.cpu.flush_tlb()
+
+    def others_waiting(self):
+        return bool(self.k.procs.runq) or sum(
+            1 for pc in self.percpu if pc.proc is not None) > 1
+
+
+class _Preempter:
+    """The default (fast, not reproducible) preemption: a host thread that
+    stops the running CPU every few milliseconds while others wait."""
+
+    def __init__(self, sched):
+        self.sched = sched
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.done.wait(PREEMPT_SECONDS):
+            cpu = self.sched.k.cpu
+            if cpu is not None and self.sched.others_waiting():
+                cpu.stop()
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()

@@ -1,0 +1,141 @@
+"""`make bench`: the kernel's costs as ratios to bare Unicorn doing the same
+work, measured in one run (the machines are shared and noisy: compare
+ratios, not absolute times). Each figure is the best of a few repetitions."""
+
+import io
+import sys
+import time
+
+from emu import bare
+from kernel.kernel import Console, Kernel
+from kernel.loader import flat_image
+from tools.asm import assemble_source
+
+LOOP_ITERS = 20_000_000
+CALLS = 100_000
+REPEAT = 3
+
+LOOP = """
+    mov esi, {n}
+top:
+    add eax, ecx
+    add ecx, 3
+    dec esi
+    jnz top
+"""
+LOOP_INSNS = 4
+GETPID = """
+    mov esi, {n}
+top:
+    mov eax, SYS_GETPID
+    int 0x80
+    dec esi
+    jnz top
+"""
+YIELD = GETPID.replace("SYS_GETPID", "SYS_YIELD")
+EXIT = "\n    mov eax, SYS_EXIT\n    xor ebx, ebx\n    int 0x80\n"
+
+
+class _Images(dict):
+    def get(self, name, default=None):
+        return super().get(name, default)
+
+
+def kernel_seconds(progs, boot, **kw):
+    """Boot, start boot, run to the end; seconds spent in Kernel.run."""
+    images = _Images({n: flat_image(n, assemble_source(src))
+                      for n, src in progs.items()})
+    k = Kernel(images, console=Console(io.BytesIO(), io.BytesIO()), **kw)
+    k.boot(boot)
+    t = time.perf_counter()
+    k.run()
+    dt = time.perf_counter() - t
+    assert all(p.status == 0 for p in k.procs), "bench program failed"
+    return dt
+
+
+def best(fn):
+    return min(fn() for _ in range(REPEAT))
+
+
+def bare_body(src):
+    """Assemble a benchmark body for bare Unicorn: returns (code, end)."""
+    code = assemble_source(src)
+    return code, len(code)
+
+
+def bench_compute():
+    body = LOOP.format(n=LOOP_ITERS)
+    code, end = bare_body(body)
+    insns = LOOP_ITERS * LOOP_INSNS
+    bare_ips = insns / best(lambda: bare.run_seconds(code, end))
+    one = insns / best(lambda: kernel_seconds({"loop": body + EXIT}, ["loop"]))
+    two = 2 * insns / best(lambda: kernel_seconds(
+        {"loop": body + EXIT}, ["loop", "loop"]))
+    q = 2 * insns / best(lambda: kernel_seconds(
+        {"loop": body + EXIT}, ["loop", "loop"], quantum=100_000))
+    return [("bare Unicorn compute (M instr/s)", bare_ips / 1e6, None, None),
+            ("kernel, 1 process (M instr/s)", one / 1e6, one / bare_ips, ">= 0.8"),
+            ("kernel, 2 processes default (M instr/s)", two / 1e6,
+             two / bare_ips, ">= 0.6"),
+            ("kernel, 2 processes --quantum 100000 (M instr/s)", q / 1e6,
+             q / bare_ips, "reported")]
+
+
+def bench_syscalls():
+    body = GETPID.format(n=CALLS)
+    code, end = bare_body(body)
+    hook = best(lambda: bare.hook_round_trip_seconds(code, end)) / CALLS
+    getpid = best(lambda: kernel_seconds({"g": body + EXIT}, ["g"])) / CALLS
+    ybody = YIELD.format(n=CALLS // 2) + EXIT
+    # Two processes yielding to each other: each yield is one switch.
+    yld = best(lambda: kernel_seconds({"y": ybody}, ["y", "y"])) / CALLS
+    return [("bare hook round trip (us)", hook * 1e6, None, None),
+            ("getpid round trip (us)", getpid * 1e6, getpid / hook, "<= 1.5"),
+            ("yield with a context switch (us)", yld * 1e6, yld / hook, "<= 4")]
+
+
+def bench_boot():
+    t = best(lambda: _boot_seconds())
+    return [("boot to first user instruction, 128 MiB (ms)", t * 1e3, None,
+             "<= 200 ms")]
+
+
+def _boot_seconds():
+    t = time.perf_counter()
+    k = Kernel(_Images({"x": flat_image("x", assemble_source(EXIT))}),
+               console=Console(io.BytesIO(), io.BytesIO()))
+    k.boot(["x"])
+    return time.perf_counter() - t
+
+
+def bench_cpus():
+    """Total guest instruction rate with 1, 2 and 4 CPUs (4 CPU-bound
+    processes), as a ratio to 1 CPU in the same mode."""
+    body = LOOP.format(n=LOOP_ITERS // 4) + EXIT
+    insns = 4 * (LOOP_ITERS // 4) * LOOP_INSNS
+    rows = []
+    for mode, kw in (("default", {}), ("--seed 1", {"seed": 1,
+                                                     "quantum": 100_000})):
+        rates = {c: insns / best(lambda: kernel_seconds(
+            {"loop": body}, ["loop"] * 4, cpus=c, **kw)) for c in (1, 2, 4)}
+        for c, rate in rates.items():
+            rows.append((f"{c} CPU(s), {mode} (M instr/s)", rate / 1e6,
+                         rate / rates[1], ">= 0.8" if c == 2 else "reported"))
+    return rows
+
+
+SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus]
+
+
+def main():
+    print(f"{'figure':52} {'value':>10} {'ratio':>8}  target")
+    for section in SECTIONS:
+        for name, value, ratio, target in section():
+            r = f"{ratio:8.2f}" if ratio is not None else " " * 8
+            print(f"{name:52} {value:10.2f} {r}  {target or ''}")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
