@@ -145,6 +145,7 @@ def _find_regs(m, template):
     marks = {r: 0x5A000000 + 0x111 * (i + 1) for i, r in enumerate(GPRS)}
     marks["eip"] = USER_VA + 0x30
     marks["cr3"] = 0x5A7F3000    # context_reg_write of CR3 crashes 2.1.4
+    marks["cr2"] = 0x5A7E2000    # read from the saved context at a #PF
     template.restore()
     for r, v in marks.items():
         m.set_reg(r, v)

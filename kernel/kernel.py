@@ -14,6 +14,7 @@ from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
 from kernel.proc import Process, ProcState, ProcTable, WaitReason
 from kernel.sched import Scheduler
+from kernel.shm import ShmTable
 from kernel.syscall import Errno
 from kernel.vm import VM, AddressSpace, NoMemory, Region
 
@@ -70,6 +71,8 @@ class Kernel:
         self.stats = Stats(frames_total=self.frames.total)
         self.extensions = []                # objects with on_exit(proc)
         self.ipc = Ipc.attach(self)         # mailboxes and futexes
+        self.shm = ShmTable(self)
+        self.extensions.append(self.shm)
         self.sched = Scheduler(self, quantum, seed)
         self.checker = Checker(self) if check else None
         for cpu in self.hw.cpus:
@@ -130,7 +133,8 @@ class Kernel:
         """End p: free its memory, make it a zombie, wake a waiting parent."""
         p.status, p.fault = status, fault
         for ext in self.extensions:
-            ext.on_exit(p)
+            if hasattr(ext, "on_exit"):
+                ext.on_exit(p)
         if p.aspace is not None:
             p.aspace.destroy()
             p.aspace = None

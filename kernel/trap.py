@@ -8,6 +8,7 @@ from emu import x86
 from emu.walk import FETCH
 from kernel import sys_proc  # noqa: F401  (registers the handlers)
 from kernel import ipc  # noqa: F401  (registers the handlers)
+from kernel import shm  # noqa: F401  (registers the handlers)
 from kernel.syscall import BLOCKED, NORETURN, SWITCH, SYSCALLS, Errno, Sys
 from kernel.vm import NoMemory
 
@@ -103,7 +104,7 @@ def exception(k, intno):
 
 def page_fault(k, ctx, eip):
     """Fill a demand-zero page and retry, or kill the process."""
-    cr2 = k.cpu.reg("cr2")
+    cr2 = ctx.get("cr2")                    # saved by exception()
     err = ctx.error_code()
     p = k.current
     try:

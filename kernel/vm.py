@@ -99,6 +99,11 @@ class AddressSpace:
         """Point PTEs for len(frames) pages at va to frames, one physical
         write per page table touched. Each PTE owns one reference, which
         the caller has already taken."""
+        pt = self.tables.get(pdx(va))
+        if len(frames) == 1 and pt is not None:     # the demand-paging path
+            self.vm.hw.write32(pt + 4 * ptx(va), frames[0] | flags)
+            self.vm.stats["ptes_written"] += 1
+            return
         if len(self.vm.frames.free) < self.tables_needed(va, len(frames)):
             raise NoMemory()
         hw, i = self.vm.hw, 0
@@ -126,6 +131,19 @@ class AddressSpace:
                 hw.zero(off, 4 * n)
             i += n
         self.vm.on_tables_changed(self)
+
+    def ptes(self, va, npages):
+        """The raw PTEs of npages pages from va (0 where no table), read
+        one page table at a time."""
+        out, hw, i = array("I"), self.vm.hw, 0
+        while i < npages:
+            a = va + i * PAGE_SIZE
+            n = min(npages - i, 1024 - ptx(a))
+            pt = self.tables.get(pdx(a))
+            out += array("I", hw.read(pt + 4 * ptx(a), 4 * n)) if pt \
+                else array("I", bytes(4 * n))
+            i += n
+        return out
 
     def pte(self, va):
         """The raw PTE for va (0 when its page table does not exist)."""
@@ -178,7 +196,12 @@ class AddressSpace:
         pa = r.pager(r, page)
         if pa is None:
             raise NoMemory()
-        self.map_pages(page, [pa], PTE_P | PTE_U | (PTE_W if r.writable else 0))
+        try:
+            self.map_pages(page, [pa], PTE_P | PTE_U |
+                           (PTE_W if r.writable else 0))
+        except NoMemory:             # no frame for the page table: give
+            self.vm.frames.decref(pa)  # back the PTE's reference
+            raise
         return True
 
     def walk(self, va, access=READ, user=True):

@@ -6,8 +6,10 @@ import sys
 import traceback
 
 from kernel.kernel import Kernel, KernelPanic
+from kernel.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
+from kernel.shm import ipcs_text
 from tools.asm import BuildError
 from tools.programs import Programs
 from tools.race import find_races, format_outcomes, parse_seeds
@@ -69,6 +71,12 @@ def make_parser():
     race.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
     race.add_argument("--ignore-output", action="store_true",
                       help="compare only exit statuses and shared memory")
+    run.add_argument("--ipcs", action="store_true",
+                     help="print the shared memory segments at the end "
+                     "(stderr)")
+    run.add_argument("--maps", action="store_true",
+                     help="print each process's memory map as it exits "
+                     "(stderr)")
     return ap
 
 
@@ -81,9 +89,13 @@ def cmd_run(args):
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
                cpus=args.cpus, seed=args.seed, check=args.check)
+    if args.maps:
+        k.extensions.append(MapsPrinter(k.console))
     k.boot(boot)
     k.run()
     sys.stdout.flush()
+    if args.ipcs:
+        print(ipcs_text(k.shm), end="", file=sys.stderr)
     report = build_report(k)
     if args.report:
         with open(args.report, "w") as f:

@@ -19,12 +19,15 @@ struct fifo {
 
 static int sleeper(struct fifo *f, u32 delay)
 {
+    u32 me = getpid();
     while (delay--)                        /* arrive out of pid order */
         yield();
-    u32 i = atomic_fetch_add(&f->arrived, 1);
-    f->arrival[i] = getpid();
+    /* No system call between logging the arrival and sleeping: a timer
+     * preemption lands most often as a call returns, and one here would
+     * let another sleeper overtake. */
+    f->arrival[atomic_fetch_add(&f->arrived, 1)] = me;
     CHECK_EQ(futex_wait(&f->word, 0), 0);
-    f->wake[atomic_fetch_add(&f->woken, 1)] = getpid();
+    f->wake[atomic_fetch_add(&f->woken, 1)] = me;
     return 0;
 }
 

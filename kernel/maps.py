@@ -1,0 +1,69 @@
+"""A process's memory map, like /proc/PID/maps: each region's range,
+permissions, what backs it and, for shared memory, the physical frame of
+every page as the process's own page table names it."""
+
+from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_P
+
+MAX_RUNS = 8                     # frame runs shown per region
+
+
+def maps_text(p):
+    """The map of process p (which must still have its address space)."""
+    lines = [f"maps of pid {p.pid} ({p.name}, uid {p.uid}):"]
+    for r in p.aspace.regions:
+        # IA32 without PAE has no NX bit: whatever is readable executes.
+        perms = "r" + ("w" if r.writable else "-") + "x" + \
+            ("s" if r.kind == "shm" else "p")
+        line = f"  {r.start:08x}-{r.end:08x} {perms} {backing(r)}"
+        if r.kind == "shm":
+            line += "  frames " + frame_runs(p.aspace, r)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def backing(r):
+    """'image NAME', 'stack', or 'shm id N key K' (plus 'destroyed')."""
+    if r.kind != "shm":
+        return f"{r.kind} {r.tag}".rstrip()
+    seg = r.obj
+    text = f"shm id {seg.id} key {seg.key:#x}"
+    return text + " destroyed" if seg.destroyed else text
+
+
+def frame_runs(aspace, r):
+    """The region's pages in order: a frame 'PA', a run of consecutive
+    frames 'FIRST..LAST', or '-' ('-xN': N pages) not present here."""
+    runs = []                    # [first pa or None, count]
+    for va in range(r.start, r.end, PAGE_SIZE):
+        pte = aspace.pte(va)
+        pa = pte & PTE_ADDR if pte & PTE_P else None
+        last = runs[-1] if runs else None
+        if last and (last[0] is None) == (pa is None) and \
+                (pa is None or pa == last[0] + last[1] * PAGE_SIZE):
+            last[1] += 1
+        else:
+            runs.append([pa, 1])
+    shown = [run_text(pa, n) for pa, n in runs[:MAX_RUNS]]
+    if len(runs) > MAX_RUNS:
+        shown.append(f"... {len(runs) - MAX_RUNS} more runs")
+    return " ".join(shown)
+
+
+def run_text(pa, n):
+    if pa is None:
+        return "-" if n == 1 else f"-x{n}"
+    return f"{pa:#x}" if n == 1 else f"{pa:#x}..{pa + (n - 1) * PAGE_SIZE:#x}"
+
+
+class MapsPrinter:
+    """A kernel extension that prints each process's map as it exits,
+    before its address space is destroyed, to the console's stderr."""
+
+    def __init__(self, console):
+        self.console = console
+
+    def on_exit(self, p):
+        if p.aspace is not None:
+            self.console.out.flush()
+            self.console.err.write(maps_text(p).encode())
+            self.console.err.flush()

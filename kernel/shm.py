@@ -1,0 +1,366 @@
+"""Shared memory segments (ABI.md calls 10-15).
+
+A segment owns its frames: one kernel-owner reference each, taken when a
+page is first touched (demand-zero; shm_create takes none). Each attachment
+is a Region of kind "shm" in one address space whose PTEs name those same
+frames, each PTE owning one more reference. Pages already touched are
+mapped in bulk at attach time; the rest fault in through the region's
+pager. This module never writes a PTE: it asks kernel.vm.
+"""
+
+import struct
+from array import array
+from dataclasses import dataclass, field
+
+from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_P, PTE_U, PTE_W, pdx, \
+    pgroundup
+from kernel.memlayout import MAX_SHM_BYTES, SHM_BASE, SHM_END
+from kernel.syscall import Errno, Sys, syscall
+from kernel.vm import NoMemory, Region, UserFault
+
+SHM_RDONLY = 1
+MAX_SEGMENTS = 256               # live + destroyed-but-attached: -ENOSPC
+QUOTA_NUM, QUOTA_DEN = 3, 4      # shm pages reserved <= 3/4 of RAM: -ENOMEM
+STAT = struct.Struct("<6I")      # key, size, owner, mode, nattach, creator
+
+
+@dataclass
+class Attachment:
+    """One mapping of a segment: in process pid, at [addr, addr + size)."""
+    pid: int
+    addr: int
+    readonly: bool
+    region: Region
+
+
+@dataclass
+class Segment:
+    """A shared memory segment; frames[i] is page i's frame, 0 until touched."""
+    id: int
+    key: int                     # 0: private, or once destroyed
+    size: int                    # bytes, a multiple of PAGE_SIZE
+    owner: int                   # uid
+    mode: int                    # mode & 0o777
+    creator: int                 # pid
+    frames: array = None
+    attachments: list = field(default_factory=list)
+    destroyed: bool = False
+    nframes: int = 0             # frames taken so far
+
+    def __post_init__(self):
+        if self.frames is None:
+            self.frames = array("I", bytes(4 * self.npages))
+
+    @property
+    def npages(self):
+        return self.size >> PAGE_SHIFT
+
+    def allows(self, uid, write):
+        """Unix permission: owner bits for the owner, other bits for the
+        rest, uid 0 always; read needed, write too when write is set."""
+        if uid == 0:
+            return True
+        bits = (self.mode >> 6) & 7 if uid == self.owner else self.mode & 7
+        need = 6 if write else 4
+        return bits & need == need
+
+    def touched_runs(self):
+        """(first page, [frames]) for each run of touched pages."""
+        if self.nframes == self.npages:
+            return [(0, self.frames.tolist())] if self.nframes else []
+        runs, cur = [], None
+        for i, pa in enumerate(self.frames):
+            if not pa:
+                cur = None
+            elif cur is None:
+                cur = (i, [pa])
+                runs.append(cur)
+            else:
+                cur[1].append(pa)
+        return runs
+
+
+class ShmTable:
+    """Every segment by id (live, or destroyed but still attached), the key
+    table, and the limits. A kernel extension: report() adds `segments` and
+    `stats.shm_frames` to the run report."""
+
+    def __init__(self, k):
+        self.vm = k.vm
+        self.segments = {}       # id -> Segment
+        self.keys = {}           # nonzero key -> id of the live segment
+        self.next_id = 1
+        self.max_segments = MAX_SEGMENTS
+        self.quota = k.frames.total * QUOTA_NUM // QUOTA_DEN
+        self.reserved = 0        # pages of every segment in the table
+
+    # -- the calls -------------------------------------------------------
+    def create(self, p, key, size, mode):
+        """shm_create: a new segment's id, or -errno (nothing changed)."""
+        if not 1 <= size <= MAX_SHM_BYTES:
+            return -Errno.EINVAL
+        if key and key in self.keys:
+            return -Errno.EEXIST
+        if len(self.segments) >= self.max_segments:
+            return -Errno.ENOSPC
+        size = pgroundup(size)
+        if self.reserved + (size >> PAGE_SHIFT) > self.quota:
+            return -Errno.ENOMEM
+        seg = Segment(self.next_id, key, size, p.uid, mode & 0o777, p.pid)
+        self.next_id += 1
+        self.reserved += seg.npages
+        self.segments[seg.id] = seg
+        if key:
+            self.keys[key] = seg.id
+        return seg.id
+
+    def lookup(self, key):
+        """shm_lookup: the live segment named key (never key 0)."""
+        seg_id = self.keys.get(key) if key else None
+        return -Errno.ENOENT if seg_id is None else seg_id
+
+    def attach(self, p, seg_id, addr, flags):
+        """shm_attach: map the segment into p; checks in ABI.md's order."""
+        seg = self.segments.get(seg_id)
+        if seg is None:
+            return -Errno.EINVAL
+        if seg.destroyed:
+            return -Errno.EIDRM
+        readonly = bool(flags & SHM_RDONLY)
+        if not seg.allows(p.uid, write=not readonly):
+            return -Errno.EACCES
+        start = self._place(p.aspace, addr, seg.size)
+        if start < 0:
+            return start
+        region = Region(start, start + seg.size, not readonly, "shm",
+                        pager=self._pager, detach=self._detached, obj=seg,
+                        tag=f"id {seg.id}")
+        try:
+            self._map_touched(p.aspace, seg, start, readonly)
+        except NoMemory:
+            return -Errno.ENOMEM
+        p.aspace.add_region(region)
+        seg.attachments.append(Attachment(p.pid, start, readonly, region))
+        return start
+
+    def detach(self, p, addr):
+        """shm_detach: unmap the attachment of p's that starts at addr."""
+        r = p.aspace.region_at(addr)
+        if r is None or r.kind != "shm" or r.start != addr:
+            return -Errno.EINVAL
+        p.aspace.remove_region(r)    # unmaps, flushes the TLB, _detached()
+        return 0
+
+    def destroy(self, p, seg_id):
+        """shm_destroy: free the key now, the frames at the last detach."""
+        seg = self.segments.get(seg_id)
+        if seg is None:
+            return -Errno.EINVAL
+        if seg.destroyed:
+            return -Errno.EIDRM
+        if p.uid != 0 and p.uid != seg.owner:
+            return -Errno.EPERM
+        seg.destroyed = True
+        if seg.key:
+            del self.keys[seg.key]
+            seg.key = 0
+        if not seg.attachments:
+            self._free(seg)
+        return 0
+
+    def stat(self, p, seg_id, buf):
+        """shm_stat: six u32 at buf, copied out all or nothing."""
+        seg = self.segments.get(seg_id)
+        if seg is None:
+            return -Errno.EINVAL
+        data = STAT.pack(seg.key, seg.size, seg.owner, seg.mode,
+                         len(seg.attachments), seg.creator)
+        try:
+            p.aspace.copyout(buf, data)
+        except UserFault:
+            return -Errno.EFAULT
+        return 0
+
+    # -- placement and mapping -------------------------------------------
+    def _place(self, aspace, addr, size):
+        """The start of the new attachment, or -errno: a fixed addr must be
+        page-aligned, in user space and free; 0 picks the first free range
+        of the shm window (-ENOMEM when none is left)."""
+        if addr == 0:
+            start = first_fit(aspace, size, SHM_BASE, SHM_END)
+            return -Errno.ENOMEM if start is None else start
+        if addr % PAGE_SIZE or not aspace.is_free(addr, addr + size):
+            return -Errno.EINVAL
+        return addr
+
+    def _map_touched(self, aspace, seg, start, readonly):
+        """Point PTEs at every page of seg already touched, one physical
+        write per page table. Raises NoMemory, having changed nothing, when
+        the page tables this needs cannot all be had."""
+        runs = seg.touched_runs()
+        tables = set()
+        for i, pas in runs:
+            first, last = start + (i << PAGE_SHIFT), \
+                start + ((i + len(pas)) << PAGE_SHIFT) - 1
+            tables.update(range(pdx(first), pdx(last) + 1))
+        if len(tables - aspace.tables.keys()) > self.vm.frames.nfree:
+            raise NoMemory()
+        flags = PTE_P | PTE_U | (0 if readonly else PTE_W)
+        frames = self.vm.frames
+        for i, pas in runs:
+            for pa in pas:
+                frames.incref(pa)        # the reference each PTE owns
+            aspace.map_pages(start + (i << PAGE_SHIFT), pas, flags)
+
+    def _pager(self, region, va):
+        """A not-present page of an attachment: the segment's frame for it,
+        zero-filled on first touch, plus the reference the PTE will own."""
+        seg = region.obj
+        i = (va - region.start) >> PAGE_SHIFT
+        pa = seg.frames[i]
+        if not pa:
+            pa = self.vm.alloc_zeroed()   # the segment's own reference
+            seg.frames[i] = pa
+            seg.nframes += 1
+        self.vm.frames.incref(pa)
+        return pa
+
+    def _detached(self, region):
+        """vm has unmapped an attachment (detach or exit): forget it, and
+        free a destroyed segment when it was the last."""
+        seg = region.obj
+        seg.attachments = [a for a in seg.attachments
+                           if a.region is not region]
+        if seg.destroyed and not seg.attachments:
+            self._free(seg)
+
+    def _free(self, seg):
+        """Drop the segment's own reference on each of its frames."""
+        for pa in seg.frames:
+            if pa:
+                self.vm.frames.decref(pa)
+        self.reserved -= seg.npages
+        del self.segments[seg.id]
+
+    # -- introspection (kernel extension hooks) --------------------------
+    def on_exit(self, p):
+        """Nothing here: the exiting address space's destroy() removes each
+        shm region, and _detached() runs for it."""
+
+    def frame_refs(self):
+        """The segments' own references, for the invariant checker."""
+        for seg in self.segments.values():
+            for pa in seg.frames:
+                if pa:
+                    yield pa, f"segment {seg.id}"
+
+    def check(self, checker):
+        """Invariants of the table: every segment's frames are allocated and
+        counted, and every attachment's present PTEs name its segment's
+        frames with its permissions."""
+        frames = self.vm.frames
+        for seg in self.segments.values():
+            taken = [pa for pa in seg.frames if pa]
+            if len(taken) != seg.nframes or len(set(taken)) != len(taken):
+                checker.fail("segment frames counted once",
+                             f"segment {seg.id}")
+            for pa in taken:
+                if not frames.refcount(pa):
+                    checker.fail("segment frames allocated",
+                                 f"segment {seg.id} frame {pa:#x} is free")
+            for a in seg.attachments:
+                self._check_attachment(checker, seg, a)
+
+    def _check_attachment(self, checker, seg, a):
+        proc = checker.k.procs.get(a.pid)
+        if proc is None or proc.aspace is None:
+            checker.fail("attachments belong to live processes",
+                         f"segment {seg.id} attached in pid {a.pid}")
+        want_w = 0 if a.readonly else PTE_W
+        for i, pte in enumerate(proc.aspace.ptes(a.addr, seg.npages)):
+            if not pte & PTE_P:
+                continue
+            if (pte & 0xFFFFF000 != seg.frames[i] or pte & PTE_W != want_w
+                    or not pte & PTE_U):
+                checker.fail("attachment PTEs match the segment",
+                             f"pid {a.pid} va {a.addr + i * PAGE_SIZE:#x} "
+                             f"PTE {pte:#x}, segment {seg.id} page {i} "
+                             f"frame {seg.frames[i]:#x}")
+
+    def frames_in_use(self):
+        return sum(s.nframes for s in self.segments.values())
+
+    def report(self, report):
+        report["segments"] = [describe(s) for s in self.in_order()]
+        report["stats"]["shm_frames"] = self.frames_in_use()
+
+    def in_order(self):
+        return [self.segments[i] for i in sorted(self.segments)]
+
+
+def first_fit(aspace, size, lo, hi):
+    """The lowest page-aligned start in [lo, hi) with size bytes free of
+    every region of aspace, or None."""
+    start = lo
+    for r in aspace.regions:                 # sorted by start
+        if r.start >= start + size:
+            break
+        if r.end > start:
+            start = pgroundup(r.end)
+    return start if start + size <= hi else None
+
+
+def describe(seg):
+    """A segment as the --report JSON shows it."""
+    return {"id": seg.id, "key": seg.key, "size": seg.size,
+            "owner": seg.owner, "mode": seg.mode, "creator": seg.creator,
+            "destroyed": seg.destroyed, "frames": seg.nframes,
+            "attachments": [{"pid": a.pid, "addr": a.addr,
+                             "readonly": a.readonly}
+                            for a in seg.attachments]}
+
+
+def ipcs_text(table):
+    """An ipcs-like table of the segments still in the table."""
+    lines = ["------ Shared Memory Segments ------",
+             f"{'key':>10} {'shmid':>6} {'owner':>6} {'perms':>5} "
+             f"{'bytes':>10} {'nattch':>6} {'frames':>6} {'cpid':>5} status"]
+    for s in table.in_order():
+        lines.append(f"{s.key:#010x} {s.id:>6} {s.owner:>6} {s.mode:>5o} "
+                     f"{s.size:>10} {len(s.attachments):>6} "
+                     f"{s.nframes:>6} {s.creator:>5} "
+                     f"{'dest' if s.destroyed else ''}".rstrip())
+    lines.append(f"{len(table.segments)} segment(s), {table.frames_in_use()} "
+                 f"frame(s), {table.reserved} of {table.quota} pages reserved")
+    return "\n".join(lines) + "\n"
+
+
+# -- system calls 10-15 --------------------------------------------------
+@syscall(Sys.SHM_CREATE)
+def sys_shm_create(k, p, key, size, mode, *_):
+    return k.shm.create(p, key, size, mode)
+
+
+@syscall(Sys.SHM_LOOKUP)
+def sys_shm_lookup(k, p, key, *_):
+    return k.shm.lookup(key)
+
+
+@syscall(Sys.SHM_ATTACH)
+def sys_shm_attach(k, p, seg_id, addr, flags, *_):
+    return k.shm.attach(p, seg_id, addr, flags)
+
+
+@syscall(Sys.SHM_DETACH)
+def sys_shm_detach(k, p, addr, *_):
+    return k.shm.detach(p, addr)
+
+
+@syscall(Sys.SHM_DESTROY)
+def sys_shm_destroy(k, p, seg_id, *_):
+    return k.shm.destroy(p, seg_id)
+
+
+@syscall(Sys.SHM_STAT)
+def sys_shm_stat(k, p, seg_id, buf, *_):
+    return k.shm.stat(p, seg_id, buf)
