@@ -2,7 +2,10 @@
  * addresses: sleepers wake oldest first; a wake with n = 0 wakes nobody;
  * a sleeper on the neighbouring word of the same page is never woken by
  * a wake on the first. Sleeper i yields DELAY(i) times first, so the
- * order they sleep in is not their pid order. Roles (shared_arg.h): 1 sleeper, 2 neighbour,
+ * order they sleep in is not their pid order. The check takes the order
+ * they log in for the order they sleep in, which holds unless a sleeper is
+ * preempted in the few instructions between (tests run it with a --quantum
+ * no slice reaches). Roles (shared_arg.h): 1 sleeper, 2 neighbour,
  * 3 waker; arg 0 launches all of them on a shm segment. */
 #include "shared_arg.h"
 #include "sync.h"
