@@ -357,10 +357,3 @@ def test_sleeper_nobody_can_reach_ends_in_deadlock():
     (_, _, what), = deadlock_lines(r.stderr)
     assert what.startswith("futex at frame ")
     assert frames_balanced(r)
-
-
-def test_shared_programs_skip_cleanly_without_shm(run_userland):
-    if SHM:
-        pytest.skip("shm is merged: the programs run for real")
-    r = run_userland("futex_fifo")
-    assert r.statuses == [0] and _skipped(r)
