@@ -24,6 +24,7 @@ run: $(STAMP)
 	$(BIN)/ia32k run userland/demo/offlist.c
 	@# abslist's first child dies of a page fault on purpose, so ia32k exits 1
 	$(BIN)/ia32k run userland/demo/abslist.c || true
+	$(BIN)/python -m tools.bench_ipc --mib 4 --repeat 1
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -9,6 +9,7 @@ from kernel import loader, trap
 from kernel.boot import boot_machine
 from kernel.check import Checker
 from kernel.frames import Frames
+from kernel.ipc import Ipc
 from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
 from kernel.proc import Process, ProcState, ProcTable, WaitReason
@@ -69,6 +70,7 @@ class Kernel:
         self.switch = False                 # the hook asked to reschedule
         self.stats = Stats(frames_total=self.frames.total)
         self.extensions = []                # objects with on_exit(proc)
+        self.ipc = Ipc.attach(self)         # mailboxes and futexes
         self.shm = ShmTable(self)
         self.extensions.append(self.shm)
         self.tracer = None                  # kernel.trace.Tracer, if tracing
@@ -187,7 +189,7 @@ class Kernel:
             return False
         for p in stuck:
             self.console.message(f"deadlock: pid {p.pid} ({p.name}) blocked "
-                                 f"forever in {p.wait_on.describe}")
+                                 f"forever: {p.wait_on.describe}")
         for p in stuck:
             self.exit_process(p, EXIT_DEADLOCK)
         return True

@@ -65,7 +65,7 @@ def sys_wait(k, p, pid, status_ptr, *_):
     for c in kids:
         if not c.alive:
             return _reap(p, c, status_ptr)
-    what = "wait(any child)" if pid == -1 else f"wait(child {pid})"
+    what = "wait for any child" if pid == -1 else f"wait for child {pid}"
     k.block(p, "wait", what, key=pid,
             resume=lambda parent, child: _reap(parent, child, status_ptr))
     return BLOCKED

@@ -7,6 +7,7 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from emu import x86
 from emu.walk import FETCH
 from kernel import sys_proc  # noqa: F401  (registers the handlers)
+from kernel import ipc  # noqa: F401  (registers the handlers)
 from kernel import shm  # noqa: F401  (registers the handlers)
 from kernel.syscall import BLOCKED, NORETURN, SWITCH, SYSCALLS, Errno, Sys
 from kernel.vm import NoMemory

@@ -15,7 +15,9 @@ CFLAGS = ["-m32", "-march=i686", "-ffreestanding", "-nostdlib", "-static",
           "-fno-pic", "-no-pie", "-O2", "-fno-stack-protector",
           "-fno-asynchronous-unwind-tables", "-fno-builtin",
           "-Wall", "-Wl,-Ttext-segment=0x00400000", "-Wl,--build-id=none",
-          "-Wl,-e,_start"]
+          "-Wl,-e,_start",
+          # link only the library functions a program uses
+          "-ffunction-sections", "-fdata-sections", "-Wl,--gc-sections"]
 
 
 def lib_sources():
