@@ -25,6 +25,8 @@ run: $(STAMP)
 	@# abslist's first child dies of a page fault on purpose, so ia32k exits 1
 	$(BIN)/ia32k run userland/demo/abslist.c || true
 	$(BIN)/python -m tools.bench_ipc --mib 4 --repeat 1
+	@# two CPUs, one shared counter: the plain increment loses updates
+	$(BIN)/ia32k run --cpus 2 --seed 7 userland/demo/race.c
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -16,10 +16,10 @@ K = 5000
 SEEDS = range(50)
 
 
-def race(mode, seed, cpus=2):
+def race(mode, seed, cpus=2, check=True):
     """Run the demo's parent for one mode; return (total, stdout, kernel)."""
     out = io.BytesIO()
-    k = Kernel(Programs(), cpus=cpus, seed=seed, check=True,
+    k = Kernel(Programs(), cpus=cpus, seed=seed, check=check,
                console=Console(out, io.BytesIO()))
     parent = k.create_process("race", arg=MODES[mode])
     k.run()
@@ -44,8 +44,8 @@ def test_without_a_lock_some_seeds_lose_updates(plain_totals):
 
 @pytest.mark.parametrize("mode", ["xadd", "spinlock", "mutex"])
 def test_with_atomics_or_locks_every_seed_is_exact(mode):
-    for seed in SEEDS:
-        total, text, _ = race(mode, seed)
+    for seed in SEEDS:       # the checker on a tenth of them (it is slow)
+        total, text, _ = race(mode, seed, check=seed % 10 == 0)
         assert total == 2 * K, f"seed {seed}: {text}"
 
 

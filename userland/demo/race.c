@@ -30,11 +30,6 @@ static void add_plain(volatile u32 *c)
                      : : "r"(c) : "eax", "memory");
 }
 
-static void add_xadd(volatile u32 *c)
-{
-    __asm__ volatile("lock xaddl %0, (%1)" : : "r"(1), "r"(c) : "memory");
-}
-
 static int child(int mode, int id)
 {
     struct shared *s = shm_attach(id, 0, 0);
@@ -44,7 +39,7 @@ static int child(int mode, int id)
         if (mode == PLAIN) {
             add_plain(&s->counter);
         } else if (mode == XADD) {
-            add_xadd(&s->counter);
+            atomic_fetch_add(&s->counter, 1);       /* lock xadd */
         } else if (mode == SPIN) {
             spin_lock(&s->spin);
             add_plain(&s->counter);
@@ -71,7 +66,7 @@ static int run_mode(int mode)
     CHECK_EQ(wait(b, &sb), b);
     CHECK(sa == 0 && sb == 0);
     u32 total = s->counter;
-    printf("race %-8s: total %u of %u", names[mode], total, 2 * K);
+    printf("race %s: total %u of %u", names[mode], total, 2 * K);
     if (total != 2 * K)
         printf("  (%u updates lost)", 2 * K - total);
     printf("\n");
