@@ -75,7 +75,7 @@ class Kernel:
         self.extensions.append(self.shm)
         self.tracer = None                  # kernel.trace.Tracer, if tracing
         self.sched = Scheduler(self, quantum, seed)
-        self.checker = Checker(self) if check else None
+        self.checker = Checker(self, check) if check else None
         for cpu in self.hw.cpus:
             trap.install(self, cpu)
         self.stats.frames_free_at_boot = self.frames.nfree
@@ -179,6 +179,8 @@ class Kernel:
         """Run until every process has ended (see kernel.sched)."""
         self.sched.run()
         self.cpu = self.current = None
+        if self.checker:
+            self.checker.run("the end of the run")
         self.stats.frames_free_at_end = self.frames.nfree
         self.stats.instructions = self.hw.instructions
 

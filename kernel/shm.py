@@ -273,20 +273,28 @@ class ShmTable:
                 self._check_attachment(checker, seg, a)
 
     def _check_attachment(self, checker, seg, a):
+        """Compare all of an attachment's PTEs at once: each 32-bit lane of
+        a big integer is one PTE (C-speed bitwise operations, no Python
+        loop over 16,384 entries)."""
         proc = checker.k.procs.get(a.pid)
         if proc is None or proc.aspace is None:
             checker.fail("attachments belong to live processes",
                          f"segment {seg.id} attached in pid {a.pid}")
-        want_w = 0 if a.readonly else PTE_W
-        for i, pte in enumerate(proc.aspace.ptes(a.addr, seg.npages)):
-            if not pte & PTE_P:
-                continue
-            if (pte & 0xFFFFF000 != seg.frames[i] or pte & PTE_W != want_w
-                    or not pte & PTE_U):
-                checker.fail("attachment PTEs match the segment",
-                             f"pid {a.pid} va {a.addr + i * PAGE_SIZE:#x} "
-                             f"PTE {pte:#x}, segment {seg.id} page {i} "
-                             f"frame {seg.frames[i]:#x}")
+        n = seg.npages
+        ptes = proc.aspace.ptes(a.addr, n)
+        lanes = _lanes(n)
+        actual = int.from_bytes(ptes.tobytes(), "little")
+        present = (actual & lanes) * 0xFFFFFFFF       # P bit -> whole lane
+        flags = PTE_P | PTE_U | (0 if a.readonly else PTE_W)
+        want = int.from_bytes(seg.frames.tobytes(), "little") | lanes * flags
+        keep = lanes * (0xFFFFF000 | PTE_P | PTE_U | PTE_W)   # not A, D
+        if (actual ^ want) & keep & present:
+            i = next(i for i in range(n) if ptes[i] & PTE_P and
+                     (ptes[i] ^ (seg.frames[i] | flags)) & (0xFFFFF000 | 7))
+            checker.fail("attachment PTEs match the segment",
+                         f"pid {a.pid} va {a.addr + i * PAGE_SIZE:#x} PTE "
+                         f"{ptes[i]:#x}, segment {seg.id} page {i} frame "
+                         f"{seg.frames[i]:#x}")
 
     def frames_in_use(self):
         return sum(s.nframes for s in self.segments.values())
@@ -297,6 +305,13 @@ class ShmTable:
 
     def in_order(self):
         return [self.segments[i] for i in sorted(self.segments)]
+
+
+def _lanes(n, _cache={}):
+    """A big integer with a 1 in the low bit of each of n 32-bit lanes."""
+    if n not in _cache:
+        _cache[n] = int.from_bytes(array("I", [1] * n).tobytes(), "little")
+    return _cache[n]
 
 
 def first_fit(aspace, size, lo, hi):

@@ -48,7 +48,7 @@ def _checked(k, cpu, handler):
     def checked(*args):
         what = _event_name(k, cpu, args)
         r = handler(*args)
-        k.checker.run(what)
+        k.checker.after(what)
         return r
     return checked
 

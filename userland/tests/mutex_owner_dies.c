@@ -9,7 +9,7 @@
 enum { LAUNCH, HOLDER, WAITER };
 #define NWAITERS 2
 
-struct owner { mutex_t m; volatile u32 queued; };
+struct owner { mutex_t m; volatile u32 queued; volatile u32 held; };
 
 int main(int arg)
 {
@@ -18,11 +18,14 @@ int main(int arg)
     struct owner *o = shared_area(arg);
     CHECK(o != 0);
     if (ARG_ROLE(arg) == WAITER) {
+        while (!o->held)                   /* the holder locks first */
+            yield();
         atomic_fetch_add(&o->queued, 1);
         mutex_lock(&o->m);                 /* never returns */
         return 3;
     }
     mutex_lock(&o->m);
+    o->held = 1;
     while (o->queued < NWAITERS || o->m.state != 2)
         yield();
     *(volatile int *)0 = 0;                /* dies holding the lock */
