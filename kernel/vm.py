@@ -84,6 +84,9 @@ class AddressSpace:
         vm.hw.write(self.pd + 4 * 768, vm.kernel_half)
         self.tables = {}         # pdx -> physical address of the page table
         self.regions = []
+        self.tlb = {}            # (page number, access) -> frame: the
+        # kernel's own TLB for copy-in/copy-out, filled by the walker and
+        # flushed whenever a PTE is cleared (a new PTE only fills a miss)
 
     # -- page tables -----------------------------------------------------
     def tables_needed(self, va, npages):
@@ -125,6 +128,7 @@ class AddressSpace:
 
     def unmap_pages(self, va, npages):
         """Clear npages PTEs at va, dropping each present frame's reference."""
+        self.tlb.clear()
         hw, frames, i = self.vm.hw, self.vm.frames, 0
         while i < npages:
             a = va + i * PAGE_SIZE
@@ -219,39 +223,53 @@ class AddressSpace:
 
     def translate(self, va, access):
         """Physical address of user va for access, faulting in demand-zero
-        pages as the CPU would; raises UserFault when the user may not."""
+        pages as the CPU would; raises UserFault when the user may not (or
+        when no frame is left for a demand-zero page: the ABI gives the
+        copying calls -EFAULT, not -ENOMEM)."""
+        frame = self.tlb.get((va >> 12, access))
+        if frame is not None:
+            return frame | (va & (PAGE_SIZE - 1))
         w = self.walk(va, access)
         if w.ok:
+            self.tlb[(va >> 12, access)] = w.pa & PTE_ADDR
             return w.pa
-        if not w.error_code & x86.PF_P and self.fault_in(va, access == WRITE):
+        try:
+            filled = not w.error_code & x86.PF_P and \
+                self.fault_in(va, access == WRITE)
+        except NoMemory:
+            raise UserFault(va, w) from None
+        if filled:
             w = self.walk(va, access)
             if w.ok:
                 return w.pa
         raise UserFault(va, w)
 
+    def chunks(self, va, n, access):
+        """[(pa, length)] covering user [va, va+n) page by page, each page
+        walked once; raises UserFault, having copied nothing, unless all of
+        it allows access. An empty range is always allowed."""
+        if n and va + n > 1 << 32:
+            raise UserFault(va, None)
+        out = []
+        while n > 0:
+            length = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+            out.append((self.translate(va, access), length))
+            va, n = va + length, n - length
+        return out
+
     def check(self, va, n, access):
         """Raise UserFault unless all of [va, va+n) allows access."""
-        if n and (va + n > 1 << 32):
-            raise UserFault(va, None)
-        for page in range(x86.pgrounddown(va), va + n, PAGE_SIZE):
-            self.translate(max(page, va), access)
+        self.chunks(va, n, access)
 
     def copyin(self, va, n):
         """Read n bytes of user memory at va."""
-        out, hw = bytearray(), self.vm.hw
-        self.check(va, n, READ)
-        while n > 0:
-            chunk = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
-            out += hw.mem[self.translate(va, READ):][:chunk]
-            va, n = va + chunk, n - chunk
-        return bytes(out)
+        mem = self.vm.hw.mem
+        return b"".join(mem[pa:pa + length]
+                        for pa, length in self.chunks(va, n, READ))
 
     def copyout(self, va, data):
         """Write data to user memory at va, all or nothing."""
-        hw, n, i = self.vm.hw, len(data), 0
-        self.check(va, n, WRITE)
-        while i < n:
-            chunk = min(n - i, PAGE_SIZE - ((va + i) & (PAGE_SIZE - 1)))
-            pa = self.translate(va + i, WRITE)
-            hw.mem[pa:pa + chunk] = data[i:i + chunk]
-            i += chunk
+        mem, i = self.vm.hw.mem, 0
+        for pa, length in self.chunks(va, len(data), WRITE):
+            mem[pa:pa + length] = data[i:i + length]
+            i += length

@@ -154,8 +154,30 @@ def bench_tracing():
              f["trace_on_s"] / f["trace_off_s"], "reported")]
 
 
+def bench_messages():
+    """Issue 5's figures (tools/bench_ipc.py): message ping-pong and futex
+    wake-to-run against the bare hook round trip, and 16 MiB moved by
+    messages against a shared-memory ring."""
+    from tools.bench_ipc import bench_ipc
+    f = bench_ipc(mib=16, repeat=3)
+    body = GETPID.format(n=CALLS)
+    code, end = bare_body(body)
+    hook = best(lambda: bare.hook_round_trip_seconds(code, end)) / CALLS * 1e6
+    rows = [("message round trip, send+recv each way (us)",
+             f["message_round_trip_us"], f["message_round_trip_us"] / hook,
+             "<= 10"),
+            ("futex wake to run (us)", f["futex_wake_to_run_us"],
+             f["futex_wake_to_run_us"] / hook, "reported")]
+    for name, t in f["transfers"].items():
+        rows.append((f"16 MiB by {name} (s)", t["seconds"],
+                     f["speedup_vs_messages"][name],
+                     ">= 20 (shm vs messages)" if "zero" in name else
+                     "reported"))
+    return rows
+
+
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
-            bench_shared_memory, bench_tracing]
+            bench_shared_memory, bench_tracing, bench_messages]
 
 
 def main():
