@@ -169,7 +169,7 @@ def bench_messages():
             ("futex wake to run (us)", f["futex_wake_to_run_us"],
              f["futex_wake_to_run_us"] / hook, "reported")]
     for name, t in f["transfers"].items():
-        rows.append((f"16 MiB by {name} (s)", t["seconds"],
+        rows.append((f"16 MiB by {name} (ms)", t["seconds"] * 1e3,
                      f["speedup_vs_messages"][name],
                      ">= 20 (shm vs messages)" if "zero" in name else
                      "reported"))
