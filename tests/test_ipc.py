@@ -355,9 +355,11 @@ def _skipped(r):
 @needs_shm
 @pytest.mark.parametrize("name,quantum", [
     ("futex_fifo", QUIET),          # FIFO is exact only without preemption
-    ("sync_stress", 300), ("sync_semcond", 300), ("sync_semcond", 0),
-    ("futex_pingpong", 0), ("ring_xfer", 0), ("ring_xfer", 5000)])
+    ("sync_stress", 300), ("sync_semcond", 300),
+    ("sync_semcond", LONG_SLICES), ("futex_pingpong", LONG_SLICES),
+    ("ring_xfer", LONG_SLICES), ("ring_xfer", 5000)])
 def test_shared_programs_on_shm(run_userland, name, quantum):
+    # long counted slices, not the timer: see test_timer_mode_lost_wakeup
     r = run_userland(name, quantum=quantum)
     assert not _skipped(r)
     assert all(s == 0 for s in r.statuses), r.stderr
