@@ -23,3 +23,22 @@ void icount_hook(void *uc, uint64_t address, uint32_t size, struct icount *c)
     }
     c->count++;
 }
+
+/* The default mode's preemption, made synchronous: a host timer thread only
+ * raises `pending`; this block hook, running on the emulating thread at the
+ * start of a translated block, turns it into uc_emu_stop. A stop issued
+ * from another thread at an arbitrary moment is thereby never needed. */
+struct preempt {
+    volatile int pending;
+    int (*stop)(void *uc);
+};
+
+void preempt_hook(void *uc, uint64_t address, uint32_t size, struct preempt *p)
+{
+    (void)address;
+    (void)size;
+    if (p->pending) {
+        p->pending = 0;
+        p->stop(uc);
+    }
+}

@@ -6,7 +6,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from unicorn import UC_HOOK_CODE
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
 from unicorn.unicorn_py3.unicorn import uclib
 
 SOURCE = Path(__file__).with_name("icount.c")
@@ -53,3 +53,31 @@ class Counter:
     def allow(self, n):
         """Let the next run start at most n more instructions."""
         self.state.limit = self.state.count + n
+
+
+class Preempt(ctypes.Structure):
+    _fields_ = [("pending", ctypes.c_int), ("stop", ctypes.c_void_p)]
+
+
+class PreemptFlag:
+    """A flag any thread may raise; the CPU stops itself at the start of its
+    next translated block (a C block hook, so the stop is synchronous)."""
+
+    def __init__(self, uch):
+        self.lib = _library()
+        self.state = Preempt(0, ctypes.cast(uclib.uc_emu_stop,
+                                            ctypes.c_void_p).value)
+        h = ctypes.c_size_t()
+        fn = ctypes.cast(self.lib.preempt_hook, ctypes.c_void_p)
+        err = uclib.uc_hook_add(uch, ctypes.byref(h), UC_HOOK_BLOCK, fn,
+                                ctypes.cast(ctypes.pointer(self.state),
+                                            ctypes.c_void_p),
+                                ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if err:
+            raise RuntimeError(f"uc_hook_add(preempt) failed: {err}")
+
+    def raise_(self):
+        self.state.pending = 1
+
+    def clear(self):
+        self.state.pending = 0

@@ -98,6 +98,7 @@ class Cpu:
         self.on_fast_syscall = None
         self.context_size = uclib.uc_context_size(self.uch)
         self.counter = None        # emu.icount.Counter once counting
+        self.preempt_flag = None   # emu.icount.PreemptFlag (default mode)
         self.regs = SyscallRegs(self)
         self._scratch = None
         self._install_hooks()
@@ -105,6 +106,18 @@ class Cpu:
     @property
     def layout(self):
         return self.machine.layout
+
+    def preempt_later(self):
+        """Ask this CPU, from any thread, to stop at its next block start
+        (see emu.icount.PreemptFlag), once enable_preemption has run."""
+        if self.preempt_flag is not None:
+            self.preempt_flag.raise_()
+
+    def enable_preemption(self):
+        from emu.icount import PreemptFlag
+        if self.preempt_flag is None:
+            self.preempt_flag = PreemptFlag(self.uch)
+            self.flush_code()      # code translated before has no hook
 
     def count_instructions(self):
         """Count every instruction from now on (reproducible slicing; about

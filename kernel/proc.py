@@ -59,6 +59,7 @@ class ProcTable:
         self.procs = {}
         self.next_pid = 1
         self.runq = deque()
+        self.on_runnable = lambda: None     # the scheduler's: one more waits
 
     def __iter__(self):
         return iter(self.procs.values())
@@ -75,6 +76,7 @@ class ProcTable:
     def add(self, proc):
         self.procs[proc.pid] = proc
         self.runq.append(proc)
+        self.on_runnable()
 
     def new_pid(self):
         pid, self.next_pid = self.next_pid, self.next_pid + 1
@@ -84,6 +86,7 @@ class ProcTable:
         proc.state = ProcState.RUNNABLE
         proc.wait_on = None
         self.runq.append(proc)
+        self.on_runnable()
 
     def block(self, proc, reason):
         proc.state = ProcState.BLOCKED

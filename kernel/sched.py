@@ -8,8 +8,10 @@ Slices end in one of three ways:
 - reproducible (`--quantum N`, `--seed S`): every instruction is counted
   and a slice is N instructions (or, with a seed, a length drawn from a PRNG
   seeded by S), so the same inputs give the same interleaving;
-- default: a host timer stops the running CPU every few milliseconds while
-  another process or CPU waits for a turn (full speed, not reproducible);
+- default: while another process or CPU waits for a turn, a host timer
+  raises a flag every few milliseconds and a C block hook stops the CPU at
+  its next block start (full speed, not reproducible; installed only once
+  a second process is runnable);
 - early, when the process blocks, yields, exits or is killed.
 """
 
@@ -49,6 +51,21 @@ class Scheduler:
         self.rng = random.Random(seed) if seed is not None else None
         self.counting = bool(quantum) or seed is not None
         self.percpu = [PerCpu(c) for c in k.hw.cpus]
+        self.preempting = False
+        k.procs.on_runnable = self.need_preemption
+
+    def need_preemption(self):
+        """A process became runnable: in the default mode, from now on the
+        CPUs must be preemptible (a C block hook per CPU, installed once:
+        a lone process never pays for it)."""
+        if self.preempting or self.counting:
+            return
+        if len(self.k.procs.runq) + sum(
+                1 for pc in self.percpu if pc.proc is not None) > 1 or \
+                len(self.percpu) > 1:
+            for pc in self.percpu:
+                pc.cpu.enable_preemption()
+            self.preempting = True          # read by the timer thread
 
     def slice_length(self):
         if self.rng is not None:
@@ -62,6 +79,7 @@ class Scheduler:
             for pc in self.percpu:
                 if pc.cpu.counter is None:
                     pc.cpu.count_instructions()
+        self.need_preemption()
         timer = None if self.counting else _Preempter(self)
         try:
             while self._turn() or self.k.break_deadlock():
@@ -126,8 +144,10 @@ class Scheduler:
 
 
 class _Preempter:
-    """The default (fast, not reproducible) preemption: a host thread that
-    stops the running CPU every few milliseconds while others wait."""
+    """The default (fast, not reproducible) preemption: a host thread that,
+    every few milliseconds while others wait, asks the running CPU to stop
+    at its next block start. It never calls uc_emu_stop itself: a stop from
+    another thread at an arbitrary moment lost futex wake-ups."""
 
     def __init__(self, sched):
         self.sched = sched
@@ -138,8 +158,9 @@ class _Preempter:
     def _loop(self):
         while not self.done.wait(PREEMPT_SECONDS):
             cpu = self.sched.k.cpu
-            if cpu is not None and self.sched.others_waiting():
-                cpu.stop()
+            if cpu is not None and self.sched.preempting and \
+                    self.sched.others_waiting():
+                cpu.preempt_later()
 
     def stop(self):
         self.done.set()

@@ -32,19 +32,18 @@ LONG_SLICES = 20000
 def boot_shared(specs, **kw):
     """The harness with the invariant checker on, as every test has it.
     quantum 0 (the default, timer-preempted mode) is replaced by long
-    counted slices: the timer mode has a known lost-wakeup bug under
-    preemption (see test_timer_mode_lost_wakeup) that would make these
-    tests flaky; the counted mode is reproducible."""
+    counted slices, so that a failure here replays; the timer mode has its
+    own test (test_timer_mode_keeps_every_wakeup)."""
     if not kw.get("quantum"):
         kw["quantum"] = LONG_SLICES
     return ipc_harness.boot_shared(specs, check=True, **kw)
 
 
-@pytest.mark.xfail(strict=False, reason="known bug: in the default timer-"
-                   "preempted mode a futex sleeper is sometimes never woken "
-                   "(about 1 run in 6 with a 0.3 ms timer); not reproduced "
-                   "in any counted (--quantum/--seed) run")
-def test_timer_mode_lost_wakeup(monkeypatch):
+def test_timer_mode_keeps_every_wakeup(monkeypatch):
+    """Regression: when the timer thread called uc_emu_stop itself, at an
+    arbitrary moment, about 1 run in 6 of this lost a futex wake-up (the
+    woken process resumed with stale registers). Preemption now only raises
+    a flag that a block hook turns into a stop on the emulating thread."""
     import kernel.sched as sched
     monkeypatch.setattr(sched, "PREEMPT_SECONDS", 0.0003)
     for _ in range(12):
