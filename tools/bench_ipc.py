@@ -161,12 +161,12 @@ def table(f):
                      f"{t['guest_instructions']:,} | {t['syscalls']} | "
                      f"{t['context_switches']} | {bps} | {t['futex_waits']} | "
                      f"{f['speedup_vs_messages'][name]:.1f}x |")
-    lines += ["", f"bare hook round trip (getpid): {f['hook_round_trip_us']:.1f} us",
+    lines += ["", f"getpid round trip under the kernel: {f['hook_round_trip_us']:.1f} us",
               f"message round trip (send+recv each way): "
               f"{f['message_round_trip_us']:.1f} us = "
-              f"{f['message_round_trip_vs_hook']:.1f}x the hook",
+              f"{f['message_round_trip_vs_hook']:.1f}x a getpid",
               f"futex wake-to-run (one hop): {f['futex_wake_to_run_us']:.1f} us"
-              f" = {f['futex_wake_to_run_vs_hook']:.1f}x the hook"]
+              f" = {f['futex_wake_to_run_vs_hook']:.1f}x a getpid"]
     return "\n".join(lines)
 
 
