@@ -1,7 +1,9 @@
-"""Exact instruction counting and slicing: a C code hook (emu/icount.c),
-compiled once with gcc into .build/ and installed through ctypes."""
+"""The C hooks of emu/icount.c, compiled once with gcc into .build/ and
+installed through ctypes: exact instruction counting and slicing (a code
+hook), and the default mode's synchronous preemption (a block hook)."""
 
 import ctypes
+import functools
 import hashlib
 import subprocess
 from pathlib import Path
@@ -18,6 +20,7 @@ class ICount(ctypes.Structure):
                 ("stop", ctypes.c_void_p)]
 
 
+@functools.lru_cache(maxsize=None)
 def _library():
     src = SOURCE.read_bytes()
     out = CACHE / f"icount-{hashlib.sha256(src).hexdigest()[:12]}.so"
@@ -30,21 +33,30 @@ def _library():
     return ctypes.CDLL(str(out))
 
 
+def _stop_address():
+    """The address of uc_emu_stop, for the C hooks to call."""
+    return ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
+
+
+def _add_hook(uch, htype, name, state):
+    """Install C function `name` of the library as a hook over every address,
+    with a pointer to the ctypes structure `state` (kept alive by its owner)
+    as its user data."""
+    h = ctypes.c_size_t()
+    fn = ctypes.cast(getattr(_library(), name), ctypes.c_void_p)
+    err = uclib.uc_hook_add(uch, ctypes.byref(h), htype, fn,
+                            ctypes.cast(ctypes.pointer(state), ctypes.c_void_p),
+                            ctypes.c_uint64(1), ctypes.c_uint64(0))
+    if err:
+        raise RuntimeError(f"uc_hook_add({name}) failed: {err}")
+
+
 class Counter:
     """Counts instructions on one Uc; stops it when a slice is used up."""
 
     def __init__(self, uch):
-        self.lib = _library()
-        self.state = ICount(0, 1 << 63, ctypes.cast(uclib.uc_emu_stop,
-                                                      ctypes.c_void_p).value)
-        h = ctypes.c_size_t()
-        fn = ctypes.cast(self.lib.icount_hook, ctypes.c_void_p)
-        err = uclib.uc_hook_add(uch, ctypes.byref(h), UC_HOOK_CODE, fn,
-                                ctypes.cast(ctypes.pointer(self.state),
-                                            ctypes.c_void_p),
-                                ctypes.c_uint64(1), ctypes.c_uint64(0))
-        if err:
-            raise RuntimeError(f"uc_hook_add(icount) failed: {err}")
+        self.state = ICount(0, 1 << 63, _stop_address())
+        _add_hook(uch, UC_HOOK_CODE, "icount_hook", self.state)
 
     @property
     def count(self):
@@ -64,20 +76,8 @@ class PreemptFlag:
     next translated block (a C block hook, so the stop is synchronous)."""
 
     def __init__(self, uch):
-        self.lib = _library()
-        self.state = Preempt(0, ctypes.cast(uclib.uc_emu_stop,
-                                            ctypes.c_void_p).value)
-        h = ctypes.c_size_t()
-        fn = ctypes.cast(self.lib.preempt_hook, ctypes.c_void_p)
-        err = uclib.uc_hook_add(uch, ctypes.byref(h), UC_HOOK_BLOCK, fn,
-                                ctypes.cast(ctypes.pointer(self.state),
-                                            ctypes.c_void_p),
-                                ctypes.c_uint64(1), ctypes.c_uint64(0))
-        if err:
-            raise RuntimeError(f"uc_hook_add(preempt) failed: {err}")
+        self.state = Preempt(0, _stop_address())
+        _add_hook(uch, UC_HOOK_BLOCK, "preempt_hook", self.state)
 
     def raise_(self):
         self.state.pending = 1
-
-    def clear(self):
-        self.state.pending = 0

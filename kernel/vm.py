@@ -12,7 +12,8 @@ from typing import Callable, Optional
 
 from emu import x86
 from emu.walk import READ, WRITE, walk
-from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_P, PTE_U, PTE_W, pdx, ptx
+from emu.x86 import (NPTENTRIES, PAGE_SIZE, PTE_ADDR, PTE_P, PTE_U, PTE_W,
+                     pdx, ptx)
 from kernel.memlayout import USER_END, USER_LOW
 
 
@@ -27,6 +28,17 @@ class UserFault(Exception):
         super().__init__(f"bad user address {va:#x}")
         self.va = va
         self.walk = walk_
+
+
+def table_runs(va, npages):
+    """Split npages pages from va by page table: (index of the first page,
+    its address, how many pages) for each table the range touches."""
+    i = 0
+    while i < npages:
+        a = va + i * PAGE_SIZE
+        n = min(npages - i, NPTENTRIES - ptx(a))
+        yield i, a, n
+        i += n
 
 
 @dataclass
@@ -118,45 +130,36 @@ class AddressSpace:
     def _map_bulk(self, va, frames, flags):
         if len(self.vm.frames.free) < self.tables_needed(va, len(frames)):
             raise NoMemory()
-        hw, i = self.vm.hw, 0
-        while i < len(frames):
-            a = va + i * PAGE_SIZE
-            n = min(len(frames) - i, 1024 - ptx(a))
+        for i, a, n in table_runs(va, len(frames)):
             ents = array("I", [pa | flags for pa in frames[i:i + n]])
-            hw.write(self._table(pdx(a)) + 4 * ptx(a), ents.tobytes())
-            i += n
+            self.vm.hw.write(self._table(pdx(a)) + 4 * ptx(a), ents.tobytes())
 
     def unmap_pages(self, va, npages):
         """Clear npages PTEs at va, dropping each present frame's reference."""
         self.tlb.clear()
-        hw, frames, i = self.vm.hw, self.vm.frames, 0
-        while i < npages:
-            a = va + i * PAGE_SIZE
-            n = min(npages - i, 1024 - ptx(a))
+        hw, frames = self.vm.hw, self.vm.frames
+        for _, a, n in table_runs(va, npages):
             pt = self.tables.get(pdx(a))
-            if pt is not None:
-                off = pt + 4 * ptx(a)
-                ents = array("I", hw.read(off, 4 * n))
-                if self.vm.tracer:
-                    self.vm.tracer.unmapping(self, a, ents)
-                for e in ents:
-                    if e & PTE_P:
-                        frames.decref(e & PTE_ADDR)
-                hw.zero(off, 4 * n)
-            i += n
+            if pt is None:
+                continue
+            off = pt + 4 * ptx(a)
+            ents = array("I", hw.read(off, 4 * n))
+            if self.vm.tracer:
+                self.vm.tracer.unmapping(self, a, ents)
+            for e in ents:
+                if e & PTE_P:
+                    frames.decref(e & PTE_ADDR)
+            hw.zero(off, 4 * n)
         self.vm.on_tables_changed(self)
 
     def ptes(self, va, npages):
         """The raw PTEs of npages pages from va (0 where no table), read
         one page table at a time."""
-        out, hw, i = array("I"), self.vm.hw, 0
-        while i < npages:
-            a = va + i * PAGE_SIZE
-            n = min(npages - i, 1024 - ptx(a))
+        out, hw = array("I"), self.vm.hw
+        for _, a, n in table_runs(va, npages):
             pt = self.tables.get(pdx(a))
             out += array("I", hw.read(pt + 4 * ptx(a), 4 * n)) if pt \
                 else array("I", bytes(4 * n))
-            i += n
         return out
 
     def pte(self, va):

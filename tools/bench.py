@@ -58,6 +58,13 @@ def best(fn):
     return min(fn() for _ in range(REPEAT))
 
 
+def bare_hook_seconds():
+    """The yardstick: a bare UC_HOOK_INTR round trip, measured now (each
+    section measures its own, next to the figures it divides)."""
+    code, end = bare_body(GETPID.format(n=CALLS))
+    return best(lambda: bare.hook_round_trip_seconds(code, end)) / CALLS
+
+
 def bare_body(src):
     """Assemble a benchmark body for bare Unicorn: returns (code, end)."""
     code = assemble_source(src)
@@ -84,8 +91,7 @@ def bench_compute():
 
 def bench_syscalls():
     body = GETPID.format(n=CALLS)
-    code, end = bare_body(body)
-    hook = best(lambda: bare.hook_round_trip_seconds(code, end)) / CALLS
+    hook = bare_hook_seconds()
     getpid = best(lambda: kernel_seconds({"g": body + EXIT}, ["g"])) / CALLS
     ybody = YIELD.format(n=CALLS // 2) + EXIT
     # Two processes yielding to each other: each yield is one switch.
@@ -130,9 +136,7 @@ def bench_shared_memory():
     bare hook round trip measured here."""
     from tools.bench_shm import bench_shm
     f = bench_shm()
-    body = GETPID.format(n=CALLS)
-    code, end = bare_body(body)
-    hook = best(lambda: bare.hook_round_trip_seconds(code, end)) / CALLS
+    hook = bare_hook_seconds()
     return [("attach of a touched 64 MiB segment (ms)",
              f["attach_64mib_touched_ms"], None, "<= 20 ms"),
             ("demand-zero fault round trip (us)", f["demand_zero_fault_us"],
@@ -160,9 +164,7 @@ def bench_messages():
     messages against a shared-memory ring."""
     from tools.bench_ipc import bench_ipc
     f = bench_ipc(mib=16, repeat=3)
-    body = GETPID.format(n=CALLS)
-    code, end = bare_body(body)
-    hook = best(lambda: bare.hook_round_trip_seconds(code, end)) / CALLS * 1e6
+    hook = bare_hook_seconds() * 1e6
     rows = [("message round trip, send+recv each way (us)",
              f["message_round_trip_us"], f["message_round_trip_us"] / hook,
              "<= 10"),

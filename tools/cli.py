@@ -94,11 +94,16 @@ def add_race_parser(sub):
                       help="compare only exit statuses and shared memory")
 
 
-def cmd_run(args):
+def check_machine_options(args):
+    """--quantum and --cpus, as `run`, `trace` and `race` all take them."""
     if args.quantum < 0:
         raise UsageError("--quantum must be positive")
     if not 1 <= args.cpus <= 8:
         raise UsageError("--cpus must be 1 to 8")
+
+
+def cmd_run(args):
+    check_machine_options(args)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
@@ -124,8 +129,7 @@ def cmd_race(args):
         seeds = parse_seeds(args.seeds)
     except ValueError:
         raise UsageError(f"--seeds {args.seeds}: expected A..B") from None
-    if not 1 <= args.cpus <= 8:
-        raise UsageError("--cpus must be 1 to 8")
+    check_machine_options(args)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     outcomes = find_races(programs, boot, seeds, args.cpus, args.quantum,
