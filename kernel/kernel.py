@@ -69,7 +69,7 @@ class Kernel:
         self.current = None                 # the process on that CPU
         self.switch = False                 # the hook asked to reschedule
         self.stats = Stats(frames_total=self.frames.total)
-        self.extensions = []                # objects with on_exit(proc)
+        self.extensions = []                # observers: see notify()
         self.ipc = Ipc.attach(self)         # mailboxes and futexes
         self.shm = ShmTable(self)
         self.extensions.append(self.shm)
@@ -99,10 +99,25 @@ class Kernel:
                     parent.uid if parent else 0,
                     parent.pid if parent else 0,
                     self._initial_context(aspace, image.entry, arg), aspace)
-        if parent:
-            parent.children.append(p.pid)
-        self.procs.add(p)
+        self.adopt(parent, p)
         return p
+
+    def adopt(self, parent, child):
+        """Enter a new process in the table (and its parent's children):
+        the one place every spawn (and fork) passes through."""
+        if parent:
+            parent.children.append(child.pid)
+        self.procs.add(child)
+        self.notify("spawn", parent, child)
+
+    def notify(self, event, *args):
+        """Tell every extension that has an on_EVENT method: spawn(parent,
+        child), exit(p), and whatever later modules add (wait, send,
+        recv, futex_wake...)."""
+        for ext in self.extensions:
+            fn = getattr(ext, "on_" + event, None)
+            if fn is not None:
+                fn(*args)
 
     def _build_aspace(self, image):
         aspace = AddressSpace(self.vm)
@@ -133,9 +148,7 @@ class Kernel:
     def exit_process(self, p, status, fault=None):
         """End p: free its memory, make it a zombie, wake a waiting parent."""
         p.status, p.fault = status, fault
-        for ext in self.extensions:
-            if hasattr(ext, "on_exit"):
-                ext.on_exit(p)
+        self.notify("exit", p)
         if p.aspace is not None:
             p.aspace.destroy()
             p.aspace = None
