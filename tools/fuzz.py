@@ -122,6 +122,8 @@ class Campaign:
     checks: int = 0
     seconds: float = 0.0
     chance_hits: int = 0            # secret windows not found again on replay
+    slowest: float = 0.0            # the longest boot, in seconds
+    peak_rss: int = 0               # the largest worker's peak host memory
     violations: list = field(default_factory=list)
     results: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)
@@ -131,6 +133,8 @@ class Campaign:
         for f in ("cases", "boots", "checks", "chance_hits"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.seconds = max(self.seconds, other.seconds)
+        self.slowest = max(self.slowest, other.slowest)
+        self.peak_rss = max(self.peak_rss, other.peak_rss)
         self.violations += other.violations
         self.results.update(other.results)
         self.statuses.update(other.statuses)
@@ -143,7 +147,9 @@ class Campaign:
                 f"{self.checks}, distinct syscall errors {len(errors)}, "
                 f"distinct exit statuses {len(self.statuses)}, "
                 f"chance secret hits (not confirmed by replay) "
-                f"{self.chance_hits}, violations {len(self.violations)}")
+                f"{self.chance_hits}, slowest boot {self.slowest:.2f} s, "
+                f"peak host memory {self.peak_rss >> 20} MiB, "
+                f"violations {len(self.violations)}")
 
 
 class _Recorder:
@@ -216,6 +222,7 @@ class Spec:
     quantum: int
     texts: dict                     # program name -> assembly text
     images: dict
+    check: int = 1                  # invariant checker every Nth event
 
 
 @dataclass
@@ -284,7 +291,7 @@ def run_spec(spec, secret, plant=None):
     may add a deliberate leak (tests of the detector only)."""
     s = leak.Secret(secret)
     out, err = leak.ScanSink(s), leak.ScanSink(s)
-    k = Kernel(spec.images, check=True, cpus=spec.cpus, seed=spec.boot_seed,
+    k = Kernel(spec.images, check=spec.check, cpus=spec.cpus, seed=spec.boot_seed,
                quantum=spec.quantum, console=Console(out, err))
     watch, ring3 = leak.LeakWatch(k, s, 1), Ring3Watch(k)
     k.extensions += [watch, ring3]
@@ -320,13 +327,22 @@ def run_spec(spec, secret, plant=None):
 
 
 def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
-             hostile=0.35):
+             hostile=0.35, check_every=1):
     """One boot: a canary and programs_per_boot hostile programs. A secret
     hit is replayed with another secret and is a leak only if it recurs."""
     boot_seed = rng.getrandbits(63)
     ncpus = rng.choice((1, 1, 2)) if cpus == "mix" else cpus
     spec = make_spec(boot_seed, ncpus, programs_per_boot, hostile)
+    spec.check = check_every
+    t0, rss0 = time.monotonic(), _peak_rss()
     o = run_spec(spec, leak.new_secret(), plant)
+    took, rss = time.monotonic() - t0, _peak_rss()
+    campaign.slowest = max(campaign.slowest, took)
+    campaign.peak_rss = max(campaign.peak_rss, rss)
+    if took > STALL_SECONDS:
+        o.violations.append(f"the boot took {took:.1f} s (a stall)")
+    if rss > HOST_MEMORY_LIMIT >= rss0:
+        o.violations.append(f"host memory peaked at {rss >> 20} MiB")
     where = f"boot {boot_seed} on {ncpus} CPU(s)"
     if o.hits and not o.whole:
         again = run_spec(spec, leak.new_secret(), plant)
@@ -344,14 +360,26 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
     campaign.statuses.update(o.statuses)
 
 
+STALL_SECONDS = 10             # a boot of 9 short programs takes < 1 s
+HOST_MEMORY_LIMIT = 1536 << 20  # resident: 128 MiB guest RAM + translations
+
+
+def _peak_rss():
+    """This process's peak resident memory in bytes."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10
+
+
 def fuzz(seed=0, cases=None, seconds=None, cpus=1, jobs=0, plant=None,
          **boot):
     """Run a campaign until cases programs or seconds have been spent.
     jobs > 0: that many worker processes, each with its own seeds
     (seed, seed + 1, ...), results added up. boot: run_boot's
-    programs_per_boot and hostile (the share of attacker's moves)."""
+    programs_per_boot, hostile (the share of attacker's moves) and
+    check_every (run the invariant checker after every Nth syscall or
+    fault; always at the end)."""
     if jobs:
-        return _parallel(seed, cases, seconds, cpus, jobs)
+        return _parallel(seed, cases, seconds, cpus, jobs, boot)
     rng, c = random.Random(seed), Campaign()
     t0 = time.monotonic()
     with _Recorder(c):
@@ -363,27 +391,16 @@ def fuzz(seed=0, cases=None, seconds=None, cpus=1, jobs=0, plant=None,
 
 
 def _worker(args):
-    seed, cases, seconds, cpus = args
-    _limit_host_memory()
-    return fuzz(seed, cases, seconds, cpus)
+    seed, cases, seconds, cpus, boot = args
+    return fuzz(seed, cases, seconds, cpus, **boot)
 
 
-def _limit_host_memory(extra=3 << 30):
-    """A worker may use its address space at start plus extra: a kernel that
-    holds a huge buffer at once raises MemoryError (reported), instead of
-    stalling a shared machine."""
-    import resource
-    with open("/proc/self/statm") as f:
-        size = int(f.read().split()[0]) * 4096
-    resource.setrlimit(resource.RLIMIT_AS, (size + extra, size + extra))
-
-
-def _parallel(seed, cases, seconds, cpus, jobs):
+def _parallel(seed, cases, seconds, cpus, jobs, boot):
     import multiprocessing
     share = None if cases is None else -(-cases // jobs)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(jobs) as pool:
-        parts = pool.map(_worker, [(seed + j, share, seconds, cpus)
+        parts = pool.map(_worker, [(seed + j, share, seconds, cpus, boot)
                                    for j in range(jobs)])
     total = Campaign()
     for part in parts:
@@ -421,6 +438,10 @@ def main(argv=None):
     ap.add_argument("--cpus", default="mix", choices=("1", "2", "mix"),
                     help="CPUs of each booted machine (mix: one or two, "
                     "drawn per boot)")
+    ap.add_argument("--check-every", type=int, default=1, metavar="N",
+                    help="run the invariant checker after every Nth system "
+                    "call or fault (1: every one; larger is faster; the end "
+                    "of every boot is always checked)")
     ap.add_argument("--replay", type=int, metavar="BOOT_SEED",
                     help="rerun one boot a violation named (with --cpus 1 "
                     "or 2) and print its programs")
@@ -436,7 +457,8 @@ def main(argv=None):
         return 1 if o.violations or o.hits else 0
     if args.cases is None and args.seconds is None:
         args.seconds = 60
-    c = fuzz(args.seed, args.cases, args.seconds, cpus, args.jobs)
+    c = fuzz(args.seed, args.cases, args.seconds, cpus, args.jobs,
+             check_every=args.check_every)
     print(c.summary())
     for v in c.violations[:20]:
         print(f"  violation ({v['where']}): {v['what']}")

@@ -92,19 +92,17 @@ HELPERS = {
 CANARY = """
     lea esi, [secret]           # 16 bytes the fuzzer writes after loading
     lea edi, [spread]
-    mov ecx, 256
-fill:                           # the secret 256 times over one page
-    mov eax, [esi]
-    mov [edi], eax
-    mov eax, [esi + 4]
-    mov [edi + 4], eax
-    mov eax, [esi + 8]
-    mov [edi + 8], eax
-    mov eax, [esi + 12]
-    mov [edi + 12], eax
+    xor edx, edx
+fill:                           # records an iretd or retf would pop:
+    call record                 # [secret word j] [0x1b] [0x202] [word j+1]
+    mov [edi], ecx
+    mov dword ptr [edi + 4], 0x1b
+    mov dword ptr [edi + 8], 0x202
+    mov [edi + 12], ebx
     add edi, 16
-    dec ecx
-    jnz fill
+    inc edx
+    cmp edx, 256
+    jne fill
     push dword ptr [esi + 12]   # on its stack
     push dword ptr [esi + 8]
     push dword ptr [esi + 4]
@@ -136,17 +134,21 @@ unwind:
     cmp edi, 8
     jne unwind
     lea edi, [spread]
-    mov ecx, 1024
     xor edx, edx
 check:
-    mov eax, [edi]
-    cmp eax, [esi + edx]
+    call record
+    cmp [edi], ecx
     jne bad
-    add edi, 4
-    add edx, 4
-    and edx, 15
-    dec ecx
-    jnz check
+    cmp dword ptr [edi + 4], 0x1b
+    jne bad
+    cmp dword ptr [edi + 8], 0x202
+    jne bad
+    cmp [edi + 12], ebx
+    jne bad
+    add edi, 16
+    inc edx
+    cmp edx, 256
+    jne check
     mov eax, SYS_EXIT
     xor ebx, ebx
     int 0x80
@@ -154,6 +156,14 @@ bad:
     mov eax, SYS_EXIT
     mov ebx, 1
     int 0x80
+record:                         # ecx = secret word edx % 4, ebx = the next
+    mov eax, edx
+    and eax, 3
+    mov ecx, [esi + 4 * eax]
+    inc eax
+    and eax, 3
+    mov ebx, [esi + 4 * eax]
+    ret
 .align 4096
 spread: .zero 4096
 secret: .zero 16
@@ -206,7 +216,7 @@ class Targets:
     def kernel_esp(self, rng):
         r = rng.random()
         if self.canary and r < 0.35:
-            return self.canary[0] + rng.randrange(-32, 4096, 4)
+            return self.canary[0] + rng.randrange(0, 4096, rng.choice((16, 4)))
         if r < 0.55:
             return rng.choice(self.fixed)
         return KERNBASE + (rng.randrange(256) << 22) + rng.randrange(0, 4096, 4)
