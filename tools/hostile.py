@@ -29,8 +29,8 @@ STALE = {0x5EC0DE01: "recv wrote code the CPU did not see",
          0x5EC0DE05: "the program's own store to its code was not seen"}
 
 # Data page layout (offsets from the `data` label).
-SAVE, FAR, SGDT, SHMID, CHILD, FROM, SCRATCH = (0x1000, 0x1010, 0x1020,
-                                                0x1030, 0x1034, 0x1038, 0x1040)
+SAVE, FAR, SGDT, SHMID, CHILD, FROM, STEP = (0x1000, 0x1010, 0x1020,
+                                             0x1030, 0x1034, 0x1038, 0x1040)
 SHMA = 0x01000000           # where a program attaches its segment, n times
 SHM_KEY_BASE = 0x5E000000   # keys of segments shared with a helper
 NEW = 0x600DC0DE            # what freshly written code returns
@@ -496,6 +496,12 @@ class Writer:
     WEIGHTS = (30, 14, 3, 12, 3, 2, 2, 2, 1)
 
     def move(self, i):
+        """One move at item i. Only moves go backwards (a far transfer may
+        pop a stale frame, a ret a stale address), and any loop passes
+        through the start of the move it came from again: the step guard
+        there ends the program (STEP holds the last move started)."""
+        self.emit(f"cmp dword ptr [ebp + {STEP}], {i}", "jge stop",
+                  f"mov dword ptr [ebp + {STEP}], {i}")
         name = self.rng.choices(self.MOVES, self.WEIGHTS)[0]
         if name == "buffer_call" and not self.shm:
             name = "far_transfer"
