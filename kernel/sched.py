@@ -119,6 +119,7 @@ class Scheduler:
         k.cpu, k.current, k.switch = cpu, p, False
         p.state = ProcState.RUNNING
         cpu.run(eip, self.slice_length())
+        k.notify("slice_end", cpu, p)
         if k.switch:                        # blocked, yielded, exited
             pc.proc = pc.loaded = None
         elif k.procs.runq:                  # preempted, others waiting
