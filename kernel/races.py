@@ -13,7 +13,7 @@ e <= C_p[q]. A release copies C_p out and then advances p's epoch; an
 acquire joins a copy into C_p.
 
 Shadow: per physical byte, the last write and the reads since it (one per
-process). Two accesses race when they touch one byte from different
+process), kept per 4-byte word while whole words are accessed. Two accesses race when they touch one byte from different
 processes, at least one writes, and neither happens before the other.
 
 Synchronization words: a 4-byte aligned word that an atomic instruction
@@ -32,7 +32,7 @@ WORD = ~3
 FRAME = ~0xFFF
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Access:
     """One guest access as the shadow remembers it."""
     pid: int
@@ -132,19 +132,24 @@ class Detector:
                program=""):
         """One guest access of size bytes at physical pa."""
         self.accesses += 1
-        word = pa & WORD
+        word, end = pa & WORD, pa + size
         if atomic:
-            for w in range(word, pa + size, 4):
+            for w in range(word, end, 4):
                 self._make_sync(w)
-        if word in self.sync:
-            self._sync_access(pid, word, write)
-            if (pa + size - 1) & WORD == word:
-                return
-        c = self.clock(pid)
-        a = Access(pid, c[pid], eip, write, pa, size, cpu, program)
-        for b in range(pa, pa + size):
-            if b & WORD not in self.sync:
-                self._check_byte(c, a, b)
+        c = self.clocks.get(pid) or self.clock(pid)
+        a = None
+        while word < end:
+            if word in self.sync:
+                self._sync_access(pid, word, write)
+            elif pa == word and end >= word + 4:
+                a = self._whole(c, pid, word, write, a, eip, pa, size, cpu,
+                                program)
+            else:
+                a = a or Access(pid, c[pid], eip, write, pa, size, cpu,
+                                program)
+                self._bytes(c, a, word, max(pa, word) - word,
+                            min(end, word + 4) - word)
+            word += 4
 
     def _sync_access(self, pid, word, write):
         self.sync_accesses += 1
@@ -154,30 +159,88 @@ class Detector:
             _join(self.clock(pid), self.sync[word])
 
     def _make_sync(self, word):
-        """word becomes a sync word: its bytes leave the shadow."""
+        """word becomes a sync word: it leaves the shadow."""
         if word not in self.sync:
             self.sync[word] = {}
-            for b in range(word, word + 4):
-                self.writes.pop(b, None)
-                self.reads.pop(b, None)
+            self.writes.pop(word, None)
+            self.reads.pop(word, None)
 
-    def _check_byte(self, c, a, b):
-        """Compare access a (clock c) with byte b's shadow, then record it."""
-        w = self.writes.get(b)
-        if w is not None and w.pid != a.pid and w.epoch > c.get(w.pid, 0):
-            self._race(w, a, b)
-        rs = self.reads.get(b)
-        if a.write:
-            if rs:
+    # The shadow of a word: writes[word] is the Access that last wrote all
+    # four bytes, or a list of four (one per byte, None if never written);
+    # reads[word] is {pid: Access} for reads that covered all four bytes
+    # since, or a list of four such dicts. Whole-word accesses (nearly all)
+    # stay in the short form.
+    def _whole(self, c, pid, word, write, a, *info):
+        """An access of all four bytes of word; returns its Access."""
+        epoch = c[pid]
+        w, rs = self.writes.get(word), self.reads.get(word)
+        if rs.__class__ is dict and not write:
+            r = rs.get(pid)
+            if r is not None and r.epoch == epoch:
+                return a                    # read already in this epoch
+        elif write and rs is None and w.__class__ is Access and \
+                w.pid == pid and w.epoch == epoch:
+            return a                        # written already in this epoch
+        a = a or Access(pid, epoch, info[0], write, *info[1:])
+        if w.__class__ is Access:
+            if w.pid != pid and w.epoch > c.get(w.pid, 0):
+                self._race(w, a, word)
+        elif w is not None:
+            self._check(c, a, word, w)
+        if write:
+            if rs.__class__ is dict:
                 for r in rs.values():
-                    if r.pid != a.pid and r.epoch > c.get(r.pid, 0):
-                        self._race(r, a, b)
-                del self.reads[b]
-            self.writes[b] = a
+                    if r.pid != pid and r.epoch > c.get(r.pid, 0):
+                        self._race(r, a, word)
+            elif rs is not None:
+                self._check(c, a, word, rs, reads=True)
+            if rs is not None:
+                del self.reads[word]
+            self.writes[word] = a
         elif rs is None:
-            self.reads[b] = {a.pid: a}
+            self.reads[word] = {pid: a}
+        elif rs.__class__ is dict:
+            rs[pid] = a
         else:
-            rs[a.pid] = a
+            for d in rs:
+                d[pid] = a
+        return a
+
+    def _bytes(self, c, a, word, lo, hi):
+        """An access of bytes lo..hi-1 of word: the per-byte form."""
+        w, rs = self.writes.get(word), self.reads.get(word)
+        if w.__class__ is Access:
+            w = self.writes[word] = [w] * 4
+        if rs.__class__ is dict:
+            rs = self.reads[word] = [dict(rs) for _ in range(4)]
+        if w is not None:
+            self._check(c, a, word, w, lo, hi)
+        if a.write:
+            if rs is not None:
+                self._check(c, a, word, rs, lo, hi, reads=True)
+                for i in range(lo, hi):
+                    rs[i] = {}
+            if w is None:
+                w = self.writes[word] = [None] * 4
+            w[lo:hi] = [a] * (hi - lo)
+        else:
+            if rs is None:
+                rs = self.reads[word] = [{} for _ in range(4)]
+            for i in range(lo, hi):
+                rs[i][a.pid] = a
+
+    def _check(self, c, a, word, per_byte, lo=0, hi=4, reads=False):
+        """Report a against each earlier access in per_byte[lo:hi] (Access
+        or None; with reads, {pid: Access}) that conflicts and is not
+        ordered before it; each earlier access once, at its first byte."""
+        seen = set()
+        for i in range(lo, hi):
+            for x in (per_byte[i].values() if reads else (per_byte[i],)):
+                if x is None or id(x) in seen:
+                    continue
+                seen.add(id(x))
+                if x.pid != a.pid and x.epoch > c.get(x.pid, 0):
+                    self._race(x, a, word + i)
 
     def _race(self, first, second, byte):
         key = pair_key(first, second)
