@@ -18,7 +18,10 @@ class LineTable:
             elf = ELFFile(io.BytesIO(elf_bytes))
             if not elf.has_dwarf_info():
                 return
-            rows = sorted(_rows(elf.get_dwarf_info()))
+            # by address; at one address, a sequence's end first, then the
+            # rows in the program's order (the last one is the innermost)
+            rows = sorted(_rows(elf.get_dwarf_info()),
+                          key=lambda r: (r[0], r[2] != 0))
         except (ELFError, ValueError, KeyError):
             return
         self.addrs = [a for a, _, _ in rows]

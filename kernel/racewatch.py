@@ -193,7 +193,7 @@ class RaceWatch:
         lines = [head] + [self._access_text(a, va) for a, va in
                           ((r.a, r.va_a), (r.b, r.va_b))]
         if r.count > 1:
-            lines.append(f"  (the pair conflicted {r.count} times)")
+            lines.append(f"  (seen {r.count} times)")
         return "\n".join(lines)
 
     def _segment_text(self, pa):

@@ -4,10 +4,12 @@ parent attaches the segment at 0x40000000, its child at 0x60000000: one
 physical word, two virtual addresses."""
 
 import io
+import json
 import re
 
 import pytest
 
+from kernel.debuginfo import LineTable
 from kernel.kernel import Console, Kernel
 from tools.asm import assemble_source
 from tools.programs import Programs
@@ -338,3 +340,32 @@ def test_hooks_follow_the_attachments():
     assert not any(log.enabled for log in k.races.logs)
     assert k.races.watch.count == 0
     assert k.races.det.accesses > 10000
+
+
+def test_ia32k_run_races_reports_race_c_plain(ia32k, tmp_path):
+    """The command line of `make run`: the plain counter's pair, both pids,
+    both virtual addresses (the second child attaches at 0x60000000), one
+    physical address; the other modes add nothing."""
+    report = tmp_path / "r.json"
+    r = ia32k("run", "--cpus", "2", "--seed", "7", "--races", "--report",
+              str(report), "userland/demo/race.c")
+    assert r.returncode == 0, r.stderr
+    assert "race plain: total" in r.stdout and "data race" not in r.stdout
+    assert r.stderr.count("ia32k: data race on physical") == 2
+    found = json.loads(report.read_text())["races"]
+    assert len(found) == 2
+    assert {(f["a"]["va"], f["b"]["va"]) for f in found} == \
+        {(0x40000000, 0x60000000)}
+    assert len({f["pa"] for f in found}) == 1
+    assert f"{found[0]['pa']:#010x}" in r.stderr
+
+
+def test_without_races_the_report_has_no_races_key(ia32k, tmp_path):
+    report = tmp_path / "r.json"
+    r = ia32k("run", "--report", str(report), "userland/demo/offlist.c")
+    assert r.returncode == 0, r.stderr
+    assert "races" not in json.loads(report.read_text())
+
+
+def test_no_debug_info_means_no_line():
+    assert LineTable(b"not an ELF").line(0x401000) is None
