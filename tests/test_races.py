@@ -189,3 +189,39 @@ def test_located_fills_in_each_side():
     det.access(1, X, 4, True)
     det.access(2, X, 4, True)
     assert len(seen) == 1 and seen[0].a.pid == 1
+
+
+def test_a_byte_write_inside_a_written_word():
+    det = boot(1, 2)
+    det.access(1, X, 4, True, eip=1)
+    det.access(2, X + 2, 1, True, eip=2)
+    [r] = det.verdicts()
+    assert (r.a.eip, r.b.eip, r.byte) == (1, 2, X + 2)
+    det.access(1, X, 4, False, eip=3)         # sees pid 2's byte
+    assert [(r.a.eip, r.b.eip) for r in det.verdicts()] == [(1, 2), (2, 3)]
+
+
+def test_byte_reads_are_remembered_per_byte():
+    det = boot(1, 2, 3)
+    det.access(1, X, 2, False, eip=1)         # bytes 0-1
+    det.access(2, X, 4, False, eip=2)         # bytes 0-3
+    det.access(3, X + 3, 1, True, eip=3)      # byte 3: only pid 2 read it
+    assert [(r.a.eip, r.b.eip, r.byte) for r in det.verdicts()] == \
+        [(2, 3, X + 3)]
+    det.access(3, X, 4, True, eip=4)          # the whole word now
+    assert {(r.a.eip, r.b.eip) for r in det.verdicts()} == \
+        {(2, 3), (1, 4), (2, 4)}              # both readers, bytes 0-2
+    det2 = boot(1, 2)
+    det2.access(1, X, 4, False, eip=1)
+    det2.access(2, X + 3, 1, True, eip=2)
+    det2.access(2, X, 4, True, eip=3)
+    assert {(r.a.eip, r.b.eip) for r in det2.verdicts()} == {(1, 2), (1, 3)}
+
+
+def test_an_unaligned_access_spans_two_words():
+    det = boot(1, 2)
+    det.access(1, X + 2, 4, True, eip=1)      # bytes X+2 .. X+5
+    det.access(2, X + 4, 1, False, eip=2)
+    det.access(2, X + 8, 4, False, eip=3)     # untouched: no race
+    assert [(r.a.eip, r.b.eip, r.byte) for r in det.verdicts()] == \
+        [(1, 2, X + 4)]
