@@ -118,6 +118,7 @@ class Scheduler:
                 pc.tlb_stale = False
         k.cpu, k.current, k.switch = cpu, p, False
         p.state = ProcState.RUNNING
+        cpu.new_slice()
         cpu.run(eip, self.slice_length())
         k.notify("slice_end", cpu, p)
         if k.switch:                        # blocked, yielded, exited
