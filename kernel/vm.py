@@ -71,6 +71,7 @@ class VM:
     frames: object
     kernel_half: bytes           # PDEs 768..1023, identical everywhere
     on_tables_changed: Callable = lambda aspace: None
+    on_code_written: Callable = lambda aspace, pages, shared: None
     stats: dict = field(default_factory=lambda: {"ptes_written": 0})
     tracer: object = None        # kernel.trace.Tracer, told of PTE changes
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
@@ -280,8 +281,16 @@ class AddressSpace:
                         for pa, length in self.chunks(va, n, READ))
 
     def copyout(self, va, data):
-        """Write data to user memory at va, all or nothing."""
-        mem, i = self.vm.hw.mem, 0
+        """Write data to user memory at va, all or nothing. Translated code
+        of the pages written is then stale wherever it was translated (a
+        recv may bring in instructions): the kernel is told, to invalidate
+        it on every CPU before they run this code again."""
+        mem, i, frames = self.vm.hw.mem, 0, self.vm.frames
+        pages, shared = [], False
         for pa, length in self.chunks(va, len(data), WRITE):
             mem[pa:pa + length] = data[i:i + length]
+            pages.append(x86.pgrounddown(va + i))
+            shared = shared or frames.refcount(pa) > 1
             i += length
+        if pages:
+            self.vm.on_code_written(self, pages, shared)

@@ -188,8 +188,12 @@ attach:
     mov ecx, 0x40000000
     mov edx, 0x20000000
     int 0x80
-    mov ebx, eax
-    sub ebx, 0x20000000            # exit 0 when it returned the length
+    mov edi, eax
+    sub edi, 0x20000000            # exit 0 when it returned the length
+    mov eax, SYS_SHM_DESTROY
+    mov ebx, esi
+    int 0x80
+    mov ebx, edi
     mov eax, SYS_EXIT
     int 0x80
 """
