@@ -8,7 +8,8 @@ the run, and as `races` in the --report JSON.
 Interface (for `ia32k run --races` and the race finder):
     k = Kernel(programs, ..., races=True)   # k.races is this RaceWatch
     k.boot(names); k.run()
-    k.races.verdicts   # [kernel.races.Race], settled at the end of the run
+    k.races.verdicts   # [kernel.races.Race], settled at the end of the run;
+                       # race.key: ((program, eip), (program, eip)), sorted
     k.races.json()     # the report's `races` list (ABI.md)
     k.races.text()     # the stderr blocks, one per pair
     build_report(k)["races"]                # the same list as json()
@@ -44,7 +45,6 @@ class RaceWatch:
         self.placed = {}         # (pid, segment id) -> attach address
         self.insns = {}          # program -> {eip: (atomic, text)}
         self.lines = {}          # program -> LineTable
-        self.names = {}          # pid -> program name
         self.verdicts = None     # the races, once the run has ended
 
     @classmethod
@@ -79,7 +79,6 @@ class RaceWatch:
     # -- happens-before events -------------------------------------------
     def on_spawn(self, parent, child):
         self._drain_current()
-        self.names[child.pid] = child.name
         self.det.spawn(parent.pid if parent else None, child.pid)
 
     def on_exit(self, p):
