@@ -309,10 +309,10 @@ def test_race_c_with_atomics_or_locks_is_not_reported(mode):
         assert k.races.json() == [], err
 
 
-def run_userland_races(name, arg=0, cpus=2, seed=5):
+def run_userland_races(name, arg=0, cpus=2, seed=5, quantum=0):
     out, err = io.BytesIO(), io.BytesIO()
-    k = Kernel(Programs(), cpus=cpus, seed=seed, races=True,
-               console=Console(out, err))
+    k = Kernel(Programs(), cpus=cpus, seed=seed, quantum=quantum,
+               races=True, console=Console(out, err))
     p = k.create_process(name, arg=arg)
     k.run()
     assert p.status == 0, out.getvalue() + err.getvalue()
@@ -369,3 +369,27 @@ def test_without_races_the_report_has_no_races_key(ia32k, tmp_path):
 
 def test_no_debug_info_means_no_line():
     assert LineTable(b"not an ELF").line(0x401000) is None
+
+
+HANDOFF = {"message": 1, "futex": 2, "wait": 3, "flag": 4}
+
+
+@pytest.mark.parametrize("mode", ["message", "futex", "wait"])
+def test_c_hand_offs_are_race_free(mode):
+    """One CPU, a long quantum: the parent reaches its recv, futex_wait or
+    wait before the child runs (so the futex is a real sleep)."""
+    k, err = run_userland_races("race_handoff", arg=HANDOFF[mode], cpus=1,
+                                seed=None, quantum=10**6)
+    assert k.races.det.accesses >= 32
+    assert k.races.json() == [], err
+
+
+def test_c_flag_polling_is_reported_on_the_flag_and_the_data():
+    k, err = run_userland_races("race_handoff", arg=HANDOFF["flag"], cpus=2)
+    found = k.races.json()
+    offsets = {f["pa"] % 4096 for f in found}
+    assert 0 in offsets                     # the flag
+    assert offsets - {0}                    # and the data
+    assert all({f["a"]["va"], f["b"]["va"]} & {0x60000000 + off
+               for off in range(0, 4096, 4)} for f in found)
+    assert "[race_handoff.c:" in err
