@@ -49,6 +49,14 @@ class Access:
         return "write" if self.write else "read"
 
 
+@dataclass(slots=True)
+class SyncWord:
+    """A sync word's clock (what its writers released), and who has
+    acquired it since its last write."""
+    clock: dict = field(default_factory=dict)
+    acquired: set = field(default_factory=set)
+
+
 @dataclass
 class Race:
     """A racing pair: a happened first, b found the conflict. byte is the
@@ -152,16 +160,20 @@ class Detector:
             word += 4
 
     def _sync_access(self, pid, word, write):
+        """A release into, or an acquire from, the sync word's clock."""
         self.sync_accesses += 1
+        s = self.sync[word]
         if write:
-            _join(self.sync[word], self.release(pid))
-        else:
-            _join(self.clock(pid), self.sync[word])
+            _join(s.clock, self.release(pid))
+            s.acquired.clear()
+        elif pid not in s.acquired:     # a spin loop's re-reads of an
+            _join(self.clock(pid), s.clock)     # unchanged word: nothing new
+            s.acquired.add(pid)
 
     def _make_sync(self, word):
         """word becomes a sync word: it leaves the shadow."""
         if word not in self.sync:
-            self.sync[word] = {}
+            self.sync[word] = SyncWord()
             self.writes.pop(word, None)
             self.reads.pop(word, None)
 
