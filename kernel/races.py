@@ -181,18 +181,27 @@ class Detector:
     # four bytes, or a list of four (one per byte, None if never written);
     # reads[word] is {pid: Access} for reads that covered all four bytes
     # since, or a list of four such dicts. Whole-word accesses (nearly all)
-    # stay in the short form.
+    # stay in the short form. As in ThreadSanitizer, an access that adds
+    # nothing is skipped: a read of a word its process already read (same
+    # instruction) or wrote in this epoch, a write it already made (same
+    # instruction) with no other process's read since.
     def _whole(self, c, pid, word, write, a, *info):
         """An access of all four bytes of word; returns its Access."""
         epoch = c[pid]
         w, rs = self.writes.get(word), self.reads.get(word)
-        if rs.__class__ is dict and not write:
-            r = rs.get(pid)
-            if r is not None and r.epoch == epoch:
-                return a                    # read already in this epoch
-        elif write and rs is None and w.__class__ is Access and \
-                w.pid == pid and w.epoch == epoch:
-            return a                        # written already in this epoch
+        own = w.__class__ is Access and w.pid == pid and w.epoch == epoch
+        if not write:
+            if own and rs is None:
+                return a
+            r = rs.get(pid) if rs.__class__ is dict else None
+            if r is not None and r.epoch == epoch and r.eip == info[0]:
+                return a
+        elif own and w.eip == info[0]:
+            if rs is None:
+                return a
+            if rs.__class__ is dict and len(rs) == 1 and pid in rs:
+                del self.reads[word]        # only its own reads since
+                return a
         a = a or Access(pid, epoch, info[0], write, *info[1:])
         if w.__class__ is Access:
             if w.pid != pid and w.epoch > c.get(w.pid, 0):

@@ -26,7 +26,7 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from emu.memlog import WRITE_BIT, MemLog, Watch
 from emu.walk import FETCH
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE
-from kernel.debuginfo import LineTable
+from kernel.debuginfo import line_table
 from kernel.races import FRAME, Detector
 
 _disasm = Cs(CS_ARCH_X86, CS_MODE_32)
@@ -215,7 +215,7 @@ class RaceWatch:
         table = self.lines.get(program)
         if table is None:
             image = self.k.programs.get(program)
-            table = self.lines[program] = LineTable(
+            table = self.lines[program] = line_table(
                 getattr(image, "elf", b"") or b"")
         return table.line(eip)
 

@@ -225,3 +225,21 @@ def test_an_unaligned_access_spans_two_words():
     det.access(2, X + 8, 4, False, eip=3)     # untouched: no race
     assert [(r.a.eip, r.b.eip, r.byte) for r in det.verdicts()] == \
         [(1, 2, X + 4)]
+
+
+def test_accesses_that_add_nothing_are_skipped_but_not_their_conflicts():
+    """pid 1 loops load/store in one epoch: after the first iteration the
+    detector skips its accesses; pid 2's load and store still race with
+    pid 1's store, and a load/store pair of pid 1 from a new epoch counts."""
+    det = boot(1, 2)
+    for _ in range(100):
+        det.access(1, X, 4, False, eip=0x10)
+        det.access(1, X, 4, True, eip=0x13)
+    assert det.accesses == 200 and not det.reads and det.writes[X].eip == 0x13
+    det.access(2, X, 4, False, eip=0x10)
+    det.access(2, X, 4, True, eip=0x13)
+    assert {(r.a.eip, r.b.eip) for r in det.verdicts()} == {(0x13, 0x10),
+                                                           (0x13, 0x13)}
+    det.release(1)                       # a new epoch for pid 1
+    det.access(1, X, 4, False, eip=0x10)
+    assert {(r.a.pid, r.b.pid) for r in det.verdicts()} == {(1, 2), (2, 1)}

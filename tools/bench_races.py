@@ -11,7 +11,7 @@ from kernel.loader import flat_image
 from tools.asm import assemble_source
 from tools.programs import Programs
 
-REPEAT = 3
+REPEAT = 5
 # Compute plus stack traffic: loads and stores, none of them shared.
 PRIVATE = """
     mov esi, {n}
