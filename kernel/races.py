@@ -149,7 +149,7 @@ class Detector:
         while word < end:
             if word in self.sync:
                 self._sync_access(pid, word, write)
-            elif pa == word and end >= word + 4:
+            elif pa <= word and end >= word + 4:
                 a = self._whole(c, pid, word, write, a, eip, pa, size, cpu,
                                 program)
             else:

@@ -244,3 +244,12 @@ def test_accesses_that_add_nothing_are_skipped_but_not_their_conflicts():
     det.access(1, X, 4, False, eip=0x10)    # load races with 2's store,
     pair = next(r for r in det.verdicts() if r.b.eip == 0x10)
     assert pair.count == 2               # the same pair of instructions
+
+
+def test_an_eight_byte_access_covers_two_whole_words():
+    det = boot(1, 2)
+    det.access(1, X, 8, True, eip=1)          # movq: two words
+    assert det.writes[X].eip == det.writes[X + 4].eip == 1
+    det.access(2, X + 4, 4, False, eip=2)
+    assert [(r.a.eip, r.b.eip, r.byte) for r in det.verdicts()] == \
+        [(1, 2, X + 4)]
