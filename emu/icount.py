@@ -22,7 +22,7 @@ class ICount(ctypes.Structure):
 
 
 @functools.lru_cache(maxsize=None)
-def c_library(source=SOURCE):
+def _library(source=SOURCE):
     """Compile the C file `source` (emu/*.c) into .build/ once per content
     and load it."""
     src = source.read_bytes()
@@ -41,12 +41,12 @@ def _stop_address():
     return ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
 
 
-def add_c_hook(uch, htype, name, state, source=SOURCE):
+def _add_hook(uch, htype, name, state, source=SOURCE):
     """Install C function `name` of the library built from `source` as a
     hook over every address, with a pointer to the ctypes structure `state`
-    (kept alive by its owner) as its user data; returns the hook handle."""
+    (kept alive by its owner) as its user data. Returns the hook handle."""
     h = ctypes.c_size_t()
-    fn = ctypes.cast(getattr(c_library(source), name), ctypes.c_void_p)
+    fn = ctypes.cast(getattr(_library(source), name), ctypes.c_void_p)
     err = uclib.uc_hook_add(uch, ctypes.byref(h), htype, fn,
                             ctypes.cast(ctypes.pointer(state), ctypes.c_void_p),
                             ctypes.c_uint64(1), ctypes.c_uint64(0))
@@ -60,7 +60,7 @@ class Counter:
 
     def __init__(self, uch):
         self.state = ICount(0, 1 << 63, _stop_address())
-        add_c_hook(uch, UC_HOOK_CODE, "icount_hook", self.state)
+        _add_hook(uch, UC_HOOK_CODE, "icount_hook", self.state)
 
     @property
     def count(self):
@@ -81,7 +81,7 @@ class PreemptFlag:
 
     def __init__(self, uch):
         self.state = Preempt(0, _stop_address())
-        add_c_hook(uch, UC_HOOK_BLOCK, "preempt_hook", self.state)
+        _add_hook(uch, UC_HOOK_BLOCK, "preempt_hook", self.state)
 
     def raise_(self):
         self.state.pending = 1

@@ -10,7 +10,7 @@ from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from emu.icount import add_c_hook, c_library
+from emu.icount import _add_hook, _library
 from emu.x86 import PAGE_SHIFT
 
 SOURCE = Path(__file__).with_name("memlog.c")
@@ -56,7 +56,7 @@ class MemLog:
                             ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p),
                             X.UC_X86_REG_EIP, 0)
         self.hook = None
-        self._free = c_library(SOURCE).memlog_free
+        self._free = _library(SOURCE).memlog_free
 
     @property
     def enabled(self):
@@ -64,7 +64,7 @@ class MemLog:
 
     def enable(self):
         if self.hook is None:
-            self.hook = add_c_hook(self.cpu.uch,
+            self.hook = _add_hook(self.cpu.uch,
                                    UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
                                    "memlog_hook", self.state, SOURCE)
             self.cpu.flush_code()
