@@ -13,8 +13,9 @@ e <= C_p[q]. A release copies C_p out and then advances p's epoch; an
 acquire joins a copy into C_p.
 
 Shadow: per physical byte, the last write and the reads since it (one per
-process), kept per 4-byte word while whole words are accessed. Two accesses race when they touch one byte from different
-processes, at least one writes, and neither happens before the other.
+process), kept per 4-byte word while whole words are accessed. Two
+accesses race when they touch one byte from different processes, at least
+one writes, and neither happens before the other.
 
 Synchronization words: a 4-byte aligned word that an atomic instruction
 (lock prefix, xchg with memory) touches becomes a sync word: from then on
