@@ -228,6 +228,7 @@ class Explorer:
     # -- the page -----------------------------------------------------------
     def data(self):
         """Everything the page shows, as one JSON-ready dict."""
+        self.note_segments()         # the table as the run left it
         out = getattr(self, "console", None)
         for pid, info in self.procs.items():
             raw = out.output.get(pid, b"") if out else b""
