@@ -22,14 +22,13 @@ from emu.x86 import (NPDENTRIES, PAGE_SIZE, PDE_LARGE_ADDR, PDE_LARGE_HIGH,
                      PDE_LARGE_RSVD, PF_P, PF_RSVD, PF_U, PF_W, PTE_ADDR,
                      PTE_P, PTE_PS, PTE_U, PTE_W, pgaddr, pte_flags_str)
 from kernel import ptdump
-from kernel.memlayout import KERNBASE
 from kernel.shm import describe
 
 TEMPLATE = Path(__file__).with_name("explorer.html")
 EVENT_FIELDS = ("kind", "pid", "va", "access", "levels", "pa", "error_code",
                 "outcome", "backing", "eip", "resolved", "cr3", "refs")
 OUTPUT_LIMIT = 8192              # bytes of console output kept per process
-KERNEL_PDX = KERNBASE >> 22
+KERNEL_PDX = ptdump.KERNEL_PDX
 FLAG_BITS = 0x1FF                # the bits pte_flags_str decodes
 
 

@@ -219,3 +219,9 @@ def test_trace_writes_the_page_too(ia32k, tmp_path):
                                                                 "exit")]
     assert len(events) == len(records) > 0     # one event per trace record
     assert not re.search(r"(src|href)=\"?(https?:)?//", text)   # no fetches
+
+
+def test_a_failed_start_leaves_no_page_behind(ia32k, tmp_path):
+    page = tmp_path / "p.html"
+    r = ia32k("run", "--html", str(page), str(tmp_path / "missing.c"))
+    assert r.returncode == 2 and not page.exists()

@@ -105,19 +105,19 @@ def check_machine_options(args):
 
 def cmd_run(args):
     check_machine_options(args)
-    page_out = html_cli.open_output(args, UsageError)
+    page_path = html_cli.check_output(args, UsageError)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
                cpus=args.cpus, seed=args.seed, check=args.check)
     if args.maps:
         k.extensions.append(MapsPrinter(k.console))
-    page = html_cli.attach(k, page_out, boot)
+    page = html_cli.attach(k, page_path, boot)
     tracer = trace_cli.attach(k, args, [page.record] if page else ())
     k.boot(boot)
     k.run()
     trace_cli.finish(tracer)
-    html_cli.finish(page, page_out)
+    html_cli.finish(page, page_path)
     sys.stdout.flush()
     if args.ipcs:
         print(ipcs_text(k.shm), end="", file=sys.stderr)

@@ -1,6 +1,8 @@
 """The command-line side of the page-table explorer: `--html FILE` on
 `ia32k run` and `ia32k trace` (kernel/html.py makes the page)."""
 
+from pathlib import Path
+
 from kernel.html import Explorer
 
 
@@ -13,28 +15,33 @@ def add_options(ap):
                          "translate box and a timeline of page walks")
 
 
-def open_output(args, usage_error):
-    """Open --html's file for writing now, before the run starts; a path
-    that cannot be written raises usage_error with one clear line."""
+def check_output(args, usage_error):
+    """Make sure --html's file can be written, now, before the run starts
+    (a path that cannot raises usage_error with one clear line). The file
+    is left as it was: the page is written at the end."""
     if not args.html:
         return None
+    path = Path(args.html)
+    existed = path.exists()
     try:
-        return open(args.html, "w", encoding="utf-8")
+        with open(path, "a", encoding="utf-8"):
+            pass
     except OSError as e:
         raise usage_error(f"--html {args.html}: cannot write: "
                           f"{e.strerror}") from None
+    if not existed:
+        path.unlink()
+    return path
 
 
-def attach(k, out, programs):
-    """An Explorer observing kernel k when out is open, else None."""
-    if out is None:
+def attach(k, path, programs):
+    """An Explorer observing kernel k when a page is asked for, else None."""
+    if path is None:
         return None
     return Explorer("ia32k: " + " ".join(programs)).attach(k)
 
 
-def finish(explorer, out):
-    """Write the page and close its file."""
-    if explorer is None:
-        return
-    with out:
-        out.write(explorer.html())
+def finish(explorer, path):
+    """Write the page."""
+    if explorer is not None:
+        path.write_text(explorer.html(), encoding="utf-8")
