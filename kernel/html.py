@@ -93,7 +93,7 @@ class Explorer:
         self.events, self.walks, self.procs = [], [], {}
         self.backings, self._bid = [], {}
         self.flags = {}              # "PDE"/"PTE" -> {flag bits: text}
-        self.segments, self._last_shm = [], None
+        self.segments, self._last_shm, self._last_key = [], None, []
 
     def attach(self, k):
         """Observe kernel k: its extensions and console. Pass record() as a
@@ -143,6 +143,8 @@ class Explorer:
             rec.error_code if rec.event == "fault" else w.error_code,
             rec.outcome or None, self.backing(rec.backing), rec.eip,
             self.levels(res) if res is not None else None, w.cr3, rec.refs])
+        if self._shm_key() != self._last_key:
+            self.note_segments()
 
     # -- kernel extension hooks ------------------------------------------
     def on_spawn(self, parent, child):
@@ -169,8 +171,16 @@ class Explorer:
     def _event(self, kind, pid):
         self.events.append([kind, pid] + [None] * (len(EVENT_FIELDS) - 2))
 
+    def _shm_key(self):
+        """What changes when a segment comes, goes, attaches or detaches."""
+        return [(s.id, len(s.attachments), s.destroyed)
+                for s in self.k.shm.segments.values()]
+
     def note_segments(self):
-        """The shm table as kernel.shm describes it, when it changed."""
+        """The shm table as kernel.shm describes it, when it changed: at
+        each exit, and at the first event after a segment came or went, or
+        attached or detached (the frame counts are as of that moment)."""
+        self._last_key = self._shm_key()
         segs = []
         for s in self.k.shm.in_order():
             d = describe(s)

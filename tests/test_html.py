@@ -139,7 +139,13 @@ def test_events_carry_the_trace_in_order(shmshare):
 def test_the_shm_table_as_the_kernel_describes_it(shmshare):
     k, data, _ = shmshare
     snaps = data["segments"]
-    seg = snaps[0]["segments"][0]
+    first = snaps[0]["segments"][0]   # once created and attached by pid 1
+    assert [a["pid"] for a in first["attachments"]] == [1]
+    shm = data["backings"].index("shm 1")
+    assert snaps[0]["at"] <= next(i for i, e in enumerate(data["events"])
+                                  if e[F["backing"]] == shm)
+    child_exit = data["processes"][1]["exit_event"]
+    seg = [s for s in snaps if s["at"] <= child_exit][-1]["segments"][0]
     assert seg["key"] == 0x5348 and seg["size"] == 8192
     assert {a["pid"] for a in seg["attachments"]} == {1, 2}
     assert sum(n for _, _, n in seg["frame_runs"]) == seg["frames"]

@@ -133,7 +133,9 @@ def test_stepping_the_timeline_changes_what_is_shown(browser, pages):
          ".toDataURL()"
     at_exit = (text(browser, "event-now"), text(browser, "shared-list"),
                browser.execute_script(pd))
+    assert "pid 1 @0x40000000, pid 2 @0x60000000" in text(browser, "shm")
     browser.find_element(By.ID, "first").click()
+    assert text(browser, "shm").startswith("No shared memory segments")
     assert text(browser, "position").startswith("event 1 of")
     child = browser.find_element(By.CSS_SELECTOR, '.card[data-pid="2"]')
     assert "not yet created" in child.text
