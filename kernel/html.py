@@ -18,9 +18,9 @@ from array import array
 from pathlib import Path
 
 from emu.walk import error_text
-from emu.x86 import (NPDENTRIES, PAGE_SIZE, PDE_LARGE_ADDR, PDE_LARGE_HIGH,
+from emu.x86 import (PAGE_SIZE, PDE_LARGE_ADDR, PDE_LARGE_HIGH,
                      PDE_LARGE_RSVD, PF_P, PF_RSVD, PF_U, PF_W, PTE_ADDR,
-                     PTE_P, PTE_PS, PTE_U, PTE_W, pgaddr, pte_flags_str)
+                     PTE_P, PTE_PS, PTE_U, PTE_W, pte_flags_str)
 from kernel import ptdump
 from kernel.shm import describe
 
@@ -33,11 +33,17 @@ FLAG_BITS = 0x1FF                # the bits pte_flags_str decodes
 
 
 def paging_mode():
-    """The 32-bit paging mode as the page reads it: levels from the top,
-    bits per level, entry size, the masks its walk replay uses."""
+    """The 32-bit paging mode as the page reads it. levels: from the top,
+    each with its entries' name, index bits, whether such an entry may map
+    a large page, the name of a table of them, and rights: False for a
+    level without U/W (PAE's PDPTE). bits and pf name the entry and #PF
+    error-code bits the walk replay tests (NX and I only where the mode
+    has them); large: how a large page's frame is found."""
     return {"name": "32-bit", "entry_bytes": 4, "offset_bits": 12,
-            "levels": [{"name": "PDE", "bits": 10, "large": True},
-                       {"name": "PTE", "bits": 10, "large": False}],
+            "levels": [{"name": "PDE", "bits": 10, "large": True,
+                        "table": "page directory"},
+                       {"name": "PTE", "bits": 10, "large": False,
+                        "table": "page table"}],
             "addr_mask": PTE_ADDR, "flag_mask": FLAG_BITS, "kernel_index":
             KERNEL_PDX,
             "bits": {"P": PTE_P, "W": PTE_W, "U": PTE_U, "PS": PTE_PS},
@@ -87,8 +93,9 @@ class Tee:
 class Explorer:
     """Collects one run for the page; attach() before boot, html() after."""
 
-    def __init__(self, title=""):
+    def __init__(self, title="", mode=None):
         self.title = title
+        self.mode = mode or paging_mode()
         self.k = None
         self.events, self.walks, self.procs = [], [], {}
         self.backings, self._bid = [], {}
@@ -194,45 +201,59 @@ class Explorer:
 
     # -- snapshots ---------------------------------------------------------
     def tables(self, aspace):
-        """The page directory and each present page table in RAM, as
-        [table base, [[index, value, count, backing], ...]] with runs of
-        entries whose frames follow each other merged."""
-        hw = aspace.vm.hw
-        pd = array("I", hw.read(aspace.pd, 4 * NPDENTRIES))
-        pd_runs, out = [], []
-        for i, pde in enumerate(pd):
-            if not pde & PTE_P:
-                continue
-            if i >= KERNEL_PDX or pde & PTE_PS:
-                what = "kernel" if i >= KERNEL_PDX else "large page"
-                pd_runs.append([i, self.entry("PDE", pde), 1,
-                                self.backing(what)])
-                continue
-            base = pde & PTE_ADDR
-            runs = self.leaf_runs(aspace, i, array("I", hw.read(base,
-                                                                PAGE_SIZE)))
-            kinds = {self.backings[r[3]] for r in runs}
-            what = kinds.pop() if len(kinds) == 1 else "mixed"
-            pd_runs.append([i, self.entry("PDE", pde), 1,
-                            self.backing(what)])
-            out.append([base, runs])
-        return [[aspace.pd, pd_runs]] + out
+        """Every table the walk can reach from CR3, as it is in RAM: the
+        top one first, each as [base, [[index, value, count, backing]...]]
+        with present entries only and runs of leaves whose frames follow
+        each other merged. Levels and sizes come from paging_mode()."""
+        out = []
+        self._table(aspace, aspace.pd, 0, 0, out)
+        return out
 
-    def leaf_runs(self, aspace, pdx, ptes):
-        """Present PTEs of one table as [index, value, count, backing]."""
-        runs, prev = [], None
-        for j, pte in enumerate(ptes):
-            if not pte & PTE_P:
-                prev = None
+    def _table(self, aspace, base, depth, va_high, out):
+        """Add the table at base (walk level depth) and those below it to
+        out; return the set of backings of the pages it maps."""
+        mode = self.mode
+        level = mode["levels"][depth]
+        eb, last = mode["entry_bytes"], depth == len(mode["levels"]) - 1
+        shift = mode["offset_bits"] + sum(
+            lv["bits"] for lv in mode["levels"][depth + 1:])
+        ents = array("I" if eb == 4 else "Q",
+                     aspace.vm.hw.read(base, eb << level["bits"]))
+        runs, kinds = [], set()
+        out.append([base, runs])
+        for i, e in enumerate(ents):
+            if not e & PTE_P:
                 continue
-            b = self.backing(ptdump.backing_of(aspace, pgaddr(pdx, j)))
-            if prev and prev[0] + prev[2] == j and prev[3] == b and \
-                    prev[4] + prev[2] * PAGE_SIZE == pte:
-                prev[2] += 1
-                continue
-            prev = [j, self.entry("PTE", pte), 1, b, pte]
-            runs.append(prev)
-        return [r[:4] for r in runs]
+            va = va_high | i << shift
+            if depth == 0 and i >= mode["kernel_index"]:
+                what = {"kernel"}
+            elif last:
+                what = {ptdump.backing_of(aspace, va)}
+                if self._extend(runs, i, e, what):
+                    kinds |= what
+                    continue
+            elif level["large"] and e & PTE_PS:
+                what = {"large page"}
+            else:
+                what = self._table(aspace, e & mode["addr_mask"], depth + 1,
+                                   va, out)
+            kinds |= what
+            runs.append([i, self.entry(level["name"], e), 1, self.backing(
+                what.pop() if len(what) == 1 else "mixed"), e])
+        for r in runs:
+            del r[4:]
+        return kinds
+
+    def _extend(self, runs, i, e, what):
+        """Grow the last run by leaf e at index i when it follows it (same
+        backing, next frame); True when it did."""
+        prev = runs[-1] if runs else None
+        if prev and prev[0] + prev[2] == i and \
+                self.backings[prev[3]] in what and \
+                prev[4] + prev[2] * (1 << self.mode["offset_bits"]) == e:
+            prev[2] += 1
+            return True
+        return False
 
     # -- the page -----------------------------------------------------------
     def data(self):
@@ -248,7 +269,7 @@ class Explorer:
                        for i, v in enumerate(half) if v & PTE_P]
         self.entry("PDE", 0)
         self.entry("PTE", 0)
-        return {"title": self.title, "mode": paging_mode(),
+        return {"title": self.title, "mode": self.mode,
                 "frames": [self.k.frames.first * PAGE_SIZE,
                            self.k.frames.end * PAGE_SIZE],
                 "event_fields": EVENT_FIELDS, "events": self.events,
@@ -256,14 +277,19 @@ class Explorer:
                 "backings": self.backings, "walks": self.walks,
                 "kernel_pdes": kernel_pdes,
                 "flags": self.flags, "segments": self.segments,
-                "fault_text": {c: error_text(c) for c in range(16)},
+                "fault_text": {c: error_text(c) for c in range(32)},
                 "messages": out.messages if out else []}
 
     def html(self):
-        """The page: the template with the title and the data filled in."""
-        page = TEMPLATE.read_text()
-        page = page.replace("__TITLE__", html.escape(self.title))
-        return page.replace("__DATA__", embed_json(self.data()))
+        """The page of this run."""
+        return page_html(self.data())
+
+
+def page_html(data):
+    """The template with data's title and data itself filled in."""
+    page = TEMPLATE.read_text()
+    page = page.replace("__TITLE__", html.escape(data["title"]))
+    return page.replace("__DATA__", embed_json(data))
 
 
 def runs_of(touched):

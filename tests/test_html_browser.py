@@ -12,6 +12,8 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
+from emu.walk import error_text
+from kernel.html import EVENT_FIELDS, page_html
 from tools.browser import chromium, load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,3 +238,64 @@ def test_names_and_output_stay_text(browser, tmp_path):
     assert browser.execute_script(
         "return [window.pwned, document.images.length,"
         " document.querySelectorAll('b').length]") == [None, 0, 0]
+
+
+def three_level_data():
+    """A page's data for a made-up 2|9|9|12 mode with 8-byte entries (PAE's
+    shape: its PDPTEs carry no U/W): one process, one mapped page."""
+    pf = {"P": 1, "W": 2, "U": 4, "RSVD": 8}
+    levels = [{"name": "PDPTE", "bits": 2, "large": False, "rights": False,
+               "table": "page-directory-pointer table"},
+              {"name": "PDE", "bits": 9, "large": True,
+               "table": "page directory"},
+              {"name": "PTE", "bits": 9, "large": False,
+               "table": "page table"}]
+    nulls = [None] * 11
+    return {
+        "title": "three levels", "frames": [0x10000, 16 << 20],
+        "mode": {"name": "PAE-shaped", "entry_bytes": 8, "offset_bits": 12,
+                 "levels": levels, "addr_mask": 0xFFFFFFFFFF000,
+                 "flag_mask": 0x1FF, "kernel_index": 3,
+                 "bits": {"P": 1, "W": 2, "U": 4, "PS": 0x80}, "pf": pf,
+                 "large": {"offset_bits": 21, "addr_mask": 0xFFFFFFFE00000,
+                           "high_mask": 0, "high_shift": 0,
+                           "rsvd_mask": 0x1FE000}},
+        "event_fields": list(EVENT_FIELDS),
+        "events": [["spawn", 1] + nulls, ["exit", 1] + nulls],
+        "processes": [{"pid": 1, "name": "p", "uid": 0, "parent": 0,
+                       "cr3": 0x20000, "spawn_event": 0, "exit_event": 1,
+                       "status": 0, "fault": None, "output": "",
+                       "ranges": [],
+                       "tables": [[0x20000, [[0, 0x21001, 1, 0]]],
+                                  [0x21000, [[2, 0x22007, 1, 0]]],
+                                  [0x22000, [[5, 0x25007, 1, 0]]]]}],
+        "backings": ["image p"], "walks": [], "kernel_pdes": [],
+        "flags": {"PDPTE": {"1": "P"}, "PDE": {"7": "P W U", "0": "-"},
+                  "PTE": {"7": "P W U", "0": "-"}},
+        "segments": [], "messages": [],
+        "fault_text": {c: error_text(c) for c in range(16)}}
+
+
+def test_a_three_level_mode_renders_and_walks_from_its_data(browser,
+                                                              tmp_path):
+    page = tmp_path / "three.html"
+    page.write_text(page_html(three_level_data()))
+    open_page(browser, page)
+    card = browser.find_element(By.CSS_SELECTOR, ".card")
+    assert len(card.find_elements(By.TAG_NAME, "canvas")) == 3
+    assert "(10|10|12)" not in text(browser, "summary")
+    assert "(2|9|9|12)" in text(browser, "summary")
+    va_box = browser.find_element(By.ID, "tr-va")
+    lines = {}
+    for va in (0x00405123, 0x00600000):
+        va_box.clear()
+        va_box.send_keys(hex(va))
+        browser.find_element(By.ID, "tr-go").click()
+        lines[va] = text(browser, "walk-line")
+    assert lines[0x00405123] == (
+        "CR3=0x00020000 → PDPTE[0]@0x00020000=0x00021001(P) → "
+        "PDE[2]@0x00021010=0x00022007(P W U) → "
+        "PTE[5]@0x00022028=0x00025007(P W U) → PA 0x00025123")
+    assert lines[0x00600000] == (
+        "CR3=0x00020000 → PDPTE[0]@0x00020000=0x00021001(P) → "
+        "PDE[3]@0x00021018=0x00000000(-) → #PF 0x4 (user, read, not present)")
