@@ -25,14 +25,17 @@ WALKS = [WalkRequest(1, 0x40000000), WalkRequest(2, 0x60000004),
 
 
 def explore(names, walks=()):
-    """Run names with an Explorer attached; return (kernel, page data)."""
+    """Run names with an Explorer attached to a Tracer writing JSON lines;
+    return (kernel, page data, the trace's records)."""
     k = Kernel(Programs(), console=Console(io.BytesIO(), io.BytesIO()),
                quantum=100000)
     ex = Explorer("test").attach(k)
-    Tracer(io.BytesIO(), walks=walks, trace=False, sinks=[ex.record]).attach(k)
+    out = io.BytesIO()
+    Tracer(out, "jsonl", walks=walks, sinks=[ex.record]).attach(k)
     k.boot(names)
     k.run()
-    return k, json.loads(json.dumps(ex.data())), ex
+    return k, json.loads(json.dumps(ex.data())), \
+        [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +125,25 @@ def test_the_shared_frame_is_named_by_both_processes(shmshare):
     assert pte_child.ok
     frame = pte_child.pa
     assert any(v & ~0xFFF == frame for v in parent_entries.values())
+
+
+def test_events_are_the_trace_records(shmshare):
+    """One event per record the trace wrote, in order, with its walk."""
+    _, data, recs = shmshare
+    events = [e for e in data["events"] if e[F["kind"]] not in ("spawn",
+                                                                "exit")]
+    recs = [r for r in recs if r["event"] != "walk"]
+    assert len(events) == len(recs) > 0
+    for e, r in zip(events, recs):
+        assert [e[F[f]] for f in ("kind", "pid", "va", "access", "pa",
+                                  "cr3")] == \
+            [r[f] for f in ("event", "pid", "va", "access", "pa", "cr3")]
+        assert e[F["levels"]] == [[lv["index"], lv["addr"], lv["value"]]
+                                  for lv in r["levels"]]
+        assert data["backings"][e[F["backing"]]] == r["backing"]
+        if r["event"] == "fault":
+            assert e[F["outcome"]] == r["outcome"]
+            assert e[F["error_code"]] == r["fault"]["error_code"]
 
 
 def test_events_carry_the_trace_in_order(shmshare):
