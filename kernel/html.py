@@ -101,6 +101,7 @@ class Explorer:
         self.backings, self._bid = [], {}
         self.flags = {}              # "PDE"/"PTE" -> {flag bits: text}
         self.segments, self._last_shm, self._last_key = [], None, []
+        self.kernel = None           # the kernel half, from the first exit
 
     def attach(self, k):
         """Observe kernel k: its extensions and console. Pass record() as a
@@ -204,14 +205,22 @@ class Explorer:
         """Every table the walk can reach from CR3, as it is in RAM: the
         top one first, each as [base, [[index, value, count, backing]...]]
         with present entries only and runs of leaves whose frames follow
-        each other merged. Levels and sizes come from paging_mode()."""
-        out = []
-        self._table(aspace, aspace.pd, 0, 0, out)
+        each other merged. Levels and sizes come from paging_mode(). The
+        first call also keeps the kernel half (the same in every process)
+        for the page's replay of processes still running."""
+        out, kernel = [], set()
+        self._table(aspace, aspace.pd, 0, 0, out, kernel)
+        if self.kernel is None:
+            self.kernel = {"top": [r for r in out[0][1]
+                                   if r[0] >= self.mode["kernel_index"]],
+                           "tables": [t for t in out if t[0] in kernel]}
         return out
 
-    def _table(self, aspace, base, depth, va_high, out):
+    def _table(self, aspace, base, depth, va_high, out, kernel,
+               in_kernel=False):
         """Add the table at base (walk level depth) and those below it to
-        out; return the set of backings of the pages it maps."""
+        out (and to the set kernel the bases of kernel-half tables); return
+        the set of backings of the pages it maps."""
         mode = self.mode
         level = mode["levels"][depth]
         eb, last = mode["entry_bytes"], depth == len(mode["levels"]) - 1
@@ -221,28 +230,29 @@ class Explorer:
                      aspace.vm.hw.read(base, eb << level["bits"]))
         runs, kinds = [], set()
         out.append([base, runs])
+        if in_kernel:
+            kernel.add(base)
         for i, e in enumerate(ents):
             if not e & PTE_P:
                 continue
             va = va_high | i << shift
-            if depth == 0 and i >= mode["kernel_index"]:
-                what = {"kernel"}
-            elif last:
-                what = {ptdump.backing_of(aspace, va)}
+            k = in_kernel or (depth == 0 and i >= mode["kernel_index"])
+            if last:
+                what = {"kernel" if k else ptdump.backing_of(aspace, va)}
                 if self._extend(runs, i, e, what):
                     kinds |= what
                     continue
             elif level["large"] and e & PTE_PS:
-                what = {"large page"}
+                what = {"kernel" if k else "large page"}
             else:
                 what = self._table(aspace, e & mode["addr_mask"], depth + 1,
-                                   va, out)
+                                   va, out, kernel, k)
             kinds |= what
             runs.append([i, self.entry(level["name"], e), 1, self.backing(
                 what.pop() if len(what) == 1 else "mixed"), e])
         for r in runs:
             del r[4:]
-        return kinds
+        return kinds or ({"kernel"} if in_kernel else set())
 
     def _extend(self, runs, i, e, what):
         """Grow the last run by leaf e at index i when it follows it (same
@@ -263,10 +273,6 @@ class Explorer:
         for pid, info in self.procs.items():
             raw = out.output.get(pid, b"") if out else b""
             info["output"] = bytes(raw).decode("utf-8", "replace")
-        half = array("I", self.k.vm.kernel_half)
-        kernel_pdes = [[KERNEL_PDX + i, self.entry("PDE", v), 1,
-                        self.backing("kernel")]
-                       for i, v in enumerate(half) if v & PTE_P]
         self.entry("PDE", 0)
         self.entry("PTE", 0)
         return {"title": self.title, "mode": self.mode,
@@ -275,7 +281,7 @@ class Explorer:
                 "event_fields": EVENT_FIELDS, "events": self.events,
                 "processes": [self.procs[p] for p in sorted(self.procs)],
                 "backings": self.backings, "walks": self.walks,
-                "kernel_pdes": kernel_pdes,
+                "kernel": self.kernel or {"top": [], "tables": []},
                 "flags": self.flags, "segments": self.segments,
                 "fault_text": {c: error_text(c) for c in range(32)},
                 "messages": out.messages if out else []}

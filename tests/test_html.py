@@ -21,7 +21,7 @@ WALKS = [WalkRequest(1, 0x40000000), WalkRequest(2, 0x60000004),
          WalkRequest(2, 0x60001000, mmu.WRITE), WalkRequest(1, 0x00400000,
                                                            mmu.WRITE),
          WalkRequest(2, 0x00500000), WalkRequest(1, 0xC0000000),
-         WalkRequest(1, 0x12345678)]
+         WalkRequest(2, 0xC0001000), WalkRequest(1, 0x12345678)]
 
 
 def explore(names, walks=()):
@@ -102,10 +102,12 @@ def test_replaying_the_events_rebuilds_each_exit_snapshot(shmshare):
     value, up to the A and D bits the MMU sets itself."""
     _, data, _ = shmshare
     for p in data["processes"]:
-        snap = {}
+        snap, kernel = {}, {t[0] for t in data["kernel"]["tables"]}
         for base, runs in p["tables"]:
             for i, v, n, _ in runs:
-                if base != p["cr3"] or i < data["mode"]["kernel_index"]:
+                if base not in kernel and (
+                        base != p["cr3"] or
+                        i < data["mode"]["kernel_index"]):
                     for k in range(n):
                         snap[base + 4 * (i + k)] = v + k * PAGE_SIZE
         ad = ~(PTE_A | PTE_D)
@@ -172,6 +174,17 @@ def test_the_shm_table_as_the_kernel_describes_it(shmshare):
     assert {a["pid"] for a in seg["attachments"]} == {1, 2}
     assert sum(n for _, _, n in seg["frame_runs"]) == seg["frames"]
     assert snaps[-1]["segments"] == []               # destroyed at the end
+
+
+def test_the_kernel_half_is_kept_once(shmshare):
+    """The kernel half, the same in every directory, is also embedded on
+    its own (for processes the page replays before their exit)."""
+    _, data, _ = shmshare
+    top, tables = data["kernel"]["top"], data["kernel"]["tables"]
+    assert top and all(r[0] >= data["mode"]["kernel_index"] for r in top)
+    for p in data["processes"]:
+        assert [r for r in p["tables"][0][1] if r in top] == top
+        assert all(t in p["tables"] for t in tables)
 
 
 def test_flag_and_fault_texts_come_from_the_kernel(shmshare):
