@@ -65,7 +65,8 @@ HELPERS = {
         mov eax, {NEW:#x}
         ret
     """,
-    # writes `mov eax, NEW; ret` at offset 0 of the segment with key arg
+    # writes `mov eax, NEW; ret` at offset 0 of the segment with key arg;
+    # exits 0 only when it did
     "hshmcoder": f"""
         mov ebx, eax
         mov eax, SYS_SHM_LOOKUP
@@ -82,9 +83,12 @@ HELPERS = {
         mov byte ptr [eax], 0xb8
         mov dword ptr [eax + 1], {NEW:#x}
         mov byte ptr [eax + 5], 0xc3
-    out:
         mov eax, SYS_EXIT
         xor ebx, ebx
+        int 0x80
+    out:                        # the segment is gone (destroyed by another
+        mov eax, SYS_EXIT       # program): status 1, nothing was written
+        mov ebx, 1
         int 0x80
     """,
 }
@@ -479,8 +483,10 @@ class Writer:
         self.label(f"s{i}")
         self.emit('.ascii "hshmcoder"')
         self.label(f"r{i}")
-        self.emit("test eax, eax", f"js c{i}", "mov ebx, eax", "xor ecx, ecx",
-                  "mov eax, SYS_WAIT", "int 0x80", "test eax, eax", f"js c{i}",
+        self.emit("test eax, eax", f"js c{i}", "mov ebx, eax",
+                  f"lea ecx, [data + {CHILD}]", "mov eax, SYS_WAIT",
+                  "int 0x80", "test eax, eax", f"js c{i}",
+                  f"cmp dword ptr [ebp + {CHILD}], 0", f"jne c{i}",
                   f"mov eax, {at:#x}", "call eax")
         self.expect(i, NEW, 0x5EC0DE04)
 
