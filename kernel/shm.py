@@ -87,6 +87,7 @@ class ShmTable:
 
     def __init__(self, k):
         self.vm = k.vm
+        self.notify = k.notify   # shm_free(table, seg) before a segment goes
         self.segments = {}       # id -> Segment
         self.keys = {}           # nonzero key -> id of the live segment
         self.next_id = 1
@@ -237,6 +238,7 @@ class ShmTable:
 
     def _free(self, seg):
         """Drop the segment's own reference on each of its frames."""
+        self.notify("shm_free", self, seg)
         for pa in seg.frames:
             if pa:
                 self.vm.frames.decref(pa)
@@ -295,6 +297,14 @@ class ShmTable:
                          f"pid {a.pid} va {a.addr + i * PAGE_SIZE:#x} PTE "
                          f"{ptes[i]:#x}, segment {seg.id} page {i} frame "
                          f"{seg.frames[i]:#x}")
+
+    def contents(self, seg=None):
+        """(id, bytes) of seg, or of every segment in id order: what its
+        pages hold now (untouched pages read as zeros)."""
+        hw, zero = self.vm.hw, bytes(PAGE_SIZE)
+        for s in [seg] if seg is not None else self.in_order():
+            yield s.id, b"".join(hw.read(pa, PAGE_SIZE) if pa else zero
+                                 for pa in s.frames)
 
     def frames_in_use(self):
         return sum(s.nframes for s in self.segments.values())
