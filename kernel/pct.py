@@ -19,10 +19,9 @@ change point. Everything is drawn from one PRNG seeded by the seed, so a
 seed replays its schedule.
 
 Two rules keep busy-waiting from running forever, which strict priorities
-would otherwise allow: a process that yields drops to the bottom of its
-band (initial priorities, or the change points' lower band), and so does
-one that has run K instructions in a row (the whole run's expected length)
-while others waited: it is taken to be spinning.
+would otherwise allow: a process that yields drops below every other
+process, and so does one that has run K instructions in a row (the whole
+run's expected length) while others waited: it is taken to be spinning.
 """
 
 import random
@@ -97,12 +96,12 @@ class PctPolicy:
         return any(self.priority(q) > mine for q in runq)
 
     def _to_bottom(self, p, now, why):
-        """Move p below every other process of its band."""
-        band, value = self.priority(p)
-        others = [v for pid, (b, v) in self.prio.items()
-                  if b == band and pid != p.pid]
-        if others and value > min(others):
-            self.prio[p.pid] = (band, min(others) - 1)
+        """Move p below every other process, in the lowest band: whoever
+        else is runnable then runs first (a yield loop cannot spin)."""
+        others = [pr for pid, pr in self.prio.items() if pid != p.pid]
+        if others and self.priority(p) >= min(others):
+            band, value = min(others)
+            self.prio[p.pid] = (band, value - 1)
             self.log.append((now, p.pid, why))
 
     def describe(self):

@@ -159,8 +159,8 @@ def run_seed(scenario, seed):
 
 def calibrate_steps(scenario, seed):
     """PCT's K when none is given: the guest instructions of one run of the
-    scenario under PCT with no change point (depth 1), seed `seed`."""
-    one = Scenario(**{**scenario.__dict__, "depth": 1, "steps": 1,
+    scenario under the random schedule, seed `seed`."""
+    one = Scenario(**{**scenario.__dict__, "schedule": "random",
                       "races": False})
     return max(1, run_seed(one, seed).steps)
 
