@@ -27,6 +27,7 @@
 struct shared {
     volatile u32 ready;
     volatile u32 data;
+    volatile u32 seen;              /* what the reader read */
 };
 
 static u32 work(u32 n)
@@ -50,7 +51,8 @@ static int reader(struct shared *s)
     while (!s->ready)
         yield();
     work(L);                        /* its own work, before the data */
-    return s->data == VALUE ? 0 : 1;
+    s->seen = s->data;
+    return s->seen == VALUE ? 0 : 1;
 }
 
 int main(int arg)
