@@ -87,7 +87,7 @@ class ShmTable:
 
     def __init__(self, k):
         self.vm = k.vm
-        self.notify = k.notify   # shm_free(table, seg) before a segment goes
+        self.notify = k.notify   # shm_attach, shm_frame, shm_detach, shm_free
         self.segments = {}       # id -> Segment
         self.keys = {}           # nonzero key -> id of the live segment
         self.next_id = 1
@@ -238,7 +238,7 @@ class ShmTable:
 
     def _free(self, seg):
         """Drop the segment's own reference on each of its frames."""
-        self.notify("shm_free", self, seg)
+        self.notify("shm_free", seg)
         for pa in seg.frames:
             if pa:
                 self.vm.frames.decref(pa)

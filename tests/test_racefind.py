@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kernel.kernel import Kernel
 from tools import race as rf
 from tools.programs import Programs
 
@@ -119,9 +120,17 @@ class FakeDetector:
         report["races"] = [race, dict(race)] if odd else []
 
 
+class FakeKernel(Kernel):
+    """A kernel whose races=True attaches the stand-in detector."""
+
+    def __init__(self, *args, races=False, **kw):
+        super().__init__(*args, **kw)
+        if races:
+            self.extensions.append(FakeDetector(self))
+
+
 def test_races_group_seeds_by_the_races_found(monkeypatch):
-    monkeypatch.setattr(rf, "enable_race_detector",
-                        lambda k: k.extensions.append(FakeDetector(k)))
+    monkeypatch.setattr(rf, "Kernel", FakeKernel)
     sc = rare("random")
     sc.races = True
     seeds = list(range(12))

@@ -99,24 +99,26 @@ class FinalContents:
     when it is freed (shm_destroy after the last detach) and, for those
     still alive, at the end of the run."""
 
-    def __init__(self):
+    def __init__(self, k):
+        self.shm = k.shm
         self.final = {}
 
-    def on_shm_free(self, table, seg):
-        self.final.update(table.contents(seg))
+    def on_shm_free(self, seg):
+        self.final.update(self.shm.contents(seg))
 
-    def collect(self, k):
-        self.final.update(k.shm.contents())
+    def collect(self):
+        self.final.update(self.shm.contents())
         return tuple((i, zlib.compress(self.final[i], 1))
                      for i in sorted(self.final))
 
 
-def enable_race_detector(k):
-    """Turn on the data-race detector of `ia32k run --races` in kernel k,
-    before boot; its findings come back as build_report(k)["races"], a list
-    of {"a": {pid, eip, access, va}, "b": {...}, "pa"} (ABI.md v2)."""
-    from kernel.races import RaceDetector      # issue 15, item 1
-    RaceDetector.attach(k)
+def detector_options(scenario):
+    """The Kernel keyword arguments that turn on the data-race detector of
+    `ia32k run --races` (issue 15, item 1: Kernel(races=True)) when the
+    scenario asks for it; its findings come back in build_report(k)["races"]
+    as a list of {"a": {pid, eip, access, va}, "b": {...}, "pa"} (ABI.md
+    v2), read by races_of()."""
+    return {"races": True} if scenario.races else {}
 
 
 def race_key(race, names):
@@ -141,17 +143,16 @@ def run_seed(scenario, seed):
     k = Kernel(scenario.programs, memory=scenario.memory,
                quantum=scenario.quantum, cpus=scenario.cpus, seed=seed,
                policy=scenario.policy(seed),
-               console=Console(out, io.BytesIO()))
-    final = FinalContents()
+               console=Console(out, io.BytesIO()),
+               **detector_options(scenario))
+    final = FinalContents(k)
     k.extensions.append(final)
-    if scenario.races:
-        enable_race_detector(k)
     k.boot(scenario.boot)
     k.run()
     report = build_report(k)
     races, race_list = races_of(report)
     return Result(seed, tuple(p["status"] for p in report["processes"]),
-                  out.getvalue().decode("latin-1"), final.collect(k), races,
+                  out.getvalue().decode("latin-1"), final.collect(), races,
                   race_list, {p["pid"]: p["name"]
                               for p in report["processes"]},
                   k.stats.instructions)
