@@ -33,7 +33,8 @@ DEFAULT_STEPS = 100_000
 class PctPolicy:
     """The PCT schedule for one run, drawn from seed."""
 
-    counting = True
+    counting = True                 # every instruction counted
+    steps = True                    # told the global step of every slice
 
     def __init__(self, seed, depth=2, steps=DEFAULT_STEPS, quantum=0):
         if depth < 1 or steps < 1:
@@ -57,7 +58,7 @@ class PctPolicy:
             pr = self.prio[p.pid] = (1, self.rng.random())
         return pr
 
-    def pick(self, runq, now):
+    def pick(self, runq):
         """The highest-priority runnable process, removed from runq."""
         best = max(runq, key=self.priority)
         runq.remove(best)

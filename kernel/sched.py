@@ -63,7 +63,9 @@ class FifoPolicy:
         self.rng = random.Random(seed) if seed is not None else None
         self.counting = bool(quantum) or seed is not None
 
-    def pick(self, runq, now):
+    steps = False               # needs no global instruction count
+
+    def pick(self, runq):
         """Remove and return the process an idle CPU runs next."""
         return runq.popleft()
 
@@ -79,8 +81,8 @@ class FifoPolicy:
         return bool(runq)
 
     def ran(self, p, start, end, yielded):
-        """p ran global steps [start, end) (None when not counting) and
-        then kept running, was preempted, or (yielded) gave the CPU up."""
+        """p ran global steps [start, end) and then kept running, was
+        preempted, or (yielded) gave the CPU up (only when self.steps)."""
 
 
 class Scheduler:
@@ -125,8 +127,7 @@ class Scheduler:
         ran = False
         for pc in self.percpu:
             if pc.proc is None and self.k.procs.runq:
-                pc.proc = self.policy.pick(self.k.procs.runq,
-                                           self.k.hw.instructions)
+                pc.proc = self.policy.pick(self.k.procs.runq)
             if pc.proc is None:
                 pc.idle_turns += 1
                 continue
@@ -153,10 +154,13 @@ class Scheduler:
         k.cpu, k.current, k.switch = cpu, p, False
         p.state = ProcState.RUNNING
         cpu.new_slice()
-        start = k.hw.instructions
-        cpu.run(eip, self.policy.slice_length(p, start))
-        self.policy.ran(p, start, k.hw.instructions,
-                        k.switch and p.state is ProcState.RUNNABLE)
+        if self.policy.steps:               # it schedules by global steps
+            start = k.hw.instructions
+            cpu.run(eip, self.policy.slice_length(p, start))
+            self.policy.ran(p, start, k.hw.instructions,
+                            k.switch and p.state is ProcState.RUNNABLE)
+        else:
+            cpu.run(eip, self.policy.slice_length(p, None))
         if k.switch:                        # blocked, yielded, exited
             pc.proc = pc.loaded = None
         elif self.policy.preempts(p, k.procs.runq):   # others waiting

@@ -23,7 +23,7 @@ def test_priorities_are_distinct_and_the_highest_runs():
     order = []
     runq = deque(ps)
     while runq:
-        order.append(pol.pick(runq, 0))
+        order.append(pol.pick(runq))
     prios = [pol.priority(p) for p in order]
     assert len(set(prios)) == 6
     assert prios == sorted(prios, reverse=True)
@@ -33,7 +33,7 @@ def test_seed_replays_priorities_and_change_points():
     def draw(seed):
         pol = PctPolicy(seed, depth=4, steps=10_000)
         runq = deque(procs(5))
-        return [pol.pick(runq, 0).pid for _ in range(5)], pol.changes
+        return [pol.pick(runq).pid for _ in range(5)], pol.changes
     assert draw(3) == draw(3)
     assert len({str(draw(s)) for s in range(10)}) > 1
     _, changes = draw(3)
@@ -45,7 +45,7 @@ def test_slices_end_exactly_at_a_change_point_which_demotes_the_runner():
     pol = PctPolicy(seed=1, depth=3, steps=5000, quantum=400)
     a, b = procs(2)
     runq = deque([a, b])
-    first = pol.pick(runq, 0)
+    first = pol.pick(runq)
     cp = pol.changes[0]
     now = 0
     while now < cp:
@@ -62,9 +62,9 @@ def test_a_yield_puts_the_process_below_everyone():
     pol = PctPolicy(seed=2, depth=2, steps=100)
     a, b, c = procs(3)
     runq = deque([a, b, c])
-    top = pol.pick(runq, 0)
+    top = pol.pick(runq)
     pol.prio[top.pid] = (0, 1)            # as if a change point demoted it
-    nxt = pol.pick(runq, 0)
+    nxt = pol.pick(runq)
     pol.ran(nxt, 0, 10, yielded=True)
     assert all(pol.priority(nxt) < pol.priority(p) for p in (a, b, c)
                if p is not nxt)
@@ -74,7 +74,7 @@ def test_a_spinner_is_demoted_after_the_expected_run_length():
     pol = PctPolicy(seed=0, depth=1, steps=3000, quantum=1000)
     a, b = procs(2)
     runq = deque([a, b])
-    hi = pol.pick(runq, 0)
+    hi = pol.pick(runq)
     now, turns = 0, 0
     while not pol.preempts(hi, runq):
         pol.ran(hi, now, now + 1000, False)

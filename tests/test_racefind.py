@@ -165,6 +165,8 @@ def test_cli_race_options(ia32k):
     assert cp.returncode == 2 and "--jobs" in cp.stderr
     cp = ia32k("run", "--schedule", "pct", RARE)
     assert cp.returncode == 2 and "--seed" in cp.stderr
+    cp = ia32k("run", "--seed", "1", "--depth", "3", RARE)
+    assert cp.returncode == 2 and "--schedule pct" in cp.stderr
     cp = ia32k("race", "--cpus", "1", "--quantum", "200", "--seeds", "0..40",
                "--schedule", "pct", "--stop-on-first", "--jobs", "2", RARE)
     assert cp.returncode == 1, cp.stderr

@@ -89,7 +89,7 @@ def add_schedule_options(p):
                    "priorities, the highest-priority process runs, and "
                    "depth-1 random change points lower the running one "
                    "(finds bugs needing few preemptions at precise points)")
-    p.add_argument("--depth", type=int, default=2, metavar="D",
+    p.add_argument("--depth", type=int, default=None, metavar="D",
                    help="pct: the bug depth searched for (D-1 change "
                    "points; default 2)")
     p.add_argument("--steps", type=int, default=None, metavar="K",
@@ -128,14 +128,20 @@ def add_race_parser(sub):
 
 
 def check_schedule_options(args):
-    """--schedule pct needs a seed on `run`, a depth >= 1, steps >= 1."""
-    if args.schedule == "pct":
-        if getattr(args, "seed", 0) is None:
-            raise UsageError("--schedule pct needs --seed S")
-        if args.depth < 1:
-            raise UsageError("--depth must be at least 1")
-        if args.steps is not None and args.steps < 1:
-            raise UsageError("--steps must be at least 1")
+    """--schedule pct needs a seed on `run`, a depth >= 1, steps >= 1;
+    --depth and --steps mean nothing without it."""
+    if args.schedule != "pct":
+        if args.depth is not None or args.steps is not None:
+            raise UsageError("--depth and --steps need --schedule pct")
+        return
+    if getattr(args, "seed", 0) is None:
+        raise UsageError("--schedule pct needs --seed S")
+    if args.depth is None:
+        args.depth = 2
+    if args.depth < 1:
+        raise UsageError("--depth must be at least 1")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError("--steps must be at least 1")
 
 
 def schedule_policy(args):
@@ -194,8 +200,8 @@ def cmd_race(args):
     boot = [programs.add(p) for p in args.programs]
     scenario = racefind.Scenario(
         programs, boot, args.programs, args.program, args.cpus,
-        args.quantum, args.memory, args.schedule or "random", args.depth,
-        args.steps or 0, args.races)
+        args.quantum, args.memory, args.schedule or "random",
+        args.depth or 2, args.steps or 0, args.races)
     if scenario.schedule == "pct" and not scenario.steps:
         scenario.steps = racefind.calibrate_steps(scenario, seeds[0])
     search = racefind.find_races(scenario, seeds, args.jobs,
