@@ -3,6 +3,7 @@
 slicing: how many seeds each needs to first hit rare_race.c's depth-2 bug,
 the median over 20 trials. `python -m tools.bench_race` prints them."""
 
+import os
 import statistics
 import time
 from pathlib import Path
@@ -28,15 +29,19 @@ def jobs_speedup(nseeds=100, jobs=2):
     and with `jobs` (pool start-up included), and the groups (equal)."""
     sc = scenario(RACE)
     seeds = list(range(nseeds))
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     one = rf.find_races(sc, seeds, jobs=1)
-    t1 = time.perf_counter() - t
-    t = time.perf_counter()
+    t1, serial_cpu = time.perf_counter() - t, time.process_time() - c
+    t, c = time.perf_counter(), os.times()
     many = rf.find_races(sc, seeds, jobs=jobs)
-    tn = time.perf_counter() - t
+    tn, c2 = time.perf_counter() - t, os.times()
+    workers = (c2.children_user + c2.children_system
+               - c.children_user - c.children_system)
     same = [o.seeds for o in one.outcomes] == [o.seeds for o in many.outcomes]
     return {"serial_s": t1, "parallel_s": tn, "speedup": t1 / tn,
-            "same_groups": same, "outcomes": len(one.outcomes)}
+            "cores_busy": workers / tn, "serial_cores_busy": serial_cpu / t1,
+            "same_groups": same,
+            "outcomes": len(one.outcomes)}
 
 
 def seeds_to_first_hit(sc, start, jobs=2, cap=CAP):
@@ -72,6 +77,9 @@ def bench_race():
             ("same, --jobs 2 (s; ratio: speed-up)", j["parallel_s"],
              j["speedup"], ">= 1.7" + ("" if j["same_groups"] else
                                        " GROUPS DIFFER")),
+            ("  CPUs kept busy: --jobs 1 / --jobs 2 (of 2)",
+             j["serial_cores_busy"], j["cores_busy"],
+             "reported (low: the machine is shared)"),
             ("seeds to a depth-2 bug, random (median of 20)", r, None, None),
             ("same, pct (ratio: random / pct)", q, r / q, "reported")]
 
