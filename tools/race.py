@@ -207,7 +207,6 @@ class Search:
     outcomes: list
     runs: int
     stopped_at: object = None
-    steps: int = 0
 
 
 def find_races(scenario, seeds, jobs=1, ignore_output=False,
@@ -227,7 +226,7 @@ def find_races(scenario, seeds, jobs=1, ignore_output=False,
                               (scenario.races and r.races)):
             stopped = r.seed
             break
-    return Search(list(groups.values()), runs, stopped, scenario.steps)
+    return Search(list(groups.values()), runs, stopped)
 
 
 # -- saying what differs -----------------------------------------------------
