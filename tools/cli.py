@@ -101,15 +101,19 @@ def add_schedule_options(p):
 def add_race_parser(sub):
     race = sub.add_parser("race", help="run under many seeds and group the "
                                        "outcomes (a race finder)")
-    race.add_argument("programs", nargs="+", metavar="PROGRAM")
+    race.add_argument("programs", nargs="+", metavar="PROGRAM",
+                      help="programs to boot, as for `run`")
     race.add_argument("--program", action="append", default=[],
                       help="make a program spawnable by name")
     race.add_argument("--seeds", default="0..49", metavar="A..B",
                       help="the seeds to try: A..B, or a list 1,5,9")
-    race.add_argument("--cpus", type=int, default=2, metavar="N")
+    race.add_argument("--cpus", type=int, default=2, metavar="N",
+                      help="emulated CPUs (1-8, default 2)")
     race.add_argument("--quantum", type=int, default=0, metavar="N",
-                      help="mean slice length (default 1000)")
-    race.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
+                      help="random: mean slice length; pct: instructions "
+                      "between looks for a higher priority (default 1000)")
+    race.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY,
+                      help="physical memory of each run (default 128M)")
     race.add_argument("--ignore-output", action="store_true",
                       help="compare only exit statuses, shared memory "
                       "(and races)")
