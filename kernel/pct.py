@@ -8,7 +8,8 @@ distinct from all others; the highest-priority runnable process runs (on
 the steps 1..K; when the run reaches change point i, the process that
 executed that step drops to priority d-i, below every initial priority.
 A bug of depth d (d ordering constraints) among n processes in a run of K
-steps is then hit with probability at least 1/(n*K^(d-1)).
+steps is then hit with probability at least 1/(n*K^(d-1)) (the paper's
+bound, for its model of threads that never spin).
 
 A step is one guest instruction, counted exactly by emu/icount.c and
 summed over every CPU (the CPUs take turns, so the run is one sequence of
@@ -34,7 +35,7 @@ class PctPolicy:
     """The PCT schedule for one run, drawn from seed."""
 
     counting = True                 # every instruction counted
-    steps = True                    # told the global step of every slice
+    by_steps = True                 # told the global step of every slice
 
     def __init__(self, seed, depth=2, steps=DEFAULT_STEPS, quantum=0):
         if depth < 1 or steps < 1:

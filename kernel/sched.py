@@ -63,7 +63,7 @@ class FifoPolicy:
         self.rng = random.Random(seed) if seed is not None else None
         self.counting = bool(quantum) or seed is not None
 
-    steps = False               # needs no global instruction count
+    by_steps = False            # needs no global instruction count
 
     def pick(self, runq):
         """Remove and return the process an idle CPU runs next."""
@@ -82,7 +82,7 @@ class FifoPolicy:
 
     def ran(self, p, start, end, yielded):
         """p ran global steps [start, end) and then kept running, was
-        preempted, or (yielded) gave the CPU up (only when self.steps)."""
+        preempted, or (yielded) gave the CPU up (only when by_steps)."""
 
 
 class Scheduler:
@@ -154,7 +154,7 @@ class Scheduler:
         k.cpu, k.current, k.switch = cpu, p, False
         p.state = ProcState.RUNNING
         cpu.new_slice()
-        if self.policy.steps:               # it schedules by global steps
+        if self.policy.by_steps:            # it schedules by global steps
             start = k.hw.instructions
             cpu.run(eip, self.policy.slice_length(p, start))
             self.policy.ran(p, start, k.hw.instructions,
