@@ -13,11 +13,13 @@ bound, for its model of threads that never spin).
 
 A step is one guest instruction, counted exactly by emu/icount.c and
 summed over every CPU (the CPUs take turns, so the run is one sequence of
-instructions). Slices are --quantum instructions (default 1000): at each
-slice end the scheduler looks again for a higher-priority process (one that
-a futex_wake or a spawn made runnable); a slice is cut short exactly at a
-change point. Everything is drawn from one PRNG seeded by the seed, so a
-seed replays its schedule.
+instructions). On one CPU a slice is --quantum instructions (default
+1000): at each slice end the scheduler looks again for a higher-priority
+process (one that a futex_wake or a spawn made runnable). On N CPUs the N
+running processes run in parallel, and how their instructions interleave
+is drawn as `--schedule random` draws it: slices uniform in 1..2*quantum.
+A slice is cut short exactly at a change point. Everything is drawn from
+one PRNG seeded by the seed, so a seed replays its schedule.
 
 Two rules keep busy-waiting from running forever, which strict priorities
 would otherwise allow: a process that yields drops below every other
@@ -37,12 +39,14 @@ class PctPolicy:
     counting = True                 # every instruction counted
     by_steps = True                 # told the global step of every slice
 
-    def __init__(self, seed, depth=2, steps=DEFAULT_STEPS, quantum=0):
+    def __init__(self, seed, depth=2, steps=DEFAULT_STEPS, quantum=0,
+                 cpus=1):
         if depth < 1 or steps < 1:
             raise ValueError("PCT needs depth >= 1 and steps >= 1")
         self.rng = random.Random(seed)
         self.depth = depth
         self.quantum = quantum or DEFAULT_QUANTUM
+        self.cpus = cpus
         self.fairness = steps        # instructions in a row: spinning
         nchanges = min(depth - 1, steps)
         self.changes = sorted(self.rng.sample(range(1, steps + 1), nchanges))
@@ -67,11 +71,14 @@ class PctPolicy:
         return best
 
     def slice_length(self, p, now):
-        """A quantum, cut short at the next change point."""
+        """A quantum (on several CPUs, a random length around it), cut
+        short at the next change point."""
         self.priority(p)
+        n = self.quantum if self.cpus == 1 else \
+            self.rng.randint(1, 2 * self.quantum)
         if self.done < len(self.changes):
-            return max(1, min(self.quantum, self.changes[self.done] - now))
-        return self.quantum
+            return max(1, min(n, self.changes[self.done] - now))
+        return n
 
     def ran(self, p, start, end, yielded):
         """Apply the change points p's slice reached, and the yield

@@ -107,7 +107,7 @@ def test_pct_runs_real_programs_to_the_same_end():
 def test_on_two_cpus_the_two_highest_priorities_run():
     """Three CPU-bound processes, two CPUs: the lowest-priority one runs
     only once another has ended."""
-    pol = PctPolicy(seed=4, depth=1, steps=10 ** 9, quantum=300)
+    pol = PctPolicy(seed=4, depth=1, steps=10 ** 9, quantum=300, cpus=2)
     progs = Programs()
     out = io.BytesIO()
     k = Kernel(progs, cpus=2, policy=pol, console=Console(out, io.BytesIO()))

@@ -154,7 +154,7 @@ def schedule_policy(args):
         return None
     from kernel.pct import DEFAULT_STEPS, PctPolicy
     return PctPolicy(args.seed, args.depth, args.steps or DEFAULT_STEPS,
-                     args.quantum)
+                     args.quantum, args.cpus)
 
 
 def check_machine_options(args):

@@ -46,7 +46,8 @@ class Scenario:
     def policy(self, seed):
         """The scheduler policy for seed (None: the kernel's FIFO one)."""
         if self.schedule == "pct":
-            return PctPolicy(seed, self.depth, self.steps, self.quantum)
+            return PctPolicy(seed, self.depth, self.steps, self.quantum,
+                             self.cpus)
         return None
 
     def replay(self, seed):
