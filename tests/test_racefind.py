@@ -171,3 +171,14 @@ def test_cli_race_options(ia32k):
                "--schedule", "pct", "--stop-on-first", "--jobs", "2", RARE)
     assert cp.returncode == 1, cp.stderr
     assert "stopped at seed" in cp.stdout and "+ stale read" in cp.stdout
+
+
+def test_a_two_cpu_pct_replay_reproduces_race_c(ia32k):
+    """PCT on two CPUs (interleaving drawn from the seed too) replays."""
+    sc = scenario(RACE, schedule="pct")
+    sc.steps = rf.calibrate_steps(sc, 0)
+    s = rf.find_races(sc, [0, 1, 2])
+    assert len(s.outcomes) > 1
+    r = s.outcomes[-1].first
+    cp = ia32k(*shlex.split(sc.replay(r.seed))[1:])
+    assert cp.stdout == r.stdout and "updates lost" in cp.stdout
