@@ -10,10 +10,10 @@ from kernel.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
 from kernel.shm import ipcs_text
-from tools import trace_cli
+from tools import html_cli, trace_cli
+from tools import race as racefind
 from tools.asm import BuildError
 from tools.programs import Programs
-from tools import race as racefind
 
 EXIT_USAGE = 2
 EXIT_PANIC = 70
@@ -79,6 +79,7 @@ def add_run_options(run):
                      help="print each process's memory map as it exits "
                      "(stderr)")
     trace_cli.add_options(run)
+    html_cli.add_options(run)
 
 
 def add_schedule_options(p):
@@ -168,6 +169,7 @@ def check_machine_options(args):
 def cmd_run(args):
     check_machine_options(args)
     check_schedule_options(args)
+    page_path = html_cli.check_output(args, UsageError)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
@@ -175,10 +177,12 @@ def cmd_run(args):
                policy=schedule_policy(args))
     if args.maps:
         k.extensions.append(MapsPrinter(k.console))
-    tracer = trace_cli.attach(k, args)
+    page = html_cli.attach(k, page_path, boot)
+    tracer = trace_cli.attach(k, args, [page.record] if page else ())
     k.boot(boot)
     k.run()
     trace_cli.finish(tracer)
+    html_cli.finish(page, page_path)
     sys.stdout.flush()
     if args.ipcs:
         print(ipcs_text(k.shm), end="", file=sys.stderr)
