@@ -161,6 +161,7 @@ class Scheduler:
                             k.switch and p.state is ProcState.RUNNABLE)
         else:
             cpu.run(eip, self.policy.slice_length(p, None))
+        k.notify("slice_end", cpu, p)
         if k.switch:                        # blocked, yielded, exited
             pc.proc = pc.loaded = None
         elif self.policy.preempts(p, k.procs.runq):   # others waiting

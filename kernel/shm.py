@@ -143,6 +143,7 @@ class ShmTable:
             p.aspace.regions.remove(region)
             return -Errno.ENOMEM
         seg.attachments.append(Attachment(p.pid, start, readonly, region))
+        self.notify("shm_attach", p, seg, start)
         return start
 
     def detach(self, p, addr):
@@ -224,6 +225,7 @@ class ShmTable:
             pa = self.vm.alloc_zeroed()   # the segment's own reference
             seg.frames[i] = pa
             seg.nframes += 1
+            self.notify("shm_frame", seg, i, pa)
         self.vm.frames.incref(pa)
         return pa
 
@@ -233,6 +235,7 @@ class ShmTable:
         seg = region.obj
         seg.attachments = [a for a in seg.attachments
                            if a.region is not region]
+        self.notify("shm_detach", seg)
         if seg.destroyed and not seg.attachments:
             self._free(seg)
 
