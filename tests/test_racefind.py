@@ -103,7 +103,8 @@ def test_the_replay_line_reproduces_the_outcome(rare_searches, ia32k,
 
 
 class FakeDetector:
-    """Stands in for the detector (a report extension adding `races`): it
+    """Stands in for the detector (a report extension adding `races`) so
+    that seeds differ by their races alone: it
     reports one race (twice) in about half the runs, decided by a coin
     from the schedule's own PRNG (so by the seed)."""
 
@@ -182,3 +183,22 @@ def test_a_two_cpu_pct_replay_reproduces_race_c(ia32k):
     r = s.outcomes[-1].first
     cp = ia32k(*shlex.split(sc.replay(r.seed))[1:])
     assert cp.stdout == r.stdout and "updates lost" in cp.stdout
+
+
+def test_races_with_the_real_detector():
+    """--races runs the detector of `ia32k run --races` under each schedule:
+    rare_race's flag and data words race in every run (plain loads and
+    stores), as the same two instruction pairs whatever the schedule."""
+    sc = rare("pct")
+    sc.races = True
+    s = rf.find_races(sc, list(range(30)), jobs=2, ignore_output=True)
+    keys = {o.first.races for o in s.outcomes}
+    assert len(keys) == 1
+    (races,) = keys
+    assert len(races) == 2
+    assert all({a[2], b[2]} == {"read", "write"} for a, b in races)
+    assert hits(s)                              # the stale read still shows
+    first = rf.find_races(sc, list(range(30)), stop_on_first=True)
+    assert first.stopped_at == 0 and first.runs == 1
+    text = rf.format_search(first, sc, 30)   # the detector's own text
+    assert "data race on physical" in text and "[rare_race.c:" in text

@@ -77,6 +77,7 @@ class Result:
     memory: tuple                    # (segment id, zlib of its bytes)
     races: tuple                     # sorted race_key()s
     race_list: list                  # the report's races, as reported
+    race_text: list                  # the detector's text for each one
     names: dict                      # pid -> program name
     steps: int                       # guest instructions (None if uncounted)
 
@@ -152,10 +153,12 @@ def run_seed(scenario, seed):
     k.run()
     report = build_report(k)
     races, race_list = races_of(report)
+    watch = getattr(k, "races", None)
+    text = watch.blocks() if watch is not None else []
     return Result(seed, tuple(p["status"] for p in report["processes"]),
                   out.getvalue().decode("latin-1"), final.collect(), races,
-                  race_list, {p["pid"]: p["name"]
-                              for p in report["processes"]},
+                  race_list, text if len(text) == len(race_list) else [],
+                  {p["pid"]: p["name"] for p in report["processes"]},
                   k.stats.instructions)
 
 
@@ -291,7 +294,10 @@ def describe_outcome(o, ref, scenario):
     if scenario.races:
         lines.append(f"    races: {len(r.races)}" +
                      ("" if r.races else " (none)"))
-        lines += ["      " + format_race(x) for x in _distinct(r)]
+        for i in _distinct(r):
+            text = r.race_text[i] if r.race_text else \
+                format_race(r.race_list[i])
+            lines += ["      " + t for t in text.splitlines()]
     return lines
 
 
@@ -319,13 +325,13 @@ def _differences(a, b):
 
 
 def _distinct(r):
-    """One reported race per distinct key, as the report listed them."""
+    """The index of one reported race per distinct key, in report order."""
     seen, out = set(), []
-    for x in r.race_list:
+    for i, x in enumerate(r.race_list):
         key = race_key(x, r.names)
         if key not in seen:
             seen.add(key)
-            out.append(x)
+            out.append(i)
     return out
 
 
