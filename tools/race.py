@@ -193,15 +193,18 @@ def default_jobs():
 
 def results(scenario, seeds, jobs=1):
     """Yield each seed's Result in seed order, computed by `jobs` worker
-    processes (forked, so the programs are built once, here). Stopping the
-    iteration early stops the workers."""
+    processes (forked after the first seed has run here, so the programs
+    are built and the machine calibrated once). Stopping the iteration
+    early stops the workers."""
     if jobs <= 1 or len(seeds) <= 1:
         for seed in seeds:
             yield run_seed(scenario, seed)
         return
+    yield run_seed(scenario, seeds[0])      # warms what workers inherit
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(min(jobs, len(seeds)), _worker_init, (scenario,)) as pool:
-        yield from pool.imap(_worker_run, seeds, chunksize=1)
+    with ctx.Pool(min(jobs, len(seeds) - 1), _worker_init,
+                  (scenario,)) as pool:
+        yield from pool.imap(_worker_run, seeds[1:], chunksize=1)
 
 
 @dataclass
