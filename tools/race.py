@@ -229,8 +229,8 @@ def find_races(scenario, seeds, jobs=1, ignore_output=False,
             groups[key].seeds.append(r.seed)
         else:
             groups[key] = Outcome(r, [r.seed])
-        if stop_on_first and (len(groups) > 1 or
-                              (scenario.races and r.races)):
+        if stop_on_first and (r.races if scenario.races else
+                              len(groups) > 1):
             stopped = r.seed
             break
     return Search(list(groups.values()), runs, stopped)
