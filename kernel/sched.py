@@ -58,12 +58,12 @@ class FifoPolicy:
     are --quantum instructions, or with a seed drawn uniformly from
     1..2*quantum (default 1000) by a PRNG seeded by it."""
 
+    by_steps = False            # needs no global instruction count
+
     def __init__(self, quantum=0, seed=None):
         self.quantum = quantum
         self.rng = random.Random(seed) if seed is not None else None
         self.counting = bool(quantum) or seed is not None
-
-    by_steps = False            # needs no global instruction count
 
     def pick(self, runq):
         """Remove and return the process an idle CPU runs next."""
