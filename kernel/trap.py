@@ -9,6 +9,7 @@ from emu.walk import FETCH
 from kernel import sys_proc  # noqa: F401  (registers the handlers)
 from kernel import ipc  # noqa: F401  (registers the handlers)
 from kernel import shm  # noqa: F401  (registers the handlers)
+from kernel import fork  # noqa: F401  (registers the handler)
 from kernel.syscall import BLOCKED, NORETURN, SWITCH, SYSCALLS, Errno, Sys
 from kernel.vm import NoMemory
 
