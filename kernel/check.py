@@ -23,6 +23,7 @@ from collections import Counter
 
 from emu.x86 import (PAGE_SHIFT, PAGE_SIZE, PTE_ADDR, PTE_COW, PTE_P, PTE_U,
                      PTE_W, pgaddr)
+from kernel.vm import table_spans
 
 
 class InvariantViolation(Exception):
@@ -82,17 +83,16 @@ class Checker:
         for a in self.live_spaces():
             refs[a.pd] += 1
             self._check_kernel_half(a)
+            shared = table_spans([r for r in a.regions if r.shared])
             for i, pt in a.tables.items():
                 refs[pt] += 1
-                self._count_table(a, i, pt, refs, tables)
+                self._count_table(a, i, pt, refs, tables, shared.get(i, ()))
         return refs, tables
 
     def _check_private_writable(self, refs):
         """Before kernel holds are added, refs[pa] of a data frame counts
-        the PTEs naming it: a writable one outside shm must be alone."""
-        shm = {pa for seg in self.k.shm.segments.values()
-               for pa in seg.frames if pa}
-        for pa in self.writable - shm:
+        the PTEs naming it: one writable in a private region is alone."""
+        for pa in self.writable:
             if refs[pa] != 1:
                 self.fail("a private frame is writable through one PTE only",
                           f"frame {pa:#x} is writable and named by "
@@ -103,13 +103,18 @@ class Checker:
             self.fail("kernel half identical in every page directory",
                       f"directory {a.pd:#x} differs")
 
-    def _count_table(self, a, i, pt, refs, tables):
+    def _count_table(self, a, i, pt, refs, tables, shared):
+        """Count table i's PTEs; shared: [(first, end)] PTE indices in
+        shared regions (a frame writable there may have other names)."""
         hw = self.k.hw
         pde = hw.read32(a.pd + 4 * i)
         if pde & PTE_ADDR != pt or not pde & PTE_P:
             self.fail("PDE names its page table",
                       f"PDE[{i}] of {a.pd:#x} is {pde:#x}, table {pt:#x}")
         first = self.k.frames.first << PAGE_SHIFT
+        in_shared = bytearray(1024)
+        for j, end in shared:
+            in_shared[j:end] = b"\1" * (end - j)
         for j, e in enumerate(array("I", hw.read(pt, PAGE_SIZE))):
             if not e & PTE_P:
                 continue
@@ -120,7 +125,8 @@ class Checker:
                     self.fail("a COW PTE is never writable",
                               f"PTE for {pgaddr(i, j):#x} in {a.pd:#x} is "
                               f"{e:#x}")
-                self.writable.add(pa)
+                if not in_shared[j]:
+                    self.writable.add(pa)
             if e & PTE_U and (pa in tables or pa < first):
                 self.fail("user PTEs never name kernel frames",
                           f"PTE for {pgaddr(i, j):#x} in {a.pd:#x} names "

@@ -23,6 +23,9 @@ from emu.x86 import (NPTENTRIES, PAGE_SIZE, PF_P, PTE_A, PTE_ADDR, PTE_COW,
 from kernel.memlayout import USER_END, USER_LOW
 
 
+SHARED_KINDS = ("shm", "shared")   # "shared": tools/ipc_harness premaps
+
+
 class NoMemory(Exception):
     """Physical memory ran out."""
 
@@ -70,7 +73,7 @@ class Region:
 
     @property
     def shared(self):
-        return self.kind == "shm"
+        return self.kind in SHARED_KINDS
 
 
 @dataclass
@@ -238,7 +241,7 @@ class AddressSpace:
         Raises NoMemory, having changed nothing, when the child's directory
         and tables cannot all be had."""
         private = [r for r in self.regions if not r.shared]
-        spans = _table_spans(private)
+        spans = table_spans(private)
         spans = {i: s for i, s in spans.items() if i in self.tables}
         if self.vm.frames.nfree < 1 + len(spans):
             raise NoMemory()
@@ -382,7 +385,7 @@ class AddressSpace:
             i += length
 
 
-def _table_spans(regions):
+def table_spans(regions):
     """pdx -> [(first, end) PTE index] covered by regions, per page table."""
     spans = {}
     for r in regions:
