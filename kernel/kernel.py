@@ -5,7 +5,7 @@ hardware is kernel.trap."""
 import sys
 from dataclasses import dataclass
 
-from kernel import loader, trap
+from kernel import trap
 from kernel.boot import boot_machine
 from kernel.check import Checker
 from kernel.frames import Frames
@@ -16,6 +16,7 @@ from kernel.proc import Process, ProcState, ProcTable, WaitReason
 from kernel.sched import Scheduler
 from kernel.shm import ShmTable
 from kernel.syscall import Errno
+from kernel.textcache import TextCache
 from kernel.vm import VM, AddressSpace, NoMemory, Region
 
 EXIT_DEADLOCK = -int(Errno.EDEADLK)
@@ -74,7 +75,8 @@ class Kernel:
         self.extensions = []                # observers: see notify()
         self.ipc = Ipc.attach(self)         # mailboxes and futexes
         self.shm = ShmTable(self)
-        self.extensions.append(self.shm)
+        self.text = TextCache(self.vm)      # program images, shared
+        self.extensions += [self.shm, self.text]
         self.tracer = None                  # kernel.trace.Tracer, if tracing
         self.sched = Scheduler(self, quantum, seed)
         self.checker = Checker(self, check) if check else None
@@ -124,7 +126,7 @@ class Kernel:
     def _build_aspace(self, image):
         aspace = AddressSpace(self.vm)
         try:
-            loader.load(aspace, image)
+            self.text.map(aspace, image)
         except NoMemory:
             aspace.destroy()
             raise
