@@ -47,12 +47,14 @@ class Frames:
             raise FrameError(f"incref: frame {pa:#x} is not allocated")
         self.ref[pfn] += 1
 
-    def incref_each(self, pas):
-        """One more reference on each (allocated) frame in pas, which may
-        name a frame more than once: fork's bulk path."""
+    def incref_pfns(self, pfns):
+        """One more reference on each frame numbered in pfns (an iterable
+        that may repeat a frame); 0 stands for no frame (frame 0 is never
+        the allocator's). fork's bulk path: one tight loop, no checks."""
         ref = self.ref
-        for pa in pas:
-            ref[pa >> PAGE_SHIFT] += 1
+        for pfn in pfns:
+            ref[pfn] += 1
+        ref[0] = 0
 
     def decref(self, pa):
         """Drop one reference; free the frame at zero. Returns the new count."""

@@ -52,7 +52,8 @@ class TextCache:
                                      share=self._shared))
             text.users += 1
         for first, pas, w in text.map_runs:
-            self.vm.frames.incref_each(pas)  # the references the PTEs own
+            for pa in pas:                   # the references the PTEs own
+                self.vm.frames.incref(pa)
             try:
                 aspace.map_pages(first, pas, PTE_P | PTE_U |
                                  (PTE_COW if w else 0))

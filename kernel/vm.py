@@ -13,7 +13,8 @@ frame gets W back, any other gets a copy of the frame.
 """
 
 from array import array
-from dataclasses import dataclass, field, replace
+from copy import copy
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from emu import x86
@@ -97,6 +98,14 @@ class VM:
         self._forget_code()
         return pa
 
+    def alloc_table(self):
+        """A zero-filled frame for a page directory or table: never mapped
+        for the user, so never executed, so no code flush (a freed frame's
+        stale code is dropped when a frame is next allocated for data)."""
+        pa = self._alloc()
+        self.hw.zero(pa, PAGE_SIZE)
+        return pa
+
     def alloc_copy(self, src):
         """A fresh frame holding a copy of frame src, or NoMemory."""
         pa = self._alloc()
@@ -124,7 +133,7 @@ class AddressSpace:
 
     def __init__(self, vm):
         self.vm = vm
-        self.pd = vm.alloc_zeroed()
+        self.pd = vm.alloc_table()
         vm.hw.write(self.pd + 4 * 768, vm.kernel_half)
         self.tables = {}         # pdx -> physical address of the page table
         self.regions = []
@@ -141,7 +150,7 @@ class AddressSpace:
     def _table(self, i):
         pt = self.tables.get(i)
         if pt is None:
-            pt = self.vm.alloc_zeroed()
+            pt = self.vm.alloc_table()
             self.tables[i] = pt
             self.vm.hw.write32(self.pd + 4 * i, pt | PTE_P | PTE_W | PTE_U)
         return pt
@@ -247,7 +256,7 @@ class AddressSpace:
             raise NoMemory()
         child = AddressSpace(self.vm)
         for r in private:                    # first: traces name them
-            child.add_region(replace(r))
+            child.add_region(copy(r))
             if r.share:
                 r.share(r)
         self.tlb.clear()                     # cached WRITE entries are stale
@@ -260,7 +269,7 @@ class AddressSpace:
         """Copy the private runs [(first, end) PTE index] of parent's page
         table i into a new table here, marking writable PTEs COW on both
         sides; each lane of a big integer is one PTE (C-speed, no loop over
-        entries), only the reference counts loop over present PTEs."""
+        entries), only the reference counts loop over the runs' PTEs."""
         hw, src = self.vm.hw, parent.tables[i]
         v = int.from_bytes(hw.read(src, PAGE_SIZE), "little")
         mask = 0
@@ -270,15 +279,17 @@ class AddressSpace:
         if w:
             v = v & ~(w << 1) | (w << 9)     # W off, PTE_COW (bit 9) on
             hw.write(src, v.to_bytes(PAGE_SIZE, "little"))
-        ents = array("I", (v & mask * 0xFFFFFFFF).to_bytes(PAGE_SIZE,
-                                                          "little"))
-        hw.write(self._table(i), ents.tobytes())
-        pas = [e & PTE_ADDR for e in ents if e & PTE_P]
-        self.vm.frames.incref_each(pas)
-        self.vm.stats["ptes_written"] += len(pas) + bin(w).count("1")
+        v &= mask * 0xFFFFFFFF               # the child's: private lanes
+        hw.write(self._table(i), v.to_bytes(PAGE_SIZE, "little"))
+        pfns = array("I", ((v >> 12) & _lanes(NPTENTRIES) * 0xFFFFF)
+                     .to_bytes(PAGE_SIZE, "little"))   # 0: no frame
+        for j, end in runs:                  # the child's PTEs own these
+            self.vm.frames.incref_pfns(pfns[j:end])
+        present = v & _lanes(NPTENTRIES)     # P bits
+        self.vm.stats["ptes_written"] += present.bit_count() + w.bit_count()
         if self.vm.tracer:
-            self.vm.tracer.forked(self, [pgaddr(i, j) for j, e in
-                                         enumerate(ents) if e & PTE_P])
+            self.vm.tracer.forked(self, [pgaddr(i, j) for j, pfn in
+                                         enumerate(pfns) if pfn])
 
     def break_cow(self, va):
         """Resolve a write to va's copy-on-write page: the last PTE naming
