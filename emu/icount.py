@@ -81,3 +81,8 @@ class PreemptFlag:
 
     def raise_(self):
         self.state.pending = 1
+
+    def clear(self):
+        """Forget a request raised during the previous slice (or during a
+        long kernel call): it was for that slice, not the next."""
+        self.state.pending = 0

@@ -113,6 +113,11 @@ class Cpu:
         if self.preempt_flag is not None:
             self.preempt_flag.raise_()
 
+    def new_slice(self):
+        """A slice starts: a stop requested for the last one is void."""
+        if self.preempt_flag is not None:
+            self.preempt_flag.clear()
+
     def enable_preemption(self):
         from emu.icount import PreemptFlag
         if self.preempt_flag is None:
@@ -138,11 +143,12 @@ class Cpu:
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, base_va, 8 * nentries - 1, 0))
 
     def enable_paging(self, cr3):
-        """Turn on protected mode and paging (with 4 MiB pages and WP)."""
+        """Turn on protected mode and paging (with 4 MiB pages and WP; ET
+        is read-only 1 on every CPU since the i486, so smsw shows it)."""
         self.uc.reg_write(X.UC_X86_REG_CR4, x86.CR4_PSE)
         self.uc.reg_write(X.UC_X86_REG_CR3, cr3)
-        self.uc.reg_write(X.UC_X86_REG_CR0,
-                          x86.CR0_PE | x86.CR0_PG | x86.CR0_WP)
+        self.uc.reg_write(X.UC_X86_REG_CR0, x86.CR0_PE | x86.CR0_ET
+                          | x86.CR0_PG | x86.CR0_WP)
 
     def load_kernel_segments(self):
         ks = x86.selector(x86.SEG_KDATA)
@@ -185,6 +191,14 @@ class Cpu:
     def flush_code(self):
         """Drop all translated code."""
         self.uc.ctl_flush_tb()
+
+    def remove_code(self, va):
+        """Drop the translated code of the page at va, as the loaded context
+        maps it (~2.5 us); a page it cannot fetch from: drop everything."""
+        try:
+            self.uc.ctl_remove_cache(va, va + x86.PAGE_SIZE)
+        except UcError:
+            self.flush_code()
 
     # -- running ---------------------------------------------------------
     @property
