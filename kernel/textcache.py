@@ -4,7 +4,8 @@ A program's pages that hold file bytes are loaded once into frames of the
 cache's own (one reference each), and every process running the program
 maps those frames: read-only pages read-only, writable pages copy-on-write
 (kernel.vm), so its first write copies the page and the cached frame stays
-as loaded. Pages that are .bss only are demand-zero, private from the start.
+as loaded. Pages that are .bss only get private zeroed frames at spawn, as
+before the cache (so spawn still says -ENOMEM for an image RAM cannot hold).
 
 Lifetime: a program's frames go when the last address space mapping them
 is destroyed (every image region counts as one user; fork's copy of a region
@@ -14,7 +15,7 @@ the end of a run therefore equal frames free at boot with no extra step.
 
 from dataclasses import dataclass
 
-from emu.x86 import PAGE_SIZE, PTE_COW, PTE_P, PTE_U
+from emu.x86 import PAGE_SIZE, PTE_COW, PTE_P, PTE_U, PTE_W
 from kernel.loader import fill_page, has_file_bytes, page_perms, page_runs
 from kernel.vm import NoMemory, Region
 
@@ -23,11 +24,13 @@ from kernel.vm import NoMemory, Region
 class Text:
     """One program's cached frames: frames[page] for each page with file
     bytes; runs are the image's regions [start, end, writable], map_runs
-    the cached pages as (first page, [frames], writable) runs."""
+    the cached pages as (first page, [frames], writable) runs, bss_runs
+    the .bss-only pages as (first page, count, writable) runs."""
     image: object
     frames: dict
     runs: list
     map_runs: list
+    bss_runs: list
     users: int = 0               # image regions naming these frames
 
 
@@ -47,8 +50,7 @@ class TextCache:
         text = self._get(image)
         for start, end, w in text.runs:      # first: destroy() releases them
             aspace.add_region(Region(start, end, w, "image", tag=image.name,
-                                     pager=self._zero_pager, obj=text,
-                                     detach=self._released,
+                                     obj=text, detach=self._released,
                                      share=self._shared))
             text.users += 1
         for first, pas, w in text.map_runs:
@@ -61,6 +63,21 @@ class TextCache:
                 for pa in pas:
                     self.vm.frames.decref(pa)
                 raise
+        for first, n, w in text.bss_runs:
+            self._map_zeroed(aspace, first, n, w)
+
+    def _map_zeroed(self, aspace, first, n, writable):
+        """n private zeroed frames at first; NoMemory with none kept."""
+        pas = []
+        try:
+            for _ in range(n):
+                pas.append(self.vm.alloc_zeroed())
+            aspace.map_pages(first, pas, PTE_P | PTE_U |
+                             (PTE_W if writable else 0))
+        except NoMemory:
+            for pa in pas:
+                self.vm.frames.decref(pa)
+            raise
 
     def _get(self, image):
         text = self.texts.get(id(image))
@@ -83,11 +100,11 @@ class TextCache:
             for pa in frames.values():
                 self.vm.frames.decref(pa)
             raise
+        bss = {page: w for page, w in perms.items() if page not in frames}
         return Text(image, frames, page_runs(perms),
-                    _frame_runs(frames, perms))
-
-    def _zero_pager(self, region, va):
-        return self.vm.alloc_zeroed()       # a .bss-only page
+                    _frame_runs(frames, perms),
+                    [(start, (end - start) // PAGE_SIZE, w)
+                     for start, end, w in page_runs(bss)])
 
     def _shared(self, region):
         region.obj.users += 1               # fork copied an image region

@@ -13,7 +13,6 @@ frame gets W back, any other gets a copy of the frame.
 """
 
 from array import array
-from copy import copy
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -77,6 +76,10 @@ class Region:
     @property
     def shared(self):
         return self.kind in SHARED_KINDS
+
+    def copy(self):
+        """The same region, for another address space (fork)."""
+        return Region(**self.__dict__)
 
 
 @dataclass
@@ -260,7 +263,7 @@ class AddressSpace:
             raise NoMemory()
         child = AddressSpace(self.vm)
         for r in private:                    # first: traces name them
-            child.add_region(copy(r))
+            child.add_region(r.copy())
             if r.share:
                 r.share(r)
         self.tlb.clear()                     # cached WRITE entries are stale

@@ -56,6 +56,12 @@ def test_child_is_a_copy_and_writes_stay_private(run_userland):
     balanced(r)
 
 
+def test_child_gets_every_register_eflags_included(run_userland):
+    r = run_userland("fork_regs")
+    assert r.statuses == [0, 0], r.stderr     # 18: the child's EFLAGS
+    balanced(r)
+
+
 def test_two_thirds_of_ram_forks_only_with_cow():
     r = boot(Programs(), ["fork_twothirds"], memory=8 * MB, check=64)
     assert r.statuses == [0, 0], r.stderr

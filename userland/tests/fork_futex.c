@@ -25,8 +25,7 @@ int main(int arg)
     CHECK(!is_err((int)sh));
     CHECK_EQ(shm_destroy(id), 0);        /* frames go at the last detach */
     volatile u32 *w = arg == 0 ? sh + 1 : &word;
-    *w = 0;                 /* present before the fork (.bss is demand-zero:
-                               untouched, each would get its own frame) */
+    *w = 0;
     int pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
