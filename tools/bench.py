@@ -189,6 +189,8 @@ def bench_fork():
              None, "reported"),
             (f"  per page-table page copied ({f['page_tables_copied']}) (us)",
              f["fork_us_per_page_table"], None, "<= 30 us"),
+            ("  of which copying the tables, per page-table page (us)",
+             f["table_copy_us_per_page_table"], None, "reported"),
             ("COW write fault round trip, copy (us)", f["cow_copy_fault_us"],
              f["cow_copy_fault_us"] / hook, "<= 3"),
             ("COW write fault round trip, reuse (us)",
