@@ -96,6 +96,7 @@ class Cpu:
         self._callbacks = []
         self.on_interrupt = self.on_invalid = self.on_io = None
         self.on_fast_syscall = None
+        self.iret_guard = None     # emu.iretguard.IretGuard, once guarded
         self.context_size = uclib.uc_context_size(self.uch)
         self.counter = None        # emu.icount.Counter once counting
         self.preempt_flag = None   # emu.icount.PreemptFlag (default mode)
@@ -117,6 +118,14 @@ class Cpu:
         """A slice starts: a stop requested for the last one is void."""
         if self.preempt_flag is not None:
             self.preempt_flag.clear()
+
+    def guard_iret(self, on_iret):
+        """From now on call on_iret(address) before any iret runs (see
+        emu.iretguard); translated code is dropped so that none escapes."""
+        from emu.iretguard import IretGuard
+        if self.iret_guard is None:
+            self.iret_guard = IretGuard(self, on_iret)
+            self.flush_code()
 
     def enable_preemption(self):
         from emu.icount import PreemptFlag
@@ -211,11 +220,18 @@ class Cpu:
         if self.counter:
             self.counter.allow(count or 1 << 62)
         err = uclib.uc_emu_start(self.uch, eip, 0, 0, 0)
+        while not err and self.panic is None and self.iret_guard and \
+                self.iret_guard.stopped():
+            err = uclib.uc_emu_start(self.uch, self.reg("eip"), 0, 0, 0)
         if err and self.panic is None:
             raise EmulatorError(str(UcError(err)))
         if self.panic is not None:
             exc, self.panic = self.panic, None
             raise exc
+
+    def run_to(self, eip, until):
+        """Run from eip until EIP reaches until (no hooks involved)."""
+        self.uc.emu_start(eip, until)
 
     def stop(self):
         uclib.uc_emu_stop(self.uch)
@@ -239,6 +255,14 @@ class Cpu:
                            (X.UC_X86_INS_SYSENTER, "sysenter")):
             self._add(UC_HOOK_INSN, _SYS_CB(self._guard(
                 lambda h, ud, name=name: self.on_fast_syscall(name))), insn)
+
+    def guarded(self, fn, *args):
+        """Call fn(*args) from a hook; an exception stops the run and is
+        re-raised by run()."""
+        try:
+            fn(*args)
+        except BaseException as e:  # noqa: BLE001 - re-raised by run()
+            self._hook_failed(e)
 
     def _guard(self, fn, fallback=None):
         """Wrap a hook so a Python exception stops the run and is re-raised."""

@@ -73,5 +73,21 @@ def boot_machine(memory, ncpus=1):
     layout, template = calibrate(cpu, KERNBASE, pdes, SCRATCH_PA)
     hw.layout = layout
     cpu.enable_paging(KPD_PA)
+    for other in hw.cpus[1:]:
+        _first_block(other)
     hw.flush_code()
     return hw, template, user_kernel_half(hw)
+
+
+def _first_block(cpu):
+    """Run one ring-0 block to its end on a CPU that has never run:
+    Unicorn tells its edge hooks (emu.iretguard) of a new block only once
+    a block has *returned* on that CPU (one that ends in an exception does
+    not count), and the first block of a user program must not escape.
+    The block is `jmp $+2`; the run ends at the next one."""
+    jmp = SCRATCH_PA[2] + 0xFF0
+    cpu.machine.write(jmp, b"\xeb\x00")
+    cpu.enable_paging(KPD_PA)
+    cpu.load_gdt(kva(GDT_PA), len(GDT))
+    cpu.load_kernel_segments()
+    cpu.run_to(kva(jmp), kva(jmp) + 2)

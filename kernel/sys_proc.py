@@ -11,7 +11,7 @@ from emu.walk import READ, WRITE
 
 MAX_NAME = 256
 WRITE_COPY = 64 << 10            # a write up to this long: one copy-in
-WRITE_SLICE = 4096               # pages a long write walks per turn
+WRITE_SLICE = 1024               # pages a long write walks per turn (~5 ms)
 
 
 @syscall(Sys.EXIT)

@@ -33,6 +33,7 @@ def install(k, cpu):
         handlers = [_checked(k, cpu, h) for h in handlers]
     (cpu.on_interrupt, cpu.on_invalid, cpu.on_io,
      cpu.on_fast_syscall) = handlers
+    cpu.guard_iret(lambda address: iret(k, address))
 
 
 def killed(k):
@@ -190,6 +191,35 @@ def invalid_opcode(k):
                                                          eip))
         kill(k, f.vector, eip, error_code=f.error_code)
     return True
+
+
+def iret(k, eip):
+    """Called before an iret at eip runs (emu.iretguard). Unicorn would
+    enter virtual-8086 mode when the popped EFLAGS has VM set; at CPL 3 the
+    SDM ignores VM and IOPL: do that protected-mode return here, or raise
+    what hardware raises for its frame or its CS. Unicorn runs any other
+    iret itself (its stack reads were just checked as user reads)."""
+    if killed(k):
+        return
+    p, cpu = k.current, k.cpu
+    op, size = ring3.opcode(ring3.fetch_bytes(p.aspace, eip))
+    flags = cpu.reg("eflags")
+    if op[:1] != b"\xcf" or size != 4 or flags & ring3.EFLAGS_NT:
+        return          # not an iret here, or one whose frame has no VM bit
+    frame = ring3.iret_frame(p.aspace, cpu.reg("esp"))
+    if isinstance(frame, ring3.Fault):
+        kill(k, frame.vector, eip, cr2=frame.cr2, error_code=frame.error_code)
+        return
+    new_eip, cs, popped = frame
+    if not popped & ring3.EFLAGS_VM:
+        return
+    r = ring3.protected_return(flags, new_eip, cs, popped)
+    if isinstance(r, ring3.Fault):
+        kill(k, r.vector, eip, error_code=r.error_code)
+        return
+    cpu.set_reg("esp", cpu.reg("esp") + 12)
+    cpu.set_reg("eflags", r[1])
+    cpu.set_reg("eip", r[0])        # Unicorn goes on from here
 
 
 def port_io(k):

@@ -264,3 +264,72 @@ def test_a_huge_write_streams_in_bounded_memory_and_lets_others_run(tmp_path):
     first, last = fds.index(1), len(fds) - 1 - fds[::-1].index(1)
     assert 2 in fds[first:last], log
     assert k.frames.nfree == k.stats.frames_free_at_boot
+
+
+# -- iret at CPL 3 never enters virtual-8086 mode (finding 3). Each program
+# exits with EFLAGS & (VM | IOPL) after its iret: 0 as on hardware.
+VM_IOPL = 0x23000
+IRET_VM = """
+    push 0                      # GS, FS, DS, ES, SS, ESP: what a return to
+    push 0                      # vm86 mode would pop next (so Unicorn's
+    push 0                      # own path would succeed and run 16-bit
+    push 0                      # code)
+    push 0
+    push 0x1000
+    push 0x00023202             # EFLAGS: VM, IOPL 3, IF
+    push 0x1b
+    lea eax, [back]
+    push eax
+    {iret}
+back:
+    pushfd
+    pop ebx
+    and ebx, 0x23000
+    mov eax, SYS_EXIT
+    int 0x80
+"""
+FIRST = """
+    push 0x00023202             # all of it in the program's first block
+    push 0x1b
+    lea eax, [back]
+    push eax
+    iretd
+back:
+    pushfd
+    pop ebx
+    and ebx, 0x23000
+    mov eax, SYS_EXIT
+    int 0x80
+"""
+BAD_CS = "push 0x00023202\n push 0x23\n push 0x400000\n iretd\n"
+# 70 iret sites, more than the guard hooks at once on one CPU.
+MANY = "\n".join(f"""
+    push 0x00023202
+    push 0x1b
+    lea eax, [b{i}]
+    push eax
+    iretd
+b{i}:
+    pushfd
+    pop ebx
+    test ebx, 0x23000
+    jnz out""" for i in range(70)) + """
+    xor ebx, ebx
+out:
+    mov eax, SYS_EXIT
+    int 0x80
+"""
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_iret_never_enters_vm86_mode(run_sources, cpus):
+    r = run_sources({"ivm.s": IRET_VM.format(iret="iretd"),
+                     "ivmcs.s": IRET_VM.format(iret=".byte 0x2e, 0xcf"),
+                     "first.s": FIRST, "first2.s": FIRST,
+                     "badcs.s": BAD_CS, "many.s": MANY},
+                    cpus=cpus, quantum=300)
+    by = {p["name"]: p for p in r.report["processes"]}
+    for name in ("ivm", "ivmcs", "first", "first2", "many"):
+        assert by[name]["status"] == 0, (name, r.stderr)
+    assert by["badcs"]["status"] == GP
+    assert by["badcs"]["fault"]["error_code"] == 0x20
