@@ -72,6 +72,16 @@ def test_two_thirds_of_ram_forks_only_with_cow():
     balanced(r)
 
 
+def test_cow_fault_without_a_frame_kills_the_writer_only():
+    r = boot(Programs(), ["fork_cow_oom"], memory=4 * MB, check=32)
+    assert r.statuses == [0, 270], r.stderr
+    assert r.stdout == "fork_cow_oom: ok\n"
+    f = r.proc(2)["fault"]
+    assert (f["vector"], f["error_code"]) == (14, 7)   # user write, present
+    assert "pid 2 (fork_cow_oom): out of memory" in r.stderr
+    balanced(r)
+
+
 def test_three_processes_write_overlapping_pages(run_userland):
     r = run_userland("fork_three", quantum=5000)
     assert r.statuses == [0, 0, 0], r.stderr
