@@ -20,6 +20,7 @@ from emu import x86
 from emu.walk import READ, WRITE, walk
 from emu.x86 import (NPTENTRIES, PAGE_SIZE, PF_P, PTE_A, PTE_ADDR, PTE_COW,
                      PTE_D, PTE_P, PTE_U, PTE_W, pdx, pgaddr, ptx)
+from kernel.frames import lanes
 from kernel.memlayout import USER_END, USER_LOW
 
 TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
@@ -281,18 +282,18 @@ class AddressSpace:
         v = int.from_bytes(hw.read(src, PAGE_SIZE), "little")
         mask = 0
         for j, end in runs:
-            mask |= _lanes(end - j) << (32 * j)
+            mask |= lanes(end - j) << (32 * j)
         w = v & (v >> 1) & mask              # present and writable: 1 in bit 0
         if w:
             v = v & ~(w << 1) | (w << 9)     # W off, PTE_COW (bit 9) on
             hw.write(src, v.to_bytes(PAGE_SIZE, "little"))
         v &= mask * 0xFFFFFFFF               # the child's: private lanes
         hw.write(self._table(i), v.to_bytes(PAGE_SIZE, "little"))
-        pfns = array("I", ((v >> 12) & _lanes(NPTENTRIES) * 0xFFFFF)
+        pfns = array("I", ((v >> 12) & lanes(NPTENTRIES) * 0xFFFFF)
                      .to_bytes(PAGE_SIZE, "little"))   # 0: no frame
         for j, end in runs:                  # the child's PTEs own these
             self.vm.frames.incref_pfns(pfns[j:end])
-        present = v & _lanes(NPTENTRIES)     # P bits
+        present = v & lanes(NPTENTRIES)     # P bits
         self.vm.stats["ptes_written"] += present.bit_count() + w.bit_count()
         if self.vm.tracer:
             self.vm.tracer.forked(self, [pgaddr(i, j) for j, pfn in
@@ -428,9 +429,3 @@ def table_spans(regions):
             spans.setdefault(pdx(a), []).append((ptx(a), ptx(a) + n))
     return spans
 
-
-def _lanes(n, _cache={}):
-    """An integer with a 1 in the low bit of each of n 32-bit lanes."""
-    if n not in _cache:
-        _cache[n] = ((1 << (32 * n)) - 1) // 0xFFFFFFFF
-    return _cache[n]

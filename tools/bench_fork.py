@@ -44,8 +44,9 @@ def touch(label):
 
 
 # FORKS times: fork a child that exits at once, wait for it, then write
-# every page again (each write a cow-reuse fault: the child is gone).
-FORK_LOOP = touch("t0") + f"""
+# every page again (each write a cow-reuse fault: the child is gone). Like
+# any process it has a stack page too (the push): two page tables.
+FORK_LOOP = "\n    push eax\n    pop eax\n" + touch("t0") + f"""
     mov ebp, {FORKS}
 again:
 """ + MARK + """
