@@ -87,6 +87,7 @@ class ShmTable:
 
     def __init__(self, k):
         self.vm = k.vm
+        self.notify = k.notify   # shm_attach, shm_frame, shm_detach, shm_free
         self.segments = {}       # id -> Segment
         self.keys = {}           # nonzero key -> id of the live segment
         self.next_id = 1
@@ -136,6 +137,7 @@ class ShmTable:
             self._attach_at(p.aspace, p.pid, seg, start, readonly)
         except NoMemory:
             return -Errno.ENOMEM
+        self.notify("shm_attach", p, seg, start)
         return start
 
     def inherit(self, parent, child, pid):
@@ -239,6 +241,7 @@ class ShmTable:
             pa = self.vm.alloc_zeroed()   # the segment's own reference
             seg.frames[i] = pa
             seg.nframes += 1
+            self.notify("shm_frame", seg, i, pa)
         self.vm.frames.incref(pa)
         return pa
 
@@ -248,11 +251,13 @@ class ShmTable:
         seg = region.obj
         seg.attachments = [a for a in seg.attachments
                            if a.region is not region]
+        self.notify("shm_detach", seg)
         if seg.destroyed and not seg.attachments:
             self._free(seg)
 
     def _free(self, seg):
         """Drop the segment's own reference on each of its frames."""
+        self.notify("shm_free", seg)
         for pa in seg.frames:
             if pa:
                 self.vm.frames.decref(pa)
@@ -260,6 +265,13 @@ class ShmTable:
         del self.segments[seg.id]
 
     # -- introspection (kernel extension hooks) --------------------------
+    def on_spawn(self, parent, child):
+        """A forked child's inherited attachments (ShmTable.inherit made
+        them before it was a process) are announced as attaches now."""
+        for r in child.aspace.regions if child.aspace else ():
+            if r.kind == "shm":
+                self.notify("shm_attach", child, r.obj, r.start)
+
     def on_exit(self, p):
         """Nothing here: the exiting address space's destroy() removes each
         shm region, and _detached() runs for it."""
