@@ -27,7 +27,7 @@ from kernel.loader import flat_image
 from kernel.syscall import Errno, Sys
 from tools import hostile as hostile_mod
 from tools import leak
-from tools.asm import assemble_source
+from tools.asm import BuildError, assemble_source
 
 E = Errno
 ALLOWED = {
@@ -93,7 +93,7 @@ def _syscall(rng):
         num = Sys.GETPID
     args = "\n".join(f"    mov {r}, {_imm(rng):#x}"
                      for r in ("ebx", "ecx", "edx", "esi", "edi"))
-    return f"{args}\n    mov eax, {int(num)}\n    int 0x80"
+    return f"{args}\n    mov eax, {int(num):#x}\n    int 0x80"
 
 
 
@@ -359,7 +359,13 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
     hit is replayed with another secret and is a leak only if it recurs."""
     boot_seed = rng.getrandbits(63)
     ncpus = rng.choice((1, 1, 2)) if cpus == "mix" else cpus
-    spec = make_spec(boot_seed, ncpus, programs_per_boot, hostile)
+    try:
+        spec = make_spec(boot_seed, ncpus, programs_per_boot, hostile)
+    except BuildError as e:             # a fuzzer bug: say so, go on
+        campaign.violations.append({"where": f"boot {boot_seed}",
+                                    "boot_seed": boot_seed, "cpus": ncpus,
+                                    "what": f"generator: {e}"})
+        return
     spec.check = check_every
     t0, rss0 = time.monotonic(), _peak_rss()
     o = run_spec(spec, leak.new_secret(), plant)
