@@ -113,18 +113,5 @@ class Checker:
                   f"{expected[pfn]} references")
 
     def _check_free_list(self):
-        f = self.k.frames
-        if len(set(f.free)) != len(f.free):
-            self.fail("free list has no duplicates", "a frame is listed twice")
-        in_use = f.total - f.ref[f.first:].count(0)
-        if f.nfree + in_use > f.total:
-            busy = next(pfn for pfn in f.free if f.ref[pfn])
-            self.fail("no frame both free and in use",
-                      f"frame {busy << PAGE_SHIFT:#x} is free with count "
-                      f"{f.ref[busy]}")
-        if f.nfree + in_use < f.total:
-            free = set(f.free)
-            lost = next(pfn for pfn in range(f.first, f.end)
-                        if not f.ref[pfn] and pfn not in free)
-            self.fail("every frame is free or in use",
-                      f"frame {lost << PAGE_SHIFT:#x} is neither")
+        for invariant, detail in self.k.frames.problems():
+            self.fail(invariant, detail)

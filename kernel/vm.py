@@ -128,7 +128,7 @@ class AddressSpace:
             self.vm.tracer.mapped(self, va, len(frames))
 
     def _map_bulk(self, va, frames, flags):
-        if len(self.vm.frames.free) < self.tables_needed(va, len(frames)):
+        if self.vm.frames.nfree < self.tables_needed(va, len(frames)):
             raise NoMemory()
         for i, a, n in table_runs(va, len(frames)):
             ents = array("I", [pa | flags for pa in frames[i:i + n]])
