@@ -137,12 +137,16 @@ class Cpu:
         """Load GDTR with a table of nentries descriptors at base_va."""
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, base_va, 8 * nentries - 1, 0))
 
-    def enable_paging(self, cr3):
-        """Turn on protected mode and paging (with 4 MiB pages and WP)."""
-        self.uc.reg_write(X.UC_X86_REG_CR4, x86.CR4_PSE)
+    def enable_paging(self, cr3, mode=x86.PAGING_32, wp=True):
+        """Turn on protected mode and paging in `mode` (an emu.x86.
+        PagingMode: its CR4 and EFER bits), with CR0.WP unless wp is False.
+        Paging goes off first, so the mode may change (SDM 4.1.2)."""
+        self.uc.reg_write(X.UC_X86_REG_CR0, x86.CR0_PE)
+        self.uc.reg_write(X.UC_X86_REG_CR4, mode.cr4)
+        self.uc.msr_write(x86.MSR_EFER, mode.efer)
         self.uc.reg_write(X.UC_X86_REG_CR3, cr3)
-        self.uc.reg_write(X.UC_X86_REG_CR0,
-                          x86.CR0_PE | x86.CR0_PG | x86.CR0_WP)
+        self.uc.reg_write(X.UC_X86_REG_CR0, x86.CR0_PE | x86.CR0_PG
+                          | (x86.CR0_WP if wp else 0))
 
     def load_kernel_segments(self):
         ks = x86.selector(x86.SEG_KDATA)
