@@ -82,6 +82,13 @@ class Frames:
             raise FrameError(f"incref: frame {pa:#x} is not allocated")
         self.ref[pfn] += 1
 
+    def incref_each(self, pas):
+        """One more reference on each (allocated) frame in pas, which may
+        name a frame more than once: fork's bulk path."""
+        ref = self.ref
+        for pa in pas:
+            ref[pa >> PAGE_SHIFT] += 1
+
     def decref(self, pa):
         """Drop one reference; free the frame at zero. Returns the new count."""
         pfn = pa >> PAGE_SHIFT

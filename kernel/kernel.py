@@ -30,6 +30,8 @@ class Stats:
     instructions: object = None      # counted only with --quantum (else None)
     syscalls: int = 0
     page_faults: int = 0
+    cow_faults: int = 0              # copy-on-write breaks (fault or copy-out)
+    cow_copies: int = 0              # those that copied a frame
     context_switches: int = 0
     frames_total: int = 0
     frames_free_at_boot: int = 0
@@ -195,6 +197,8 @@ class Kernel:
         if self.checker:
             self.checker.run("the end of the run")
         self.stats.frames_free_at_end = self.frames.nfree
+        self.stats.cow_faults = self.vm.stats["cow_faults"]
+        self.stats.cow_copies = self.vm.stats["cow_copies"]
         self.stats.instructions = self.hw.instructions
 
     def break_deadlock(self):

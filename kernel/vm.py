@@ -4,17 +4,26 @@ Only this module writes PDEs and PTEs. Processes and shared memory ask it to
 map or unmap ranges; every user pointer the kernel follows goes through
 copyin/copyout here, which walk this address space's own tables with the
 same walker the trace uses and check P, U and (for writes) W.
+
+Copy-on-write is a PTE state: present, not writable, PTE_COW set (a bit the
+MMU ignores). fork() puts every private writable page of both address spaces
+in that state; break_cow() resolves a write to such a page, for the CPU's
+write fault and for the kernel's own copy-out alike: the last PTE naming the
+frame gets W back, any other gets a copy of the frame.
 """
 
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 from emu import x86
 from emu.walk import READ, WRITE, walk
-from emu.x86 import (NPTENTRIES, PAGE_SIZE, PTE_ADDR, PTE_P, PTE_U, PTE_W,
-                     pdx, ptx)
+from emu.x86 import (NPTENTRIES, PAGE_SIZE, PF_P, PTE_A, PTE_ADDR, PTE_COW,
+                     PTE_D, PTE_P, PTE_U, PTE_W, pdx, pgaddr, ptx)
 from kernel.memlayout import USER_END, USER_LOW
+
+
+SHARED_KINDS = ("shm", "shared")   # "shared": tools/ipc_harness premaps
 
 
 class NoMemory(Exception):
@@ -55,11 +64,16 @@ class Region:
     kind: str                    # "image", "stack", "shm"
     pager: Optional[Callable] = None
     detach: Optional[Callable] = None
+    share: Optional[Callable] = None
     obj: object = None           # the segment, for shm
     tag: str = ""
 
     def contains(self, va):
         return self.start <= va < self.end
+
+    @property
+    def shared(self):
+        return self.kind in SHARED_KINDS
 
 
 @dataclass
@@ -69,22 +83,40 @@ class VM:
     frames: object
     kernel_half: bytes           # PDEs 768..1023, identical everywhere
     on_tables_changed: Callable = lambda aspace: None
-    stats: dict = field(default_factory=lambda: {"ptes_written": 0})
+    stats: dict = field(default_factory=lambda: {
+        "ptes_written": 0, "cow_faults": 0, "cow_copies": 0})
     tracer: object = None        # kernel.trace.Tracer, told of PTE changes
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
 
     def alloc_zeroed(self):
         """A fresh zero-filled frame, or NoMemory."""
-        pa = self.frames.alloc()
-        if pa is None:
-            raise NoMemory()
+        pa = self._alloc()
         self.hw.zero(pa, PAGE_SIZE)
         if self.zeroed is not None:
             self.zeroed.append(pa)
+        self._forget_code()
+        return pa
+
+    def alloc_copy(self, src):
+        """A fresh frame holding a copy of frame src, or NoMemory."""
+        pa = self._alloc()
+        mem = self.hw.mem
+        mem[pa:pa + PAGE_SIZE] = mem[src:src + PAGE_SIZE]
+        self._forget_code()
+        return pa
+
+    def _alloc(self):
+        pa = self.frames.alloc()
+        if pa is None:
+            raise NoMemory()
+        return pa
+
+    def _forget_code(self):
+        """After RAM writes into a new frame: a freed frame may hold code a
+        CPU translated, which RAM writes never invalidate (UNICORN.md 2)."""
         if self.frames.reused:
             self.frames.reused = False
-            self.hw.flush_code()   # a freed frame may hold translated code
-        return pa
+            self.hw.flush_code()
 
 
 class AddressSpace:
@@ -200,6 +232,78 @@ class AddressSpace:
         self.vm.frames.decref(self.pd)
         self.tables.clear()
 
+    # -- fork and copy-on-write ------------------------------------------
+    def fork(self):
+        """A child address space naming this one's frames for every private
+        region, copy-on-write in both: each present writable PTE loses W and
+        gains PTE_COW, one physical write per page table on each side; no
+        data frame is copied. Shared regions are left to their owner.
+        Raises NoMemory, having changed nothing, when the child's directory
+        and tables cannot all be had."""
+        private = [r for r in self.regions if not r.shared]
+        spans = table_spans(private)
+        spans = {i: s for i, s in spans.items() if i in self.tables}
+        if self.vm.frames.nfree < 1 + len(spans):
+            raise NoMemory()
+        child = AddressSpace(self.vm)
+        for r in private:                    # first: traces name them
+            child.add_region(replace(r))
+            if r.share:
+                r.share(r)
+        self.tlb.clear()                     # cached WRITE entries are stale
+        for i, runs in sorted(spans.items()):
+            child._fork_table(self, i, runs)
+        self.vm.on_tables_changed(self)
+        return child
+
+    def _fork_table(self, parent, i, runs):
+        """Copy the private runs [(first, end) PTE index] of parent's page
+        table i into a new table here, marking writable PTEs COW on both
+        sides; each lane of a big integer is one PTE (C-speed, no loop over
+        entries), only the reference counts loop over present PTEs."""
+        hw, src = self.vm.hw, parent.tables[i]
+        v = int.from_bytes(hw.read(src, PAGE_SIZE), "little")
+        mask = 0
+        for j, end in runs:
+            mask |= _lanes(end - j) << (32 * j)
+        w = v & (v >> 1) & mask              # present and writable: 1 in bit 0
+        if w:
+            v = v & ~(w << 1) | (w << 9)     # W off, PTE_COW (bit 9) on
+            hw.write(src, v.to_bytes(PAGE_SIZE, "little"))
+        ents = array("I", (v & mask * 0xFFFFFFFF).to_bytes(PAGE_SIZE,
+                                                          "little"))
+        hw.write(self._table(i), ents.tobytes())
+        pas = [e & PTE_ADDR for e in ents if e & PTE_P]
+        self.vm.frames.incref_each(pas)
+        self.vm.stats["ptes_written"] += len(pas) + bin(w).count("1")
+        if self.vm.tracer:
+            self.vm.tracer.forked(self, [pgaddr(i, j) for j, e in
+                                         enumerate(ents) if e & PTE_P])
+
+    def break_cow(self, va):
+        """Resolve a write to va's copy-on-write page: the last PTE naming
+        its frame gets W back (reuse), any other a private copy; either way
+        PTE_COW goes and every CPU caching this space flushes. Returns True
+        when a frame was copied, False when reused, None when va's PTE is not
+        copy-on-write. Raises NoMemory when no frame is left for the copy."""
+        page = va & ~(PAGE_SIZE - 1)
+        pte = self.pte(page)
+        if pte & (PTE_P | PTE_COW) != PTE_P | PTE_COW:
+            return None
+        old, frames = pte & PTE_ADDR, self.vm.frames
+        new = old if frames.refcount(old) == 1 else self.vm.alloc_copy(old)
+        self.tlb.clear()
+        flags = pte & ~(PTE_ADDR | PTE_COW | PTE_A | PTE_D) | PTE_W
+        self.map_pages(page, [new], flags)
+        if new != old:
+            frames.decref(old)               # the reference this PTE owned
+        self.vm.stats["cow_faults"] += 1
+        self.vm.stats["cow_copies"] += new != old
+        if self.vm.tracer:
+            self.vm.tracer.cow_broken(self, page, old, new)
+        self.vm.on_tables_changed(self)
+        return new != old
+
     # -- demand paging and user memory -----------------------------------
     def fault_in(self, va, write):
         """Satisfy a not-present access at va from its region's pager.
@@ -237,13 +341,16 @@ class AddressSpace:
             self.tlb[(va >> 12, access)] = w.pa & PTE_ADDR
             return w.pa
         try:
-            filled = not w.error_code & x86.PF_P and \
-                self.fault_in(va, access == WRITE)
+            if not w.error_code & PF_P:
+                filled = self.fault_in(va, access == WRITE)
+            else:
+                filled = access == WRITE and self.break_cow(va) is not None
         except NoMemory:
             raise UserFault(va, w) from None
         if filled:
             w = self.walk(va, access)
             if w.ok:
+                self.tlb[(va >> 12, access)] = w.pa & PTE_ADDR
                 return w.pa
         raise UserFault(va, w)
 
@@ -276,3 +383,20 @@ class AddressSpace:
         for pa, length in self.chunks(va, len(data), WRITE):
             mem[pa:pa + length] = data[i:i + length]
             i += length
+
+
+def table_spans(regions):
+    """pdx -> [(first, end) PTE index] covered by regions, per page table."""
+    spans = {}
+    for r in regions:
+        npages = (r.end - r.start) // PAGE_SIZE
+        for _, a, n in table_runs(r.start, npages):
+            spans.setdefault(pdx(a), []).append((ptx(a), ptx(a) + n))
+    return spans
+
+
+def _lanes(n, _cache={}):
+    """An integer with a 1 in the low bit of each of n 32-bit lanes."""
+    if n not in _cache:
+        _cache[n] = ((1 << (32 * n)) - 1) // 0xFFFFFFFF
+    return _cache[n]
