@@ -22,6 +22,7 @@ from emu import x86
 from emu.cpu import REGS, Context
 
 _U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
 _CTL_TLB_FLUSH = (UC_CTL_IO_WRITE << 30) | UC_CTL_TLB_FLUSH   # uc_ctl encoding
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
                             ctypes.c_void_p)
@@ -58,6 +59,12 @@ class Machine:
 
     def write32(self, pa, value):
         _U32.pack_into(self.mem, pa, value)
+
+    def read64(self, pa):
+        return _U64.unpack_from(self.mem, pa)[0]
+
+    def write64(self, pa, value):
+        _U64.pack_into(self.mem, pa, value)
 
     def read(self, pa, n):
         return bytes(self.mem[pa:pa + n])

@@ -221,6 +221,45 @@ class PagingMode:
         return (((pde & PDE_LARGE_HIGH) << 19) | (pde & PDE_LARGE_ADDR)
                 | off)
 
+    # -- the folded view the kernel uses: one flat array of PDEs ---------
+    # Every directory's PDEs in a row: 1024 (one directory) or 2048 (four,
+    # one per PDPTE). dirx(va) indexes that array; each PDE names one page
+    # table of ptes_per_table entries, or is the leaf of a large page.
+    @property
+    def typecode(self):
+        """array() typecode of one entry."""
+        return "I" if self.entry_size == 4 else "Q"
+
+    @property
+    def entry_mask(self):
+        return (1 << (8 * self.entry_size)) - 1
+
+    @property
+    def per_dir(self):
+        """PDEs in one page directory."""
+        return self.nentries(self.pde_level)
+
+    @property
+    def ndirs(self):
+        """Page directories one address space has (one per top entry)."""
+        return 1 << sum(self.bits[:self.pde_level])
+
+    @property
+    def ptes_per_table(self):
+        return self.nentries(len(self.levels) - 1)
+
+    def dirx(self, va):
+        """Index of va's PDE in the flat array of every directory's PDEs."""
+        return va >> self.large_shift
+
+    def tabx(self, va):
+        """Index of va's PTE in its page table."""
+        return (va >> PAGE_SHIFT) & (self.ptes_per_table - 1)
+
+    def page_va(self, d, j=0):
+        """Linear address of PTE j of the table PDE d names."""
+        return (d << self.large_shift) | (j << PAGE_SHIFT)
+
     def without_nx(self):
         """The same mode with EFER.NXE clear (bit 63 reserved)."""
         return replace(self, name=self.name + "-nonx", nx=0, efer=0)

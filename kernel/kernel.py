@@ -5,6 +5,7 @@ hardware is kernel.trap."""
 import sys
 from dataclasses import dataclass
 
+from emu.x86 import PAGING_MODES
 from kernel import loader, trap
 from kernel.boot import boot_machine
 from kernel.check import Checker
@@ -59,11 +60,12 @@ class Kernel:
     """One booted machine and everything running on it."""
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
-                 console=None, cpus=1, seed=None, check=False):
-        self.hw, self.template, half = boot_machine(memory, cpus)
+                 console=None, cpus=1, seed=None, check=False, paging="32"):
+        self.paging = PAGING_MODES[paging]    # "32" or "pae"
+        self.hw, self.template, half = boot_machine(memory, cpus, self.paging)
         self.frames = Frames(FIRST_FREE_PA, memory)
         self.vm = VM(self.hw, self.frames, half,
-                     on_tables_changed=self._tables_changed)
+                     on_tables_changed=self._tables_changed, mode=self.paging)
         self.programs = programs   # .get(name) -> loader.Image or None
         self.procs = ProcTable()
         self.console = console or Console()
@@ -129,7 +131,7 @@ class Kernel:
             aspace.destroy()
             raise
         aspace.add_region(Region(USTACK_BASE, USTACK_TOP, True, "stack",
-                                 pager=self._zero_pager))
+                                 pager=self._zero_pager, executable=False))
         return aspace
 
     def _zero_pager(self, region, va):

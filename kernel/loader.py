@@ -9,7 +9,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
 
-from emu.x86 import PAGE_SIZE, PTE_P, PTE_U, PTE_W, pgrounddown, pgroundup
+from emu.x86 import PAGE_SIZE, pgrounddown, pgroundup
 from kernel.memlayout import USER_IMAGE, USER_LOW, USTACK_BASE
 from kernel.vm import NoMemory, Region
 
@@ -24,6 +24,7 @@ class Segment:
     data: bytes
     memsz: int
     writable: bool
+    executable: bool = True
 
 
 @dataclass
@@ -67,7 +68,8 @@ def _segment(name, s):
         raise ImageError(f"{name}: segment at {s['p_vaddr']:#x}: file size "
                          f"{s['p_filesz']:#x} does not fit")
     return Segment(s["p_vaddr"], data, s["p_memsz"],
-                   bool(s["p_flags"] & P_FLAGS.PF_W))
+                   bool(s["p_flags"] & P_FLAGS.PF_W),
+                   bool(s["p_flags"] & P_FLAGS.PF_X))
 
 
 def image_from_bytes(name, data):
@@ -77,22 +79,26 @@ def image_from_bytes(name, data):
 
 def load(aspace, image):
     """Map image's segments into aspace; a page two segments share gets the
-    union of their permissions. Raises NoMemory (the caller destroys the
-    half-built address space, which owns every frame mapped so far)."""
+    union of their permissions (writable, executable: a segment without
+    PF_X is no-execute where the paging mode has NX). Raises NoMemory (the
+    caller destroys the half-built address space, which owns every frame
+    mapped so far)."""
     vm, perms = aspace.vm, {}
     for s in image.segments:
         for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
                           PAGE_SIZE):
-            perms[page] = perms.get(page, False) or s.writable
-    for start, end, w in _runs(perms):  # first: destroy() unmaps them and
-        # the trace names them
-        aspace.add_region(Region(start, end, w, "image", tag=image.name))
-    for page, w in sorted(perms.items()):
+            w, x = perms.get(page, (False, False))
+            perms[page] = (w or s.writable, x or s.executable)
+    for start, end, (w, x) in _runs(perms):  # first: destroy() unmaps
+        # them and the trace names them
+        aspace.add_region(Region(start, end, w, "image", tag=image.name,
+                                 executable=x))
+    for page, (w, x) in sorted(perms.items()):
         pa = vm.alloc_zeroed()
         for s in image.segments:
             _copy_segment_page(vm.hw, s, page, pa)
         try:
-            aspace.map_pages(page, [pa], PTE_P | PTE_U | (PTE_W if w else 0))
+            aspace.map_pages(page, [pa], vm.leaf_flags(w, x))
         except NoMemory:
             vm.frames.decref(pa)
             raise

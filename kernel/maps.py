@@ -2,7 +2,7 @@
 permissions, what backs it and, for shared memory, the physical frame of
 every page as the process's own page table names it."""
 
-from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_P
+from emu.x86 import PAGE_SIZE, PTE_P
 
 MAX_RUNS = 8                     # frame runs shown per region
 
@@ -10,9 +10,11 @@ MAX_RUNS = 8                     # frame runs shown per region
 def maps_text(p):
     """The map of process p (which must still have its address space)."""
     lines = [f"maps of pid {p.pid} ({p.name}, uid {p.uid}):"]
+    nx = p.aspace.vm.mode.nx
     for r in p.aspace.regions:
-        # IA32 without PAE has no NX bit: whatever is readable executes.
-        perms = "r" + ("w" if r.writable else "-") + "x" + \
+        # 32-bit paging has no NX bit: whatever is readable executes.
+        x = "x" if r.executable or not nx else "-"
+        perms = "r" + ("w" if r.writable else "-") + x + \
             ("s" if r.kind == "shm" else "p")
         line = f"  {r.start:08x}-{r.end:08x} {perms} {backing(r)}"
         if r.kind == "shm":
@@ -34,9 +36,10 @@ def frame_runs(aspace, r):
     """The region's pages in order: a frame 'PA', a run of consecutive
     frames 'FIRST..LAST', or '-' ('-xN': N pages) not present here."""
     runs = []                    # [first pa or None, count]
+    addr_mask = aspace.vm.mode.addr_mask
     for va in range(r.start, r.end, PAGE_SIZE):
         pte = aspace.pte(va)
-        pa = pte & PTE_ADDR if pte & PTE_P else None
+        pa = pte & addr_mask if pte & PTE_P else None
         last = runs[-1] if runs else None
         if last and (last[0] is None) == (pa is None) and \
                 (pa is None or pa == last[0] + last[1] * PAGE_SIZE):

@@ -14,6 +14,8 @@ USER_END = KERNBASE              # supervisor-only, same in every directory
 GDT_PA = 0x1000                  # the GDT
 KPD_PA = 0x2000                  # the boot page directory (kernel half only)
 SCRATCH_PA = (0x3000, 0x4000, 0x5000, 0x6000)   # calibration at boot
+KPAE_PA = 0x7000                 # PAE boot PDPT, and at +0x1000 its kernel
+#                                  page directory (the kernel half only)
 FIRST_FREE_PA = 0x10000          # the frame allocator owns [this, RAM end)
 
 DEFAULT_MEMORY = 128 << 20

@@ -12,13 +12,14 @@ import struct
 from array import array
 from dataclasses import dataclass, field
 
-from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_P, PTE_U, PTE_W, pdx, \
+from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_P, PTE_U, PTE_W, \
     pgroundup
 from kernel.memlayout import MAX_SHM_BYTES, SHM_BASE, SHM_END
 from kernel.syscall import Errno, Sys, syscall
 from kernel.vm import NoMemory, Region, UserFault
 
 SHM_RDONLY = 1
+SHM_EXEC = 2                     # executable (PAE; 32-bit runs everything)
 MAX_SEGMENTS = 256               # live + destroyed-but-attached: -ENOSPC
 QUOTA_NUM, QUOTA_DEN = 3, 4      # shm pages reserved <= 3/4 of RAM: -ENOMEM
 STAT = struct.Struct("<6I")      # key, size, owner, mode, nattach, creator
@@ -31,6 +32,7 @@ class Attachment:
     addr: int
     readonly: bool
     region: Region
+    executable: bool = False
 
 
 @dataclass
@@ -133,7 +135,8 @@ class ShmTable:
         if start < 0:
             return start
         try:
-            self._attach_at(p.aspace, p.pid, seg, start, readonly)
+            self._attach_at(p.aspace, p.pid, seg, start, readonly,
+                            bool(flags & SHM_EXEC))
         except NoMemory:
             return -Errno.ENOMEM
         return start
@@ -144,21 +147,23 @@ class ShmTable:
         flags; each segment gains an Attachment. Raises NoMemory; the caller
         then destroys child, which detaches what was attached."""
         for r in [r for r in parent.regions if r.kind == "shm"]:
-            self._attach_at(child, pid, r.obj, r.start, not r.writable)
+            self._attach_at(child, pid, r.obj, r.start, not r.writable,
+                            r.executable)
 
-    def _attach_at(self, aspace, pid, seg, start, readonly):
+    def _attach_at(self, aspace, pid, seg, start, readonly, executable):
         """Map seg at start in aspace and record the Attachment; raises
         NoMemory having changed nothing."""
         region = Region(start, start + seg.size, not readonly, "shm",
                         pager=self._pager, detach=self._detached, obj=seg,
-                        tag=f"id {seg.id}")
+                        tag=f"id {seg.id}", executable=executable)
         aspace.add_region(region)        # first, so the trace names it
         try:
-            self._map_touched(aspace, seg, start, readonly)
+            self._map_touched(aspace, seg, region)
         except NoMemory:                 # nothing was mapped
             aspace.regions.remove(region)
             raise
-        seg.attachments.append(Attachment(pid, start, readonly, region))
+        seg.attachments.append(Attachment(pid, start, readonly, region,
+                                          executable))
 
     def detach(self, p, addr):
         """shm_detach: unmap the attachment of p's that starts at addr."""
@@ -210,19 +215,19 @@ class ShmTable:
             return -Errno.EINVAL
         return addr
 
-    def _map_touched(self, aspace, seg, start, readonly):
+    def _map_touched(self, aspace, seg, region):
         """Point PTEs at every page of seg already touched, one physical
         write per page table. Raises NoMemory, having changed nothing, when
         the page tables this needs cannot all be had."""
-        runs = seg.touched_runs()
+        runs, start, dirx = seg.touched_runs(), region.start, self.vm.mode.dirx
         tables = set()
         for i, pas in runs:
             first, last = start + (i << PAGE_SHIFT), \
                 start + ((i + len(pas)) << PAGE_SHIFT) - 1
-            tables.update(range(pdx(first), pdx(last) + 1))
+            tables.update(range(dirx(first), dirx(last) + 1))
         if len(tables - aspace.tables.keys()) > self.vm.frames.nfree:
             raise NoMemory()
-        flags = PTE_P | PTE_U | (0 if readonly else PTE_W)
+        flags = self.vm.leaf_flags(region.writable, region.executable)
         frames = self.vm.frames
         for i, pas in runs:
             for pa in pas:
@@ -289,24 +294,25 @@ class ShmTable:
                 self._check_attachment(checker, seg, a)
 
     def _check_attachment(self, checker, seg, a):
-        """Compare all of an attachment's PTEs at once: each 32-bit lane of
-        a big integer is one PTE (C-speed bitwise operations, no Python
-        loop over 16,384 entries)."""
+        """Compare all of an attachment's PTEs at once: each lane (32 or 64
+        bits, the mode's entry size) of a big integer is one PTE (C-speed
+        bitwise operations, no Python loop over 16,384 entries)."""
         proc = checker.k.procs.get(a.pid)
         if proc is None or proc.aspace is None:
             checker.fail("attachments belong to live processes",
                          f"segment {seg.id} attached in pid {a.pid}")
-        n = seg.npages
+        n, mode = seg.npages, self.vm.mode
         ptes = proc.aspace.ptes(a.addr, n)
-        lanes = _lanes(n)
+        lanes = _lanes(n, mode.entry_size)
         actual = int.from_bytes(ptes.tobytes(), "little")
-        present = (actual & lanes) * 0xFFFFFFFF       # P bit -> whole lane
-        flags = PTE_P | PTE_U | (0 if a.readonly else PTE_W)
-        want = int.from_bytes(seg.frames.tobytes(), "little") | lanes * flags
-        keep = lanes * (0xFFFFF000 | PTE_P | PTE_U | PTE_W)   # not A, D
-        if (actual ^ want) & keep & present:
+        present = (actual & lanes) * mode.entry_mask  # P bit -> whole lane
+        flags = self.vm.leaf_flags(not a.readonly, a.executable)
+        frames = array(mode.typecode, seg.frames)
+        want = int.from_bytes(frames.tobytes(), "little") | lanes * flags
+        bits = mode.addr_mask | PTE_P | PTE_U | PTE_W | mode.nx   # not A, D
+        if (actual ^ want) & lanes * bits & present:
             i = next(i for i in range(n) if ptes[i] & PTE_P and
-                     (ptes[i] ^ (seg.frames[i] | flags)) & (0xFFFFF000 | 7))
+                     (ptes[i] ^ (seg.frames[i] | flags)) & bits)
             checker.fail("attachment PTEs match the segment",
                          f"pid {a.pid} va {a.addr + i * PAGE_SIZE:#x} PTE "
                          f"{ptes[i]:#x}, segment {seg.id} page {i} frame "
@@ -323,11 +329,13 @@ class ShmTable:
         return [self.segments[i] for i in sorted(self.segments)]
 
 
-def _lanes(n, _cache={}):
-    """A big integer with a 1 in the low bit of each of n 32-bit lanes."""
-    if n not in _cache:
-        _cache[n] = int.from_bytes(array("I", [1] * n).tobytes(), "little")
-    return _cache[n]
+def _lanes(n, size=4, _cache={}):
+    """A big integer with a 1 in the low bit of each of n lanes of size
+    bytes."""
+    if (n, size) not in _cache:
+        _cache[n, size] = int.from_bytes(
+            array("I" if size == 4 else "Q", [1] * n).tobytes(), "little")
+    return _cache[n, size]
 
 
 def first_fit(aspace, size, lo, hi):

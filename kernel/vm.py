@@ -1,4 +1,4 @@
-"""Address spaces: a page directory and its page tables in guest RAM.
+"""Address spaces: page directories and page tables in guest RAM.
 
 Only this module writes PDEs and PTEs. Processes and shared memory ask it to
 map or unmap ranges; every user pointer the kernel follows goes through
@@ -10,6 +10,13 @@ MMU ignores). fork() puts every private writable page of both address spaces
 in that state; break_cow() resolves a write to such a page, for the CPU's
 write fault and for the kernel's own copy-out alike: the last PTE naming the
 frame gets W back, any other gets a copy of the frame.
+
+Both paging modes run through the same code (emu.x86.PagingMode, folded):
+an address space is a flat array of PDEs spread over `dirs` (one page
+directory under 32-bit paging; four under PAE, named by a four-entry PDPT
+that CR3 points at), indexed by mode.dirx(va); each PDE names a page table
+of mode.ptes_per_table entries of mode.entry_size bytes. Leaf flags come
+from leaf_flags(), which adds NX where the mode has it.
 """
 
 from array import array
@@ -18,9 +25,9 @@ from typing import Callable, Optional
 
 from emu import x86
 from emu.walk import READ, WRITE, walk
-from emu.x86 import (NPTENTRIES, PAGE_SIZE, PF_P, PTE_A, PTE_ADDR, PTE_COW,
-                     PTE_D, PTE_P, PTE_U, PTE_W, pdx, pgaddr, ptx)
-from kernel.memlayout import USER_END, USER_LOW
+from emu.x86 import (PAGE_SIZE, PAGING_32, PF_P, PTE_A, PTE_COW, PTE_D,
+                     PTE_P, PTE_U, PTE_W)
+from kernel.memlayout import KERNBASE, USER_END, USER_LOW
 
 
 SHARED_KINDS = ("shm", "shared")   # "shared": tools/ipc_harness premaps
@@ -39,13 +46,13 @@ class UserFault(Exception):
         self.walk = walk_
 
 
-def table_runs(va, npages):
+def table_runs(va, npages, mode=PAGING_32):
     """Split npages pages from va by page table: (index of the first page,
     its address, how many pages) for each table the range touches."""
-    i = 0
+    i, per = 0, mode.ptes_per_table
     while i < npages:
         a = va + i * PAGE_SIZE
-        n = min(npages - i, NPTENTRIES - ptx(a))
+        n = min(npages - i, per - mode.tabx(a))
         yield i, a, n
         i += n
 
@@ -67,6 +74,7 @@ class Region:
     share: Optional[Callable] = None
     obj: object = None           # the segment, for shm
     tag: str = ""
+    executable: bool = True      # False: NX in every leaf (where the mode has NX)
 
     def contains(self, va):
         return self.start <= va < self.end
@@ -81,12 +89,32 @@ class VM:
     """What every address space shares: the machine, frames, kernel half."""
     hw: object
     frames: object
-    kernel_half: bytes           # PDEs 768..1023, identical everywhere
+    kernel_half: bytes           # the kernel's PDEs, identical everywhere
+    mode: object = PAGING_32     # emu.x86.PagingMode
     on_tables_changed: Callable = lambda aspace: None
     stats: dict = field(default_factory=lambda: {
         "ptes_written": 0, "cow_faults": 0, "cow_copies": 0})
     tracer: object = None        # kernel.trace.Tracer, told of PTE changes
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
+
+    def __post_init__(self):
+        """Entry accessors of the mode's width, bound once."""
+        wide = self.mode.entry_size == 8
+        self.read_entry = self.hw.read64 if wide else self.hw.read32
+        self.write_entry = self.hw.write64 if wide else self.hw.write32
+
+    @property
+    def space_frames(self):
+        """Frames a new, empty address space takes: its directories, and
+        the PDPT under PAE."""
+        return self.mode.ndirs + (1 if self.mode.pde_level else 0)
+
+    def leaf_flags(self, writable, executable=True):
+        """A user leaf's flag bits: P, U, W when writable, and NX when not
+        executable and the mode has an NX bit (else nothing: 32-bit paging
+        executes whatever it can read)."""
+        return (PTE_P | PTE_U | (PTE_W if writable else 0)
+                | (0 if executable else self.mode.nx))
 
     def alloc_zeroed(self):
         """A fresh zero-filled frame, or NoMemory."""
@@ -120,22 +148,47 @@ class VM:
 
 
 class AddressSpace:
-    """One process's page directory, its page tables and its regions."""
+    """One process's page directories (and PDPT), page tables and regions.
+    `pd` is what CR3 holds: the page directory, or under PAE the PDPT."""
 
     def __init__(self, vm):
         self.vm = vm
-        self.pd = vm.alloc_zeroed()
-        vm.hw.write(self.pd + 4 * 768, vm.kernel_half)
-        self.tables = {}         # pdx -> physical address of the page table
+        mode = vm.mode
+        if vm.frames.nfree < vm.space_frames:
+            raise NoMemory()
+        self.dirs = [vm.alloc_zeroed() for _ in range(mode.ndirs)]
+        self.pd = self.dirs[0]
+        if mode.pde_level:               # PAE: a PDPT names the directories
+            self.pd = vm.alloc_zeroed()  # below 4 GiB, as CR3 must be
+            for k, d in enumerate(self.dirs):
+                vm.write_entry(self.pd + mode.entry_size * k, d | PTE_P)
+        vm.hw.write(self.pde_addr(mode.dirx(KERNBASE)), vm.kernel_half)
+        self.tables = {}         # dirx -> physical address of the page table
         self.regions = []
         self.tlb = {}            # (page number, access) -> frame: the
         # kernel's own TLB for copy-in/copy-out, filled by the walker and
         # flushed whenever a PTE is cleared (a new PTE only fills a miss)
 
     # -- page tables -----------------------------------------------------
+    def pde_addr(self, d):
+        """Physical address of PDE d of the flat PDE array."""
+        mode = self.vm.mode
+        return (self.dirs[d // mode.per_dir]
+                + mode.entry_size * (d % mode.per_dir))
+
+    def pde(self, d):
+        return self.vm.read_entry(self.pde_addr(d))
+
+    def table_frames(self):
+        """Every frame this space's paging structures use: directories, the
+        PDPT under PAE, page tables."""
+        top = [self.pd] if self.pd not in self.dirs else []
+        return top + self.dirs + list(self.tables.values())
+
     def tables_needed(self, va, npages):
         """How many new page tables mapping npages at va would take."""
-        first, last = pdx(va), pdx(va + npages * PAGE_SIZE - 1)
+        dirx = self.vm.mode.dirx
+        first, last = dirx(va), dirx(va + npages * PAGE_SIZE - 1)
         return sum(1 for i in range(first, last + 1) if i not in self.tables)
 
     def _table(self, i):
@@ -143,16 +196,22 @@ class AddressSpace:
         if pt is None:
             pt = self.vm.alloc_zeroed()
             self.tables[i] = pt
-            self.vm.hw.write32(self.pd + 4 * i, pt | PTE_P | PTE_W | PTE_U)
+            self.vm.write_entry(self.pde_addr(i), pt | PTE_P | PTE_W | PTE_U)
         return pt
+
+    def _pte_addr(self, va):
+        """Physical address of va's PTE, or None without a page table."""
+        mode = self.vm.mode
+        pt = self.tables.get(mode.dirx(va))
+        return None if pt is None else pt + mode.entry_size * mode.tabx(va)
 
     def map_pages(self, va, frames, flags):
         """Point PTEs for len(frames) pages at va to frames, one physical
         write per page table touched. Each PTE owns one reference, which
         the caller has already taken."""
-        pt = self.tables.get(pdx(va))
-        if len(frames) == 1 and pt is not None:     # the demand-paging path
-            self.vm.hw.write32(pt + 4 * ptx(va), frames[0] | flags)
+        addr = self._pte_addr(va)
+        if len(frames) == 1 and addr is not None:   # the demand-paging path
+            self.vm.write_entry(addr, frames[0] | flags)
         else:
             self._map_bulk(va, frames, flags)
         self.vm.stats["ptes_written"] += len(frames)
@@ -162,42 +221,45 @@ class AddressSpace:
     def _map_bulk(self, va, frames, flags):
         if self.vm.frames.nfree < self.tables_needed(va, len(frames)):
             raise NoMemory()
-        for i, a, n in table_runs(va, len(frames)):
-            ents = array("I", [pa | flags for pa in frames[i:i + n]])
-            self.vm.hw.write(self._table(pdx(a)) + 4 * ptx(a), ents.tobytes())
+        mode = self.vm.mode
+        for i, a, n in table_runs(va, len(frames), mode):
+            ents = array(mode.typecode, [pa | flags for pa in frames[i:i + n]])
+            self.vm.hw.write(self._table(mode.dirx(a))
+                             + mode.entry_size * mode.tabx(a), ents.tobytes())
 
     def unmap_pages(self, va, npages):
         """Clear npages PTEs at va, dropping each present frame's reference."""
         self.tlb.clear()
-        hw, frames = self.vm.hw, self.vm.frames
-        for _, a, n in table_runs(va, npages):
-            pt = self.tables.get(pdx(a))
-            if pt is None:
+        hw, frames, mode = self.vm.hw, self.vm.frames, self.vm.mode
+        size, addr_mask = mode.entry_size, mode.addr_mask
+        for _, a, n in table_runs(va, npages, mode):
+            off = self._pte_addr(a)
+            if off is None:
                 continue
-            off = pt + 4 * ptx(a)
-            ents = array("I", hw.read(off, 4 * n))
+            ents = array(mode.typecode, hw.read(off, size * n))
             if self.vm.tracer:
                 self.vm.tracer.unmapping(self, a, ents)
             for e in ents:
                 if e & PTE_P:
-                    frames.decref(e & PTE_ADDR)
-            hw.zero(off, 4 * n)
+                    frames.decref(e & addr_mask)
+            hw.zero(off, size * n)
         self.vm.on_tables_changed(self)
 
     def ptes(self, va, npages):
         """The raw PTEs of npages pages from va (0 where no table), read
         one page table at a time."""
-        out, hw = array("I"), self.vm.hw
-        for _, a, n in table_runs(va, npages):
-            pt = self.tables.get(pdx(a))
-            out += array("I", hw.read(pt + 4 * ptx(a), 4 * n)) if pt \
-                else array("I", bytes(4 * n))
+        mode, hw = self.vm.mode, self.vm.hw
+        out, size = array(mode.typecode), mode.entry_size
+        for _, a, n in table_runs(va, npages, mode):
+            off = self._pte_addr(a)
+            out += array(mode.typecode, hw.read(off, size * n)
+                         if off is not None else bytes(size * n))
         return out
 
     def pte(self, va):
         """The raw PTE for va (0 when its page table does not exist)."""
-        pt = self.tables.get(pdx(va))
-        return 0 if pt is None else self.vm.hw.read32(pt + 4 * ptx(va))
+        addr = self._pte_addr(va)
+        return 0 if addr is None else self.vm.read_entry(addr)
 
     # -- regions ---------------------------------------------------------
     def region_at(self, va):
@@ -227,9 +289,8 @@ class AddressSpace:
         """Unmap everything and free the page tables and directory."""
         for r in list(self.regions):
             self.remove_region(r)
-        for pt in self.tables.values():
-            self.vm.frames.decref(pt)
-        self.vm.frames.decref(self.pd)
+        for f in self.table_frames():
+            self.vm.frames.decref(f)
         self.tables.clear()
 
     # -- fork and copy-on-write ------------------------------------------
@@ -241,9 +302,9 @@ class AddressSpace:
         Raises NoMemory, having changed nothing, when the child's directory
         and tables cannot all be had."""
         private = [r for r in self.regions if not r.shared]
-        spans = table_spans(private)
+        spans = table_spans(private, self.vm.mode)
         spans = {i: s for i, s in spans.items() if i in self.tables}
-        if self.vm.frames.nfree < 1 + len(spans):
+        if self.vm.frames.nfree < self.vm.space_frames + len(spans):
             raise NoMemory()
         child = AddressSpace(self.vm)
         for r in private:                    # first: traces name them
@@ -261,23 +322,24 @@ class AddressSpace:
         table i into a new table here, marking writable PTEs COW on both
         sides; each lane of a big integer is one PTE (C-speed, no loop over
         entries), only the reference counts loop over present PTEs."""
-        hw, src = self.vm.hw, parent.tables[i]
+        hw, src, mode = self.vm.hw, parent.tables[i], self.vm.mode
+        bits = 8 * mode.entry_size
         v = int.from_bytes(hw.read(src, PAGE_SIZE), "little")
         mask = 0
         for j, end in runs:
-            mask |= _lanes(end - j) << (32 * j)
+            mask |= _lanes(end - j, bits) << (bits * j)
         w = v & (v >> 1) & mask              # present and writable: 1 in bit 0
         if w:
             v = v & ~(w << 1) | (w << 9)     # W off, PTE_COW (bit 9) on
             hw.write(src, v.to_bytes(PAGE_SIZE, "little"))
-        ents = array("I", (v & mask * 0xFFFFFFFF).to_bytes(PAGE_SIZE,
-                                                          "little"))
+        ents = array(mode.typecode, (v & mask * mode.entry_mask).to_bytes(
+            PAGE_SIZE, "little"))
         hw.write(self._table(i), ents.tobytes())
-        pas = [e & PTE_ADDR for e in ents if e & PTE_P]
+        pas = [e & mode.addr_mask for e in ents if e & PTE_P]
         self.vm.frames.incref_each(pas)
         self.vm.stats["ptes_written"] += len(pas) + bin(w).count("1")
         if self.vm.tracer:
-            self.vm.tracer.forked(self, [pgaddr(i, j) for j, e in
+            self.vm.tracer.forked(self, [mode.page_va(i, j) for j, e in
                                          enumerate(ents) if e & PTE_P])
 
     def break_cow(self, va):
@@ -290,10 +352,11 @@ class AddressSpace:
         pte = self.pte(page)
         if pte & (PTE_P | PTE_COW) != PTE_P | PTE_COW:
             return None
-        old, frames = pte & PTE_ADDR, self.vm.frames
+        addr_mask = self.vm.mode.addr_mask
+        old, frames = pte & addr_mask, self.vm.frames
         new = old if frames.refcount(old) == 1 else self.vm.alloc_copy(old)
         self.tlb.clear()
-        flags = pte & ~(PTE_ADDR | PTE_COW | PTE_A | PTE_D) | PTE_W
+        flags = pte & ~(addr_mask | PTE_COW | PTE_A | PTE_D) | PTE_W
         self.map_pages(page, [new], flags)
         if new != old:
             frames.decref(old)               # the reference this PTE owned
@@ -318,15 +381,16 @@ class AddressSpace:
         if pa is None:
             raise NoMemory()
         try:
-            self.map_pages(page, [pa], PTE_P | PTE_U |
-                           (PTE_W if r.writable else 0))
+            self.map_pages(page, [pa], self.vm.leaf_flags(r.writable,
+                                                          r.executable))
         except NoMemory:             # no frame for the page table: give
             self.vm.frames.decref(pa)  # back the PTE's reference
             raise
         return True
 
     def walk(self, va, access=READ, user=True):
-        return walk(self.vm.hw.read32, self.pd, va, access, user)
+        return walk(self.vm.hw.read32, self.pd, va, access, user,
+                    mode=self.vm.mode)
 
     def translate(self, va, access):
         """Physical address of user va for access, faulting in demand-zero
@@ -338,7 +402,7 @@ class AddressSpace:
             return frame | (va & (PAGE_SIZE - 1))
         w = self.walk(va, access)
         if w.ok:
-            self.tlb[(va >> 12, access)] = w.pa & PTE_ADDR
+            self.tlb[(va >> 12, access)] = w.pa & ~(PAGE_SIZE - 1)
             return w.pa
         try:
             if not w.error_code & PF_P:
@@ -350,7 +414,7 @@ class AddressSpace:
         if filled:
             w = self.walk(va, access)
             if w.ok:
-                self.tlb[(va >> 12, access)] = w.pa & PTE_ADDR
+                self.tlb[(va >> 12, access)] = w.pa & ~(PAGE_SIZE - 1)
                 return w.pa
         raise UserFault(va, w)
 
@@ -385,18 +449,19 @@ class AddressSpace:
             i += length
 
 
-def table_spans(regions):
-    """pdx -> [(first, end) PTE index] covered by regions, per page table."""
+def table_spans(regions, mode=PAGING_32):
+    """dirx -> [(first, end) PTE index] covered by regions, per page table."""
     spans = {}
     for r in regions:
         npages = (r.end - r.start) // PAGE_SIZE
-        for _, a, n in table_runs(r.start, npages):
-            spans.setdefault(pdx(a), []).append((ptx(a), ptx(a) + n))
+        for _, a, n in table_runs(r.start, npages, mode):
+            spans.setdefault(mode.dirx(a), []).append(
+                (mode.tabx(a), mode.tabx(a) + n))
     return spans
 
 
-def _lanes(n, _cache={}):
-    """An integer with a 1 in the low bit of each of n 32-bit lanes."""
-    if n not in _cache:
-        _cache[n] = ((1 << (32 * n)) - 1) // 0xFFFFFFFF
-    return _cache[n]
+def _lanes(n, bits=32, _cache={}):
+    """An integer with a 1 in the low bit of each of n lanes of bits bits."""
+    if (n, bits) not in _cache:
+        _cache[n, bits] = ((1 << (bits * n)) - 1) // ((1 << bits) - 1)
+    return _cache[n, bits]

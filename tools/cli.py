@@ -55,8 +55,20 @@ def make_parser():
     return ap
 
 
+PAGING_HELP = ("page-table format: 32 = classic two-level paging (4 KiB "
+               "and 4 MiB pages, no no-execute bit); pae = three levels of "
+               "64-bit entries (4 KiB and 2 MiB pages) with no-execute "
+               "stacks, shm and ELF data (default 32)")
+
+
+def add_paging_option(parser):
+    parser.add_argument("--paging", choices=("32", "pae"), default="32",
+                        help=PAGING_HELP)
+
+
 def add_run_options(run):
     run.add_argument("programs", nargs="+", metavar="PROGRAM")
+    add_paging_option(run)
     run.add_argument("--program", action="append", default=[],
                      help="make a program spawnable by name")
     run.add_argument("--report", metavar="FILE")
@@ -92,6 +104,7 @@ def add_race_parser(sub):
     race.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
     race.add_argument("--ignore-output", action="store_true",
                       help="compare only exit statuses and shared memory")
+    add_paging_option(race)
 
 
 def check_machine_options(args):
@@ -107,7 +120,8 @@ def cmd_run(args):
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
-               cpus=args.cpus, seed=args.seed, check=args.check)
+               cpus=args.cpus, seed=args.seed, check=args.check,
+               paging=args.paging)
     if args.maps:
         k.extensions.append(MapsPrinter(k.console))
     tracer = trace_cli.attach(k, args)
@@ -133,7 +147,7 @@ def cmd_race(args):
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     outcomes = find_races(programs, boot, seeds, args.cpus, args.quantum,
-                          args.memory, args.ignore_output)
+                          args.memory, args.ignore_output, args.paging)
     print(format_outcomes(outcomes, len(seeds)))
     return 0 if len(outcomes) == 1 else 1
 

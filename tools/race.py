@@ -20,11 +20,11 @@ class Outcome:
     seeds: list = field(default_factory=list)
 
 
-def run_seed(programs, boot, seed, cpus, quantum, memory):
+def run_seed(programs, boot, seed, cpus, quantum, memory, paging="32"):
     """One run under seed; return (statuses, stdout, shared-memory digest)."""
     out = io.BytesIO()
     k = Kernel(programs, memory=memory, quantum=quantum, cpus=cpus,
-               seed=seed, console=Console(out, io.BytesIO()))
+               seed=seed, console=Console(out, io.BytesIO()), paging=paging)
     k.boot(boot)
     k.run()
     report = build_report(k)
@@ -43,14 +43,14 @@ def _shm_digest(k):
 
 
 def find_races(programs, boot, seeds, cpus=2, quantum=0, memory=128 << 20,
-               ignore_output=False):
+               ignore_output=False, paging="32"):
     """Run every seed; return the outcomes, largest group first. With
     ignore_output, console output (often legitimately interleaved) is not
     part of the outcome."""
     groups = {}
     for seed in seeds:
         statuses, out, mem = run_seed(programs, boot, seed, cpus, quantum,
-                                      memory)
+                                      memory, paging)
         key = (statuses, "" if ignore_output else out, mem)
         groups.setdefault(key, Outcome(*key)).seeds.append(seed)
     return sorted(groups.values(), key=lambda o: -len(o.seeds))
