@@ -81,10 +81,10 @@ def boot_machine(memory, ncpus=1, mode=x86.PAGING_32):
     cpu = hw.cpus[0]
     layout, template = calibrate(cpu, KERNBASE, pdes, SCRATCH_PA)
     hw.layout = layout
-    top = boot_tables(hw, memory, mode)
-    template.restore()
-    cpu.enable_paging(top, mode)
-    template.save()
-    cpu.flush_tlb()
+    if mode != x86.PAGING_32:          # calibration ran under 32-bit paging
+        template.restore()
+        cpu.enable_paging(boot_tables(hw, memory, mode), mode)
+        template.save()
+        cpu.flush_tlb()
     hw.flush_code()
     return hw, template, kernel_half(memory, mode)

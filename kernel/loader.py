@@ -88,7 +88,8 @@ def load(aspace, image):
         for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
                           PAGE_SIZE):
             w, x = perms.get(page, (False, False))
-            perms[page] = (w or s.writable, x or s.executable)
+            perms[page] = (w or s.writable,     # (x: always, without NX)
+                           x or s.executable or not vm.mode.nx)
     for start, end, (w, x) in _runs(perms):  # first: destroy() unmaps
         # them and the trace names them
         aspace.add_region(Region(start, end, w, "image", tag=image.name,
