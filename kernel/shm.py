@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_P, PTE_U, PTE_W, \
     pgroundup
+from kernel import hugetlb
+from kernel.hugetlb import SHM_HUGETLB
 from kernel.memlayout import MAX_SHM_BYTES, SHM_BASE, SHM_END
 from kernel.syscall import Errno, Sys, syscall
 from kernel.vm import NoMemory, Region, UserFault
@@ -48,6 +50,8 @@ class Segment:
     attachments: list = field(default_factory=list)
     destroyed: bool = False
     nframes: int = 0             # frames taken so far
+    page_size: int = PAGE_SIZE   # a large page size: SHM_HUGETLB
+    zeroed: bytearray = None     # large pages: touched yet (kernel.hugetlb)
 
     def __post_init__(self):
         if self.frames is None:
@@ -105,10 +109,19 @@ class ShmTable:
             return -Errno.EEXIST
         if len(self.segments) >= self.max_segments:
             return -Errno.ENOSPC
-        size = pgroundup(size)
+        huge = bool(mode & SHM_HUGETLB)
+        size = hugetlb.round_size(size, self.vm.mode) if huge else \
+            pgroundup(size)
         if self.reserved + (size >> PAGE_SHIFT) > self.quota:
             return -Errno.ENOMEM
-        seg = Segment(self.next_id, key, size, p.uid, mode & 0o777, p.pid)
+        seg = Segment(self.next_id, key, size, p.uid,
+                      mode & (0o777 | SHM_HUGETLB), p.pid)
+        if huge:
+            seg.frames = hugetlb.reserve(self.vm, size)
+            if seg.frames is None:
+                return -Errno.ENOMEM
+            seg.nframes, seg.page_size = seg.npages, self.vm.mode.large_size
+            seg.zeroed = bytearray(size // seg.page_size)
         self.next_id += 1
         self.reserved += seg.npages
         self.segments[seg.id] = seg
@@ -131,7 +144,7 @@ class ShmTable:
         readonly = bool(flags & SHM_RDONLY)
         if not seg.allows(p.uid, write=not readonly):
             return -Errno.EACCES
-        start = self._place(p.aspace, addr, seg.size)
+        start = self._place(p.aspace, addr, seg.size, seg.page_size)
         if start < 0:
             return start
         try:
@@ -155,7 +168,8 @@ class ShmTable:
         NoMemory having changed nothing."""
         region = Region(start, start + seg.size, not readonly, "shm",
                         pager=self._pager, detach=self._detached, obj=seg,
-                        tag=f"id {seg.id}", executable=executable)
+                        tag=f"id {seg.id}", executable=executable,
+                        page_size=seg.page_size)
         aspace.add_region(region)        # first, so the trace names it
         try:
             self._map_touched(aspace, seg, region)
@@ -204,14 +218,15 @@ class ShmTable:
         return 0
 
     # -- placement and mapping -------------------------------------------
-    def _place(self, aspace, addr, size):
+    def _place(self, aspace, addr, size, align=PAGE_SIZE):
         """The start of the new attachment, or -errno: a fixed addr must be
-        page-aligned, in user space and free; 0 picks the first free range
-        of the shm window (-ENOMEM when none is left)."""
+        aligned (to the segment's page size), in user space and free; 0
+        picks the first free aligned range of the shm window (-ENOMEM when
+        none is left)."""
         if addr == 0:
-            start = first_fit(aspace, size, SHM_BASE, SHM_END)
+            start = first_fit(aspace, size, SHM_BASE, SHM_END, align)
             return -Errno.ENOMEM if start is None else start
-        if addr % PAGE_SIZE or not aspace.is_free(addr, addr + size):
+        if addr % align or not aspace.is_free(addr, addr + size):
             return -Errno.EINVAL
         return addr
 
@@ -219,6 +234,8 @@ class ShmTable:
         """Point PTEs at every page of seg already touched, one physical
         write per page table. Raises NoMemory, having changed nothing, when
         the page tables this needs cannot all be had."""
+        if seg.page_size > PAGE_SIZE:
+            return hugetlb.map_zeroed(self.vm, aspace, seg, region)
         runs, start, dirx = seg.touched_runs(), region.start, self.vm.mode.dirx
         tables = set()
         for i, pas in runs:
@@ -238,6 +255,8 @@ class ShmTable:
         """A not-present page of an attachment: the segment's frame for it,
         zero-filled on first touch, plus the reference the PTE will own."""
         seg = region.obj
+        if seg.page_size > PAGE_SIZE:
+            return hugetlb.pager(self.vm, seg, region, va)
         i = (va - region.start) >> PAGE_SHIFT
         pa = seg.frames[i]
         if not pa:
@@ -301,6 +320,9 @@ class ShmTable:
         if proc is None or proc.aspace is None:
             checker.fail("attachments belong to live processes",
                          f"segment {seg.id} attached in pid {a.pid}")
+        if seg.page_size > PAGE_SIZE:
+            return hugetlb.check_attachment(checker, self.vm, seg, a,
+                                            proc.aspace)
         n, mode = seg.npages, self.vm.mode
         ptes = proc.aspace.ptes(a.addr, n)
         lanes = _lanes(n, mode.entry_size)
@@ -338,16 +360,21 @@ def _lanes(n, size=4, _cache={}):
     return _cache[n, size]
 
 
-def first_fit(aspace, size, lo, hi):
-    """The lowest page-aligned start in [lo, hi) with size bytes free of
+def first_fit(aspace, size, lo, hi, align=PAGE_SIZE):
+    """The lowest align-aligned start in [lo, hi) with size bytes free of
     every region of aspace, or None."""
     start = lo
     for r in aspace.regions:                 # sorted by start
         if r.start >= start + size:
             break
         if r.end > start:
-            start = pgroundup(r.end)
+            start = (r.end + align - 1) // align * align
     return start if start + size <= hi else None
+
+
+def page_text(size):
+    """' 4M pages' for a large-page segment; '' for 4 KiB pages."""
+    return f" {size >> 20}M pages" if size > PAGE_SIZE else ""
 
 
 def describe(seg):
@@ -355,6 +382,7 @@ def describe(seg):
     return {"id": seg.id, "key": seg.key, "size": seg.size,
             "owner": seg.owner, "mode": seg.mode, "creator": seg.creator,
             "destroyed": seg.destroyed, "frames": seg.nframes,
+            "page_size": seg.page_size,
             "attachments": [{"pid": a.pid, "addr": a.addr,
                              "readonly": a.readonly}
                             for a in seg.attachments]}
@@ -369,7 +397,8 @@ def ipcs_text(table):
         lines.append(f"{s.key:#010x} {s.id:>6} {s.owner:>6} {s.mode:>5o} "
                      f"{s.size:>10} {len(s.attachments):>6} "
                      f"{s.nframes:>6} {s.creator:>5} "
-                     f"{'dest' if s.destroyed else ''}".rstrip())
+                     f"{'dest' if s.destroyed else ''}"
+                     f"{page_text(s.page_size)}".rstrip())
     lines.append(f"{len(table.segments)} segment(s), {table.frames_in_use()} "
                  f"frame(s), {table.reserved} of {table.quota} pages reserved")
     return "\n".join(lines) + "\n"

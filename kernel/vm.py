@@ -75,6 +75,7 @@ class Region:
     obj: object = None           # the segment, for shm
     tag: str = ""
     executable: bool = True      # False: NX in every leaf (where the mode has NX)
+    page_size: int = PAGE_SIZE   # the mode's large_size: PDE leaves (shm)
 
     def contains(self, va):
         return self.start <= va < self.end
@@ -122,7 +123,7 @@ class VM:
         self.hw.zero(pa, PAGE_SIZE)
         if self.zeroed is not None:
             self.zeroed.append(pa)
-        self._forget_code()
+        self.forget_code()
         return pa
 
     def alloc_copy(self, src):
@@ -130,7 +131,7 @@ class VM:
         pa = self._alloc()
         mem = self.hw.mem
         mem[pa:pa + PAGE_SIZE] = mem[src:src + PAGE_SIZE]
-        self._forget_code()
+        self.forget_code()
         return pa
 
     def _alloc(self):
@@ -139,7 +140,7 @@ class VM:
             raise NoMemory()
         return pa
 
-    def _forget_code(self):
+    def forget_code(self):
         """After RAM writes into a new frame: a freed frame may hold code a
         CPU translated, which RAM writes never invalidate (UNICORN.md 2)."""
         if self.frames.reused:
@@ -280,7 +281,11 @@ class AddressSpace:
 
     def remove_region(self, region):
         """Unmap a region's pages and forget it."""
-        self.unmap_pages(region.start, (region.end - region.start) // PAGE_SIZE)
+        if region.page_size > PAGE_SIZE:
+            self.unmap_large(region.start, region.end)
+        else:
+            self.unmap_pages(region.start,
+                             (region.end - region.start) // PAGE_SIZE)
         self.regions.remove(region)
         if region.detach:
             region.detach(region)
@@ -368,12 +373,60 @@ class AddressSpace:
         return new != old
 
     # -- demand paging and user memory -----------------------------------
+    # -- large pages: the PDE is the leaf ------------------------------------
+    def map_large(self, va, pa, flags):
+        """Make the PDE for the large page at va (aligned) a leaf naming the
+        aligned contiguous frames from pa. The leaf owns one reference on
+        each 4 KiB frame it covers, which the caller has already taken. An
+        empty page table left there by an earlier mapping is freed."""
+        mode = self.vm.mode
+        d = mode.dirx(va)
+        old = self.tables.pop(d, None)
+        if old is not None:              # no region overlaps: no PTE in it
+            self.vm.frames.decref(old)
+        self.vm.write_entry(self.pde_addr(d), pa | flags | x86.PTE_PS)
+        self.vm.stats["ptes_written"] += 1
+        if self.vm.tracer:
+            self.vm.tracer.mapped(self, va, 1)
+
+    def unmap_large(self, start, end):
+        """Clear the large-page leaves of [start, end), dropping each leaf's
+        reference on every frame it covers."""
+        self.tlb.clear()
+        mode, frames = self.vm.mode, self.vm.frames
+        for va in range(start, end, mode.large_size):
+            addr = self.pde_addr(mode.dirx(va))
+            e = self.vm.read_entry(addr)
+            if not e & PTE_P:
+                continue
+            if self.vm.tracer:
+                self.vm.tracer.unmapping(self, va, [e])
+            first = mode.large_pa(e, 0)
+            for k in range(mode.large_pages):
+                frames.decref(first + k * PAGE_SIZE)
+            self.vm.write_entry(addr, 0)
+        self.vm.on_tables_changed(self)
+
+    def _fault_in_large(self, r, va):
+        """fault_in for a region of large pages: one PDE leaf."""
+        mode = self.vm.mode
+        page = va & ~(mode.large_size - 1)
+        if self.pde(mode.dirx(page)) & PTE_P:
+            return False
+        pa = r.pager(r, page)
+        if pa is None:
+            raise NoMemory()
+        self.map_large(page, pa, self.vm.leaf_flags(r.writable, r.executable))
+        return True
+
     def fault_in(self, va, write):
         """Satisfy a not-present access at va from its region's pager.
         Returns True when a PTE was filled (the access may be retried)."""
         r = self.region_at(va)
         if r is None or r.pager is None or (write and not r.writable):
             return False
+        if r.page_size > PAGE_SIZE:
+            return self._fault_in_large(r, va)
         page = x86.pgrounddown(va)
         if self.pte(page) & PTE_P:
             return False
