@@ -41,7 +41,7 @@ def _stop_address():
 def _add_hook(uch, htype, name, state):
     """Install C function `name` of the library as a hook over every address,
     with a pointer to the ctypes structure `state` (kept alive by its owner)
-    as its user data."""
+    as its user data. Returns the hook handle."""
     h = ctypes.c_size_t()
     fn = ctypes.cast(getattr(_library(), name), ctypes.c_void_p)
     err = uclib.uc_hook_add(uch, ctypes.byref(h), htype, fn,
@@ -49,6 +49,7 @@ def _add_hook(uch, htype, name, state):
                             ctypes.c_uint64(1), ctypes.c_uint64(0))
     if err:
         raise RuntimeError(f"uc_hook_add({name}) failed: {err}")
+    return h
 
 
 class Counter:
@@ -81,3 +82,8 @@ class PreemptFlag:
 
     def raise_(self):
         self.state.pending = 1
+
+    def clear(self):
+        """Forget a request raised during the previous slice (or during a
+        long kernel call): it was for that slice, not the next."""
+        self.state.pending = 0

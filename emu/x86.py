@@ -61,6 +61,7 @@ PDPTE_MUST_BE_ZERO = 0x1E6      # PDPTE bits 1, 2, 5..8: #GP at CR3 load
 
 # Control register bits.
 CR0_PE = 1 << 0
+CR0_ET = 1 << 4      # extension type: hardwired to 1 since the i486
 CR0_WP = 1 << 16
 CR0_PG = 1 << 31
 CR4_PSE = 1 << 4

@@ -7,8 +7,8 @@ from array import array
 from emu import x86
 from emu.calibrate import calibrate
 from emu.machine import Machine
-from kernel.memlayout import (GDT_PA, KERNBASE, KPAE_PA, KPD_PA, SCRATCH_PA,
-                              kva)
+from kernel.memlayout import (GDT_PA, KERNBASE, KPAE_PA, KPD_PA, KPT_PA,
+                              SCRATCH_PA, kva)
 
 GDT = (0,
        x86.flat_segment(0, code=True),      # SEG_KCODE
@@ -43,6 +43,28 @@ def kernel_half(memory, mode=x86.PAGING_32):
     return half.tobytes()
 
 
+def user_kernel_half(hw, mode=x86.PAGING_32):
+    """The kernel half of every user page directory, KPTI-style: one PDE
+    naming a page table (KPT_PA) that maps only the GDT page, which the CPU
+    itself reads when ring 3 loads a segment register. Nothing else of the
+    kernel is reachable: Unicorn makes the stack accesses of a ring-3 far
+    call, far return and iret as *supervisor* accesses, so a kernel half
+    mapping all of RAM, even supervisor-only, let ring 3 read any frame.
+    Supervisor, read-only, A preset (the MMU never writes these entries).
+    Entries are in mode's format (a machine boots in one mode). Returns the
+    bytes of the PDEs from mode.dirx(KERNBASE) to the end."""
+    hw.zero(KPT_PA, x86.PAGE_SIZE)
+    gdt = kva(GDT_PA)
+    ents = array(mode.typecode, bytes(x86.PAGE_SIZE))
+    ents[mode.tabx(gdt)] = GDT_PA | x86.PTE_P | x86.PTE_A
+    hw.write(KPT_PA, ents.tobytes())
+    first = mode.dirx(KERNBASE)
+    half = array(mode.typecode, bytes(mode.entry_size
+                                      * (mode.dirx(1 << 32) - first)))
+    half[mode.dirx(gdt) - first] = KPT_PA | x86.PTE_P | x86.PTE_A
+    return half.tobytes()
+
+
 def prepare_machine(memory, ncpus=1):
     """A machine with the GDT and the kernel half loaded and 32-bit paging
     on, its CPU 0 still at CPL 0. Returns (machine, kernel-half (index,
@@ -72,7 +94,8 @@ def boot_tables(hw, memory, mode):
 
 
 def boot_machine(memory, ncpus=1, mode=x86.PAGING_32):
-    """Return (machine, ring-3 template context, kernel-half PDE bytes).
+    """Return (machine, ring-3 template context, the kernel half of user
+    page directories).
     Calibration runs under 32-bit paging; then the template is switched to
     `mode` (its CR4, EFER and CR3), so every context cloned from it runs in
     that mode. CPU 0 boots; the others get their state from the first
@@ -86,5 +109,22 @@ def boot_machine(memory, ncpus=1, mode=x86.PAGING_32):
         cpu.enable_paging(boot_tables(hw, memory, mode), mode)
         template.save()
         cpu.flush_tlb()
+    cpu.enable_paging(KPD_PA)
+    for other in hw.cpus[1:]:
+        _first_block(other)
     hw.flush_code()
-    return hw, template, kernel_half(memory, mode)
+    return hw, template, user_kernel_half(hw, mode)
+
+
+def _first_block(cpu):
+    """Run one ring-0 block to its end on a CPU that has never run:
+    Unicorn tells its edge hooks (emu.iretguard) of a new block only once
+    a block has *returned* on that CPU (one that ends in an exception does
+    not count), and the first block of a user program must not escape.
+    The block is `jmp $+2`; the run ends at the next one."""
+    jmp = SCRATCH_PA[2] + 0xFF0
+    cpu.machine.write(jmp, b"\xeb\x00")
+    cpu.enable_paging(KPD_PA)
+    cpu.load_gdt(kva(GDT_PA), len(GDT))
+    cpu.load_kernel_segments()
+    cpu.run_to(kva(jmp), kva(jmp) + 2)
