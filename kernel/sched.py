@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
+from kernel.coherence import CodeCoherence
 from kernel.proc import ProcState
 
 PREEMPT_SECONDS = 0.005
@@ -55,6 +56,7 @@ class Scheduler:
         self.rng = random.Random(seed) if seed is not None else None
         self.counting = bool(quantum) or seed is not None
         self.percpu = [PerCpu(c) for c in k.hw.cpus]
+        self.coherence = CodeCoherence(len(self.percpu))
         self.preempting = False
         k.procs.on_runnable = self.need_preemption
 
@@ -121,10 +123,12 @@ class Scheduler:
                 cpu.flush_tlb()
                 pc.tlb_stale = False
         self._refresh_code(pc, p)
+        self.coherence.before_slice(cpu, p)
         k.cpu, k.current, k.switch = cpu, p, False
         p.state = ProcState.RUNNING
         cpu.new_slice()
         cpu.run(eip, self.slice_length())
+        self.coherence.after_slice(cpu, p)
         if k.switch:                        # blocked, yielded, exited
             pc.proc = pc.loaded = None
         elif k.procs.runq:                  # preempted, others waiting
