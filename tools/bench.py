@@ -234,9 +234,16 @@ def bench_long_write():
              None, "reported")]
 
 
+def bench_paging():
+    """Issue 12 (tools/bench_pae.py): PAE against 32-bit paging, large
+    pages against 4 KiB pages."""
+    from tools.bench_pae import large_pages, mode_costs
+    return mode_costs() + large_pages()
+
+
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_shared_memory, bench_tracing, bench_messages,
-            bench_long_write]
+            bench_long_write, bench_paging]
 
 
 def main():
