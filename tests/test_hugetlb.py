@@ -147,3 +147,37 @@ def test_ipcs_and_maps_show_large_pages(kernel):
     k.shm.attach(a, sid, 0, 2)
     assert f"{mode.large_size >> 20}M pages" in ipcs_text(k.shm)
     assert "rwxs shm" in maps_text(a)
+
+
+FORKED = r"""
+#include "ia32k.h"
+/* A large-page attachment survives fork: the child sees and writes the
+ * same frames (its PDE names the same large frame). */
+int main(int arg)
+{
+    int id = shm_create(0, 1, 04600);
+    volatile u32 *p = shm_attach(id, 0, 0);
+    p[0] = 7;
+    int pid = fork();
+    if (pid == 0) {
+        CHECK_EQ(p[0], 7);
+        p[1] = 9;
+        p[0x100000 / 4] = 11;                   /* 1 MiB in: same page */
+        return 0;
+    }
+    int status = -1;
+    CHECK_EQ(wait(pid, &status), pid);
+    CHECK_EQ(status, 0);
+    CHECK_EQ(p[1], 9);
+    CHECK_EQ(p[0x100000 / 4], 11);
+    CHECK_EQ(shm_destroy(id), 0);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("paging", MODES)
+def test_large_attachment_is_shared_across_fork(run_sources, paging):
+    r = run_sources({"hugefork.c": FORKED}, ["hugefork"], paging=paging)
+    assert r.statuses == [0, 0], r.stderr
+    assert r.stats["frames_free_at_end"] == r.stats["frames_free_at_boot"]
