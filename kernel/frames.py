@@ -102,6 +102,37 @@ class Frames:
             self.reused = True
         return self.ref[pfn]
 
+    def incref_run(self, pa, n):
+        """One more reference on each of n allocated frames from pa (a
+        large page's: all with the same count, so one slice assignment)."""
+        a, b = pa >> PAGE_SHIFT, (pa >> PAGE_SHIFT) + n
+        if not self.first <= a < b <= self.end:
+            raise FrameError(f"incref_run: {pa:#x}+{n} frames not managed")
+        c = self.ref[a]
+        if c == 0 or self.ref[a:b].count(c) != n:
+            for k in range(n):
+                self.incref(pa + (k << PAGE_SHIFT))
+            return
+        self.ref[a:b] = array("I", [c + 1]) * n
+
+    def decref_run(self, pa, n):
+        """Drop one reference on each of n frames from pa; the run is freed
+        when the count reaches zero (same fast path as incref_run)."""
+        a, b = pa >> PAGE_SHIFT, (pa >> PAGE_SHIFT) + n
+        if not self.first <= a < b <= self.end:
+            raise FrameError(f"decref_run: {pa:#x}+{n} frames not managed")
+        c = self.ref[a]
+        if c == 0 or self.ref[a:b].count(c) != n:
+            for k in range(n):
+                self.decref(pa + (k << PAGE_SHIFT))
+            return
+        self.ref[a:b] = array("I", [c - 1]) * n
+        if c == 1:
+            self.free_map[a:b] = b"\x01" * n
+            self.nfree += n
+            self.low = min(self.low, a)
+            self.reused = True
+
     def refcount(self, pa):
         return self.ref[pa >> PAGE_SHIFT]
 

@@ -38,8 +38,7 @@ def reserve(vm, size):
         pa = vm.frames.alloc_run(mode.large_pages, mode.large_pages)
         if pa is None:
             for first in runs:
-                for k in range(mode.large_pages):
-                    vm.frames.decref(first + k * PAGE_SIZE)
+                vm.frames.decref_run(first, mode.large_pages)
             return None
         runs.append(pa)
     return array("I", [first + k * PAGE_SIZE for first in runs
@@ -53,8 +52,7 @@ def first_frame(vm, seg, k):
 
 def take_leaf_refs(vm, first):
     """The references one leaf PDE owns: one on each frame it covers."""
-    for k in range(vm.mode.large_pages):
-        vm.frames.incref(first + k * PAGE_SIZE)
+    vm.frames.incref_run(first, vm.mode.large_pages)
 
 
 def pager(vm, seg, region, va):

@@ -404,9 +404,7 @@ class AddressSpace:
                 continue
             if self.vm.tracer:
                 self.vm.tracer.unmapping(self, va, [e])
-            first = mode.large_pa(e, 0)
-            for k in range(mode.large_pages):
-                frames.decref(first + k * PAGE_SIZE)
+            frames.decref_run(mode.large_pa(e, 0), mode.large_pages)
             self.vm.write_entry(addr, 0)
         self.vm.on_tables_changed(self)
 

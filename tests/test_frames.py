@@ -147,3 +147,21 @@ def test_random_operations_keep_the_invariants():
             f.decref(held.pop(rng.randrange(len(held))))
     assert len(set(held)) == len(held) == f.total - f.nfree
     assert f.problems() == []
+
+
+def test_run_references_in_one_step_match_frame_by_frame():
+    f = Frames(LFIRST, LEND)
+    a = f.alloc_run(512, 512)
+    f.incref_run(a, 512)
+    assert {f.refcount(a + i * 0x1000) for i in range(512)} == {2}
+    f.incref(a + 0x5000)                         # counts differ: slow path
+    f.decref_run(a, 512)
+    assert f.refcount(a) == 1 and f.refcount(a + 0x5000) == 2
+    f.decref(a + 0x5000)
+    free = f.nfree
+    f.decref_run(a, 512)
+    assert f.nfree == free + 512 and f.problems() == []
+    assert f.alloc_run(512, 512) == a
+    for bad in (a - (1 << 21), a + (1 << 21)):   # free, or past the end
+        with pytest.raises(FrameError):
+            f.decref_run(bad, 512)
