@@ -2,7 +2,7 @@
 permissions, what backs it and, for shared memory, the physical frame of
 every page as the process's own page table names it."""
 
-from emu.x86 import PAGE_SIZE, PTE_P
+from emu.x86 import PAGE_SIZE
 
 MAX_RUNS = 8                     # frame runs shown per region
 
@@ -36,10 +36,8 @@ def frame_runs(aspace, r):
     """The region's pages in order: a frame 'PA', a run of consecutive
     frames 'FIRST..LAST', or '-' ('-xN': N pages) not present here."""
     runs = []                    # [first pa or None, count]
-    addr_mask = aspace.vm.mode.addr_mask
     for va in range(r.start, r.end, PAGE_SIZE):
-        pte = aspace.pte(va)
-        pa = pte & addr_mask if pte & PTE_P else None
+        pa = aspace.frame_of(va)
         last = runs[-1] if runs else None
         if last and (last[0] is None) == (pa is None) and \
                 (pa is None or pa == last[0] + last[1] * PAGE_SIZE):

@@ -265,6 +265,18 @@ class AddressSpace:
         addr = self._pte_addr(va)
         return 0 if addr is None else self.vm.read_entry(addr)
 
+    def frame_of(self, va):
+        """The physical address va's page maps to (through a PTE or a
+        large-page PDE leaf), or None when it is not present."""
+        mode = self.vm.mode
+        pte = self.pte(va)
+        if pte & PTE_P:
+            return pte & mode.addr_mask
+        pde = self.pde(mode.dirx(va))
+        if pde & (PTE_P | x86.PTE_PS) == PTE_P | x86.PTE_PS:
+            return mode.large_pa(pde, va) & ~(PAGE_SIZE - 1)
+        return None
+
     # -- regions ---------------------------------------------------------
     def region_at(self, va):
         for r in self.regions:

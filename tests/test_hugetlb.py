@@ -146,7 +146,11 @@ def test_ipcs_and_maps_show_large_pages(kernel):
     sid = k.shm.create(a, 9, 1, 0o600 | SHM_HUGETLB)
     k.shm.attach(a, sid, 0, 2)
     assert f"{mode.large_size >> 20}M pages" in ipcs_text(k.shm)
-    assert "rwxs shm" in maps_text(a)
+    a.aspace.translate(0x40000010, "write")        # first touch
+    text = maps_text(a)
+    assert "rwxs shm" in text
+    run = f"{k.shm.segments[sid].frames[0]:#x}.."
+    assert run in text and "-x" not in text.split("frames")[-1]
 
 
 FORKED = r"""
