@@ -214,11 +214,15 @@ class Cpu:
 
     def remove_code(self, va):
         """Drop the translated code of the page at va, as the loaded context
-        maps it (~2.5 us); a page it cannot fetch from: drop everything."""
+        maps it (~2.5 us); a page it cannot fetch from: drop everything.
+        The lookup is an instruction fetch: on a no-execute page (PAE) it
+        silently records a #PF as "in progress", which would turn the next
+        real fault into a double fault (UNICORN.md fact 1): reset it."""
         try:
             self.uc.ctl_remove_cache(va, va + x86.PAGE_SIZE)
         except UcError:
             self.flush_code()
+        self.clear_exception()
 
     # -- running ---------------------------------------------------------
     @property
