@@ -109,6 +109,7 @@ class Cpu:
         self.preempt_flag = None   # emu.icount.PreemptFlag (default mode)
         self.regs = SyscallRegs(self)
         self._scratch = None
+        self._exc_ctx = None
         self._install_hooks()
 
     @property
@@ -198,8 +199,11 @@ class Cpu:
         self.flush_tlb()
 
     def clear_exception(self):
-        """Reset the "exception in progress" field in the live CPU."""
-        s = self.scratch
+        """Reset the "exception in progress" field in the live CPU (through
+        a context of its own: a hook may hold `scratch` meanwhile)."""
+        if self._exc_ctx is None:
+            self._exc_ctx = self.new_context()
+        s = self._exc_ctx
         self.save(s)
         s.clear_exception()
         uclib.uc_context_restore(self.uch, s.handle)

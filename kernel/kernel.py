@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 
 from emu.x86 import PAGING_MODES
-from kernel import loader, trap
+from kernel import trap
 from kernel.boot import boot_machine
 from kernel.check import Checker
 from kernel.frames import Frames
@@ -14,9 +14,11 @@ from kernel.ipc import Ipc
 from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
 from kernel.proc import Process, ProcState, ProcTable, WaitReason
+from kernel.racewatch import RaceWatch
 from kernel.sched import Scheduler
 from kernel.shm import ShmTable
 from kernel.syscall import Errno
+from kernel.textcache import TextCache
 from kernel.vm import VM, AddressSpace, NoMemory, Region
 
 EXIT_DEADLOCK = -int(Errno.EDEADLK)
@@ -60,7 +62,8 @@ class Kernel:
     """One booted machine and everything running on it."""
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
-                 console=None, cpus=1, seed=None, check=False, paging="32"):
+                 console=None, cpus=1, seed=None, check=False,
+                 policy=None, races=False, paging="32"):
         self.paging = PAGING_MODES[paging]    # "32" or "pae"
         self.hw, self.template, half = boot_machine(memory, cpus, self.paging)
         self.frames = Frames(FIRST_FREE_PA, memory)
@@ -77,10 +80,12 @@ class Kernel:
         self.extensions = []                # observers: see notify()
         self.ipc = Ipc.attach(self)         # mailboxes and futexes
         self.shm = ShmTable(self)
-        self.extensions.append(self.shm)
+        self.text = TextCache(self.vm)      # program images, shared
+        self.extensions += [self.shm, self.text]
         self.tracer = None                  # kernel.trace.Tracer, if tracing
-        self.sched = Scheduler(self, quantum, seed)
+        self.sched = Scheduler(self, quantum, seed, policy)
         self.checker = Checker(self, check) if check else None
+        self.races = RaceWatch.attach(self) if races else None   # --races
         for cpu in self.hw.cpus:
             trap.install(self, cpu)
         self.stats.frames_free_at_boot = self.frames.nfree
@@ -120,8 +125,10 @@ class Kernel:
 
     def notify(self, event, *args):
         """Tell every extension that has an on_EVENT method: spawn(parent,
-        child), exit(p), and whatever later modules add (wait, send,
-        recv, futex_wake...)."""
+        child), exit(p), wait(parent, child), send(p, msg), recv(p, msg),
+        futex_wake(waker, sleeper), shm_attach(p, seg, addr),
+        shm_frame(seg, page, pa), shm_detach(seg), shm_free(seg),
+        slice_end(cpu, p), run_end()."""
         for ext in self.extensions:
             fn = getattr(ext, "on_" + event, None)
             if fn is not None:
@@ -130,7 +137,7 @@ class Kernel:
     def _build_aspace(self, image):
         aspace = AddressSpace(self.vm)
         try:
-            loader.load(aspace, image)
+            self.text.map(aspace, image)
         except NoMemory:
             aspace.destroy()
             raise
@@ -200,6 +207,7 @@ class Kernel:
         """Run until every process has ended (see kernel.sched)."""
         self.sched.run()
         self.cpu = self.current = None
+        self.notify("run_end")
         if self.checker:
             self.checker.run("the end of the run")
         self.stats.frames_free_at_end = self.frames.nfree

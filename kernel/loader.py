@@ -32,6 +32,7 @@ class Image:
     name: str
     entry: int
     segments: list = field(default_factory=list)
+    elf: bytes = b""             # the ELF file, for its debug info
 
 
 def flat_image(name, data):
@@ -57,7 +58,7 @@ def elf_image(name, data):
             raise ImageError(f"{name}: segment at {s.va:#x} outside user space")
     if not segs:
         raise ImageError(f"{name}: no PT_LOAD segment")
-    return Image(name, elf["e_entry"], segs)
+    return Image(name, elf["e_entry"], segs, bytes(data))
 
 
 def _segment(name, s):
@@ -78,26 +79,21 @@ def image_from_bytes(name, data):
 
 
 def load(aspace, image):
-    """Map image's segments into aspace; a page two segments share gets the
-    union of their permissions (writable, executable: a segment without
-    PF_X is no-execute where the paging mode has NX). Raises NoMemory (the
-    caller destroys the half-built address space, which owns every frame
-    mapped so far)."""
-    vm, perms = aspace.vm, {}
-    for s in image.segments:
-        for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
-                          PAGE_SIZE):
-            w, x = perms.get(page, (False, False))
-            perms[page] = (w or s.writable,     # (x: always, without NX)
-                           x or s.executable or not vm.mode.nx)
-    for start, end, (w, x) in _runs(perms):  # first: destroy() unmaps
+    """Map image's segments into aspace in frames of its own (the kernel
+    shares images between processes through kernel.textcache instead); a
+    page two segments share gets the union of their permissions (a segment
+    without PF_X is no-execute where the paging mode has NX). Raises
+    NoMemory (the caller destroys the half-built address space, which owns
+    every frame mapped so far)."""
+    vm = aspace.vm
+    perms = page_perms(image, vm.mode.nx)
+    for start, end, (w, x) in page_runs(perms):  # first: destroy() unmaps
         # them and the trace names them
         aspace.add_region(Region(start, end, w, "image", tag=image.name,
                                  executable=x))
     for page, (w, x) in sorted(perms.items()):
         pa = vm.alloc_zeroed()
-        for s in image.segments:
-            _copy_segment_page(vm.hw, s, page, pa)
+        fill_page(vm.hw, image, page, pa)
         try:
             aspace.map_pages(page, [pa], vm.leaf_flags(w, x))
         except NoMemory:
@@ -105,8 +101,23 @@ def load(aspace, image):
             raise
 
 
-def _runs(perms):
-    """Merge pages into maximal runs of contiguous pages of one permission."""
+def page_perms(image, nx=0):
+    """page -> (writable, executable) for every page the image's segments
+    cover: the union over the segments in it. A segment without PF_X is
+    not executable when the paging mode has an NX bit (nx); without one,
+    everything is."""
+    perms = {}
+    for s in image.segments:
+        for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
+                          PAGE_SIZE):
+            w, x = perms.get(page, (False, False))
+            perms[page] = (w or s.writable, x or s.executable or not nx)
+    return perms
+
+
+def page_runs(perms):
+    """Merge pages into maximal runs of contiguous pages of one permission:
+    [start, end, (writable, executable)]."""
     runs = []
     for page, w in sorted(perms.items()):
         if runs and runs[-1][1] == page and runs[-1][2] == w:
@@ -116,12 +127,22 @@ def _runs(perms):
     return runs
 
 
-def _copy_segment_page(hw, s, page, pa):
-    lo = max(page, s.va)
-    hi = min(page + PAGE_SIZE, s.va + len(s.data))
-    if lo < hi:
-        hw.write(pa + (lo - page), s.data[lo - s.va:hi - s.va])
+def has_file_bytes(image, page):
+    """True when some segment's file bytes fall in page (else it is .bss
+    only: all zeros)."""
+    return any(max(page, s.va) < min(page + PAGE_SIZE, s.va + len(s.data))
+               for s in image.segments)
 
 
-__all__ = ["Image", "ImageError", "NoMemory", "elf_image", "flat_image",
-           "image_from_bytes", "load"]
+def fill_page(hw, image, page, pa):
+    """Copy every segment's file bytes that fall in page into frame pa."""
+    for s in image.segments:
+        lo = max(page, s.va)
+        hi = min(page + PAGE_SIZE, s.va + len(s.data))
+        if lo < hi:
+            hw.write(pa + (lo - page), s.data[lo - s.va:hi - s.va])
+
+
+__all__ = ["Image", "ImageError", "NoMemory", "elf_image", "fill_page",
+           "flat_image", "has_file_bytes", "image_from_bytes", "load",
+           "page_perms", "page_runs"]

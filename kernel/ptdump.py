@@ -10,11 +10,13 @@ segment is one line.
 from array import array
 from dataclasses import dataclass, field
 
-from emu.x86 import PAGE_SIZE, PTE_NX, PTE_P, PTE_PS, pte_flags_str
+from emu.x86 import PAGE_SIZE, PTE_COW, PTE_NX, PTE_P, PTE_PS, pte_flags_str
 from kernel.memlayout import KERNBASE
 
 KERNEL_PDX = KERNBASE >> 22
-_LEAF_BITS = 0x1FF | PTE_NX      # every flag bit of a leaf entry
+_LEAF_BITS = 0x1FF | PTE_COW | PTE_NX   # every flag bit of a leaf entry,
+#                                  ia32k's copy-on-write mark (bit 9, AVL)
+#                                  and NX (bit 63, PAE)
 
 
 @dataclass

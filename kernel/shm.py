@@ -93,6 +93,7 @@ class ShmTable:
 
     def __init__(self, k):
         self.vm = k.vm
+        self.notify = k.notify   # shm_attach, shm_frame, shm_detach, shm_free
         self.segments = {}       # id -> Segment
         self.keys = {}           # nonzero key -> id of the live segment
         self.next_id = 1
@@ -152,6 +153,7 @@ class ShmTable:
                             bool(flags & SHM_EXEC))
         except NoMemory:
             return -Errno.ENOMEM
+        self.notify("shm_attach", p, seg, start)
         return start
 
     def inherit(self, parent, child, pid):
@@ -263,6 +265,7 @@ class ShmTable:
             pa = self.vm.alloc_zeroed()   # the segment's own reference
             seg.frames[i] = pa
             seg.nframes += 1
+            self.notify("shm_frame", seg, i, pa)
         self.vm.frames.incref(pa)
         return pa
 
@@ -272,11 +275,13 @@ class ShmTable:
         seg = region.obj
         seg.attachments = [a for a in seg.attachments
                            if a.region is not region]
+        self.notify("shm_detach", seg)
         if seg.destroyed and not seg.attachments:
             self._free(seg)
 
     def _free(self, seg):
         """Drop the segment's own reference on each of its frames."""
+        self.notify("shm_free", seg)
         for pa in seg.frames:
             if pa:
                 self.vm.frames.decref(pa)
@@ -284,6 +289,13 @@ class ShmTable:
         del self.segments[seg.id]
 
     # -- introspection (kernel extension hooks) --------------------------
+    def on_spawn(self, parent, child):
+        """A forked child's inherited attachments (ShmTable.inherit made
+        them before it was a process) are announced as attaches now."""
+        for r in child.aspace.regions if child.aspace else ():
+            if r.kind == "shm":
+                self.notify("shm_attach", child, r.obj, r.start)
+
     def on_exit(self, p):
         """Nothing here: the exiting address space's destroy() removes each
         shm region, and _detached() runs for it."""
@@ -339,6 +351,14 @@ class ShmTable:
                          f"pid {a.pid} va {a.addr + i * PAGE_SIZE:#x} PTE "
                          f"{ptes[i]:#x}, segment {seg.id} page {i} frame "
                          f"{seg.frames[i]:#x}")
+
+    def contents(self, seg=None):
+        """(id, bytes) of seg, or of every segment in id order: what its
+        pages hold now (untouched pages read as zeros)."""
+        hw, zero = self.vm.hw, bytes(PAGE_SIZE)
+        for s in [seg] if seg is not None else self.in_order():
+            yield s.id, b"".join(hw.read(pa, PAGE_SIZE) if pa else zero
+                                 for pa in s.frames)
 
     def frames_in_use(self):
         return sum(s.nframes for s in self.segments.values())

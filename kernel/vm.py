@@ -20,7 +20,7 @@ from leaf_flags(), which adds NX where the mode has it.
 """
 
 from array import array
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from emu import x86
@@ -28,6 +28,8 @@ from emu.walk import READ, WRITE, walk
 from emu.x86 import (PAGE_SIZE, PAGING_32, PF_P, PTE_A, PTE_COW, PTE_D,
                      PTE_P, PTE_U, PTE_W)
 from kernel.memlayout import KERNBASE, USER_END, USER_LOW
+
+TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
 
 
 SHARED_KINDS = ("shm", "shared")   # "shared": tools/ipc_harness premaps
@@ -86,6 +88,10 @@ class Region:
     def shared(self):
         return self.kind in SHARED_KINDS
 
+    def copy(self):
+        """The same region, for another address space (fork)."""
+        return Region(**self.__dict__)
+
 
 @dataclass
 class VM:
@@ -129,12 +135,21 @@ class VM:
         self.forget_code()
         return pa
 
+    def alloc_table(self):
+        """A zero-filled frame for a page directory or table: never mapped
+        for the user, so never executed, so no code flush (a freed frame's
+        stale code is dropped when a frame is next allocated for data)."""
+        pa = self._alloc()
+        self.hw.zero(pa, PAGE_SIZE)
+        return pa
+
     def alloc_copy(self, src):
-        """A fresh frame holding a copy of frame src, or NoMemory."""
+        """A fresh frame holding a copy of frame src, or NoMemory. The
+        caller invalidates translated code of the page it maps it at (the
+        frame may be a freed one that held code: UNICORN.md fact 2)."""
         pa = self._alloc()
         mem = self.hw.mem
         mem[pa:pa + PAGE_SIZE] = mem[src:src + PAGE_SIZE]
-        self.forget_code()
         return pa
 
     def _alloc(self):
@@ -160,10 +175,10 @@ class AddressSpace:
         mode = vm.mode
         if vm.frames.nfree < vm.space_frames:
             raise NoMemory()
-        self.dirs = [vm.alloc_zeroed() for _ in range(mode.ndirs)]
+        self.dirs = [vm.alloc_table() for _ in range(mode.ndirs)]
         self.pd = self.dirs[0]
         if mode.pde_level:               # PAE: a PDPT names the directories
-            self.pd = vm.alloc_zeroed()  # below 4 GiB, as CR3 must be
+            self.pd = vm.alloc_table()   # below 4 GiB, as CR3 must be
             for k, d in enumerate(self.dirs):
                 vm.write_entry(self.pd + mode.entry_size * k, d | PTE_P)
         vm.hw.write(self.pde_addr(mode.dirx(KERNBASE)), vm.kernel_half)
@@ -198,7 +213,7 @@ class AddressSpace:
     def _table(self, i):
         pt = self.tables.get(i)
         if pt is None:
-            pt = self.vm.alloc_zeroed()
+            pt = self.vm.alloc_table()
             self.tables[i] = pt
             self.vm.write_entry(self.pde_addr(i), pt | PTE_P | PTE_W | PTE_U)
         return pt
@@ -328,7 +343,7 @@ class AddressSpace:
             raise NoMemory()
         child = AddressSpace(self.vm)
         for r in private:                    # first: traces name them
-            child.add_region(replace(r))
+            child.add_region(r.copy())
             if r.share:
                 r.share(r)
         self.tlb.clear()                     # cached WRITE entries are stale
@@ -341,7 +356,7 @@ class AddressSpace:
         """Copy the private runs [(first, end) PTE index] of parent's page
         table i into a new table here, marking writable PTEs COW on both
         sides; each lane of a big integer is one PTE (C-speed, no loop over
-        entries), only the reference counts loop over present PTEs."""
+        entries), only the reference counts loop over the runs' PTEs."""
         hw, src, mode = self.vm.hw, parent.tables[i], self.vm.mode
         bits = 8 * mode.entry_size
         v = int.from_bytes(hw.read(src, PAGE_SIZE), "little")
@@ -352,15 +367,19 @@ class AddressSpace:
         if w:
             v = v & ~(w << 1) | (w << 9)     # W off, PTE_COW (bit 9) on
             hw.write(src, v.to_bytes(PAGE_SIZE, "little"))
-        ents = array(mode.typecode, (v & mask * mode.entry_mask).to_bytes(
-            PAGE_SIZE, "little"))
-        hw.write(self._table(i), ents.tobytes())
-        pas = [e & mode.addr_mask for e in ents if e & PTE_P]
-        self.vm.frames.incref_each(pas)
-        self.vm.stats["ptes_written"] += len(pas) + bin(w).count("1")
+        v &= mask * mode.entry_mask          # the child's: private lanes
+        hw.write(self._table(i), v.to_bytes(PAGE_SIZE, "little"))
+        every = _lanes(mode.ptes_per_table, bits)
+        pfn_mask = mode.addr_mask >> 12
+        pfns = array("I", array(mode.typecode, ((v >> 12) & every * pfn_mask)
+                                .to_bytes(PAGE_SIZE, "little")))  # 0: none
+        for j, end in runs:                  # the child's PTEs own these
+            self.vm.frames.incref_pfns(pfns[j:end])
+        present = v & every                  # P bits
+        self.vm.stats["ptes_written"] += present.bit_count() + w.bit_count()
         if self.vm.tracer:
-            self.vm.tracer.forked(self, [mode.page_va(i, j) for j, e in
-                                         enumerate(ents) if e & PTE_P])
+            self.vm.tracer.forked(self, [mode.page_va(i, j) for j, pfn in
+                                         enumerate(pfns) if pfn])
 
     def break_cow(self, va):
         """Resolve a write to va's copy-on-write page: the last PTE naming
@@ -385,6 +404,8 @@ class AddressSpace:
         if self.vm.tracer:
             self.vm.tracer.cow_broken(self, page, old, new)
         self.vm.on_tables_changed(self)
+        if new != old and self.vm.frames.reused:   # new may hold old code
+            self.vm.on_code_written(self, [page], False)
         return new != old
 
     # -- demand paging and user memory -----------------------------------
@@ -480,7 +501,6 @@ class AddressSpace:
         if filled:
             w = self.walk(va, access)
             if w.ok:
-                self._remember(va, access, w.pa)
                 return w.pa
         raise UserFault(va, w)
 

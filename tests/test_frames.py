@@ -1,6 +1,8 @@
 """kernel/frames.py: the frame allocator and its reference counts."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernel.frames import FrameError, Frames
 
@@ -165,3 +167,27 @@ def test_run_references_in_one_step_match_frame_by_frame():
     for bad in (a - (1 << 21), a + (1 << 21)):   # free, or past the end
         with pytest.raises(FrameError):
             f.decref_run(bad, 512)
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.just(0), st.integers(16, 40)), max_size=80),
+       st.booleans())
+def test_bulk_increments_equal_one_at_a_time(nums, sorted_):
+    """incref_pfns (fork's bulk path, by runs of consecutive frames) adds
+    exactly what a loop of single increments would; 0 means no frame."""
+    from array import array
+    if sorted_:
+        nums = sorted(nums)
+    fast, slow = Frames(16 << 12, 64 << 12), Frames(16 << 12, 64 << 12)
+    fast.incref_pfns(array("I", nums))
+    for pfn in nums:
+        if pfn:
+            slow.ref[pfn] += 1
+    assert fast.ref == slow.ref
+
+
+def test_consecutive_runs_split_where_numbers_jump():
+    from array import array
+    from kernel.frames import consecutive_runs
+    pfns = array("I", list(range(100, 140)) + [7] + list(range(20, 60)))
+    assert consecutive_runs(pfns) == [(100, 40), (7, 1), (20, 40)]
+    assert consecutive_runs(array("I")) == []
+    assert consecutive_runs(array("I", [5, 9, 2, 8])) is None  # a loop's

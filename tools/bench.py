@@ -178,6 +178,41 @@ def bench_messages():
     return rows
 
 
+def bench_fork():
+    """Issue 11's figures (tools/bench_fork.py): fork of 1 MiB of touched
+    private memory, copy-on-write faults against the bare hook round trip,
+    and fork + exit + wait."""
+    from tools.bench_fork import bench_fork as figures
+    f = figures()
+    hook = bare_hook_seconds() * 1e6
+    return [("fork, 1 MiB touched private memory (us)", f["fork_1mib_us"],
+             None, "reported"),
+            (f"  per page-table page copied ({f['page_tables_copied']}) (us)",
+             f["fork_us_per_page_table"], None, "<= 30 us"),
+            ("  of which copying the tables, per page-table page (us)",
+             f["table_copy_us_per_page_table"], None, "reported"),
+            ("COW write fault round trip, copy (us)", f["cow_copy_fault_us"],
+             f["cow_copy_fault_us"] / hook, "<= 3"),
+            ("COW write fault round trip, reuse (us)",
+             f["cow_reuse_fault_us"], f["cow_reuse_fault_us"] / hook, "<= 2"),
+            ("fork + exit + wait round trip (us)", f["fork_exit_wait_us"],
+             f["fork_exit_wait_us"] / hook, "reported")]
+
+
+def bench_race_detector():
+    """Issue 15's figures (tools/bench_races.py): --races against the same
+    run without it."""
+    from tools.bench_races import bench_races
+    f = bench_races()
+    return [("--races, 2 processes, no shared memory (ms)",
+             f["private_on_s"] * 1e3, f["private_speed_ratio"],
+             ">= 0.9 (speed vs without)"),
+            ("--races, race.c plain (ms)", f["race_plain_on_s"] * 1e3,
+             f["race_plain_slowdown"], "<= 20 (slowdown)"),
+            ("--races, race.c all four modes (ms)", f["race_all_on_s"] * 1e3,
+             f["race_all_slowdown"], "reported (slowdown)")]
+
+
 LONG_WRITE = """
     mov eax, SYS_SHM_CREATE
     xor ebx, ebx
@@ -241,9 +276,17 @@ def bench_paging():
     return mode_costs() + large_pages()
 
 
+def bench_race_finder():
+    """Issue 15's race-finder figures (tools/bench_race.py): --jobs 2
+    against --jobs 1, and PCT against random slicing."""
+    from tools.bench_race import bench_race
+    return bench_race()
+
+
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_shared_memory, bench_tracing, bench_messages,
-            bench_long_write, bench_paging]
+            bench_long_write, bench_race_detector, bench_race_finder,
+            bench_fork, bench_paging]
 
 
 def main():

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LIB = ROOT / "userland" / "lib"
 CACHE = ROOT / ".build"
 CFLAGS = ["-m32", "-march=i686", "-ffreestanding", "-nostdlib", "-static",
-          "-fno-pic", "-no-pie", "-O2", "-fno-stack-protector",
+          "-fno-pic", "-no-pie", "-O2", "-g", "-fno-stack-protector",
           "-fno-asynchronous-unwind-tables", "-fno-builtin",
           "-Wall", "-Wl,-Ttext-segment=0x00400000", "-Wl,--build-id=none",
           "-Wl,-e,_start",
