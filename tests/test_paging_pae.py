@@ -10,7 +10,7 @@ differ, and none of the earlier ones does (tests/test_nx.py has those)."""
 import pytest
 
 from conftest import boot
-from test_cpus2 import GROUPS, SPECIAL, UNCHECKED, leaked, outcome, singles
+from test_cpus2 import GROUPS, UNCHECKED, leaked, outcome, singles
 from test_shm import BYSTANDER
 from tools.programs import Programs
 
@@ -47,6 +47,3 @@ def test_physical_memory_exhaustion_under_pae(tmp_path):
     assert [p["status"] for p in pae.report["processes"]] == [0, 0, 270, 0]
     assert leaked(pae) == 0
 
-
-def test_special_programs_are_all_covered():
-    assert SPECIAL == {"shm_oom_test"}
