@@ -42,3 +42,27 @@ void preempt_hook(void *uc, uint64_t address, uint32_t size, struct preempt *p)
         p->stop(uc);
     }
 }
+
+/* The debugger's watchpoints: a memory hook arms `armed` during the access;
+ * this code hook, on every instruction while a watchpoint exists, stops the
+ * CPU before the next instruction starts, so the accessing instruction has
+ * completed and is not repeated. The instruction it stops before was
+ * counted by icount_hook (installed earlier): take it off again. */
+struct stop_next {
+    volatile int armed;
+    int (*stop)(void *uc);
+    uint64_t *count;            /* the icount counter, or NULL */
+};
+
+void stop_next_hook(void *uc, uint64_t address, uint32_t size,
+                    struct stop_next *s)
+{
+    (void)address;
+    (void)size;
+    if (s->armed) {
+        s->armed = 0;
+        if (s->count)
+            (*s->count)--;
+        s->stop(uc);
+    }
+}

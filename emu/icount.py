@@ -1,6 +1,7 @@
 """The C hooks of emu/icount.c, compiled once with gcc into .build/ and
 installed through ctypes: exact instruction counting and slicing (a code
-hook), and the default mode's synchronous preemption (a block hook)."""
+hook), the default mode's synchronous preemption (a block hook), and the
+debugger's stop after a watched access (a code hook)."""
 
 import ctypes
 import functools
@@ -41,7 +42,7 @@ def _stop_address():
 def _add_hook(uch, htype, name, state):
     """Install C function `name` of the library as a hook over every address,
     with a pointer to the ctypes structure `state` (kept alive by its owner)
-    as its user data."""
+    as its user data; returns the hook's handle."""
     h = ctypes.c_size_t()
     fn = ctypes.cast(getattr(_library(), name), ctypes.c_void_p)
     err = uclib.uc_hook_add(uch, ctypes.byref(h), htype, fn,
@@ -49,6 +50,7 @@ def _add_hook(uch, htype, name, state):
                             ctypes.c_uint64(1), ctypes.c_uint64(0))
     if err:
         raise RuntimeError(f"uc_hook_add({name}) failed: {err}")
+    return h.value
 
 
 class Counter:
@@ -81,3 +83,30 @@ class PreemptFlag:
 
     def raise_(self):
         self.state.pending = 1
+
+
+class StopNextState(ctypes.Structure):
+    _fields_ = [("armed", ctypes.c_int), ("stop", ctypes.c_void_p),
+                ("count", ctypes.c_void_p)]
+
+
+class StopNext:
+    """While installed (a C hook on every instruction, so only while the
+    debugger watches memory): arm() from a memory hook stops the CPU before
+    the next instruction starts."""
+
+    def __init__(self, uch, counter=None):
+        count = ctypes.addressof(counter.state) if counter else None
+        self.state = StopNextState(0, _stop_address(), count)
+        self.uch = uch
+        self.handle = _add_hook(uch, UC_HOOK_CODE, "stop_next_hook",
+                                self.state)
+
+    def arm(self):
+        self.state.armed = 1
+
+    def disarm(self):
+        self.state.armed = 0
+
+    def remove(self):
+        uclib.uc_hook_del(self.uch, ctypes.c_size_t(self.handle))

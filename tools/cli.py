@@ -5,12 +5,13 @@ import json
 import sys
 import traceback
 
+from kernel.debug import EndRun
 from kernel.kernel import Kernel, KernelPanic
 from kernel.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
 from kernel.shm import ipcs_text
-from tools import trace_cli
+from tools import gdb_cli, trace_cli
 from tools.asm import BuildError
 from tools.programs import Programs
 from tools.race import find_races, format_outcomes, parse_seeds
@@ -78,6 +79,7 @@ def add_run_options(run):
                      help="print each process's memory map as it exits "
                      "(stderr)")
     trace_cli.add_options(run)
+    gdb_cli.add_options(run)
 
 
 def add_race_parser(sub):
@@ -112,7 +114,12 @@ def cmd_run(args):
         k.extensions.append(MapsPrinter(k.console))
     tracer = trace_cli.attach(k, args)
     k.boot(boot)
-    k.run()
+    dbg = gdb_cli.start(k, args)
+    try:
+        k.run()
+    except EndRun as e:
+        print(f"ia32k: run ended: {e}", file=sys.stderr)
+        return 1
     trace_cli.finish(tracer)
     sys.stdout.flush()
     if args.ipcs:
@@ -121,7 +128,9 @@ def cmd_run(args):
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f, indent=1)
-    return 0 if all(p["status"] == 0 for p in report["processes"]) else 1
+    status = 0 if all(p["status"] == 0 for p in report["processes"]) else 1
+    gdb_cli.finish(dbg, status)
+    return status
 
 
 def cmd_race(args):
