@@ -136,6 +136,7 @@ class GdbStub:
         self.reader = PacketReader()
         self.ack = True
         self.running = False
+        self.interrupt_pending = False   # a 0x03 not yet acted on
         self.closed = False
         self.last_stop = None
         self.g_thread = self.c_thread = None
@@ -157,6 +158,7 @@ class GdbStub:
                 return
             for ev in self.reader.feed(data):
                 if ev[0] == "interrupt":
+                    self.interrupt_pending = True
                     if self.running:
                         self.target.interrupt()
                 else:
@@ -197,6 +199,7 @@ class GdbStub:
         answer packets until one resumes; returns a Resume."""
         self.last_stop = stop
         self.g_thread = self.c_thread = stop.pid
+        self.interrupt_pending = False
         if self.running:
             self.running = False
             self.send(self.stop_reply(stop))
@@ -230,6 +233,8 @@ class GdbStub:
                     self.close()
                 else:
                     self.running = True
+                    if self.interrupt_pending or self.closed:
+                        self.target.interrupt()   # came with the resume
                 return reply
             self.send(reply)
 

@@ -1,0 +1,14 @@
+/* For the gdb tests: spin without a system call until a debugger sets
+ * `stop` (after interrupting the run with Ctrl-C). */
+#include "ia32k.h"
+
+volatile int stop;
+volatile unsigned spins;
+
+int main(int arg)
+{
+    while (!stop)
+        spins++;
+    printf("stopped after %u spins\n", spins);
+    return 0;
+}
