@@ -114,8 +114,8 @@ def cmd_run(args):
         k.extensions.append(MapsPrinter(k.console))
     tracer = trace_cli.attach(k, args)
     k.boot(boot)
-    dbg = gdb_cli.start(k, args)
     try:
+        dbg = gdb_cli.start(k, args)
         k.run()
     except EndRun as e:
         print(f"ia32k: run ended: {e}", file=sys.stderr)
