@@ -280,6 +280,15 @@ class Cpu:
     def stop(self):
         uclib.uc_emu_stop(self.uch)
 
+    def stop_from_another_thread(self):
+        """uc_emu_stop from a thread other than the emulating one: the CPU
+        stops at its next block boundary. Only a debugger's rare interrupt
+        (Ctrl-C) uses this, so that no per-block hook slows the guest down;
+        the scheduler stops CPUs only from the emulating thread (see
+        UNICORN.md). A stop landing between two runs is lost: the caller
+        repeats it until the stop is seen."""
+        uclib.uc_emu_stop(self.uch)
+
     def _install_hooks(self):
         """Route interrupts, #UD and port I/O to the kernel's handlers."""
         def interrupt(h, intno, ud):        # the hot path: kept flat

@@ -17,6 +17,8 @@ answers how to go on: a Resume. It never touches the scheduler; between
 stops it talks to this object only.
 """
 
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -36,6 +38,7 @@ CORE_REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi",
 CONTROL_REGS = ("cr0", "cr2", "cr3", "cr4")
 SEGMENT_REGS = ("cs", "ss", "ds", "es", "fs", "gs")
 WATCH_KINDS = ("watch", "rwatch", "awatch")
+INTERRUPT_RETRY = 0.02           # seconds between stop requests (Ctrl-C)
 
 
 class DebugError(Exception):
@@ -92,10 +95,11 @@ class Debugger:
         self.step_hooks = []
         self.skip = None             # (pid, eip) to pass over once
         self.faults = {}             # pid -> fault dict while stopped in it
+        self.ended = False
+        self._interrupter = None     # the thread repeating an interrupt
         for cpu in k.hw.cpus:
             if k.sched.counting and cpu.counter is None:
                 cpu.count_instructions()    # before any debug hook
-            cpu.enable_preemption()  # so Ctrl-C can stop it
             cpu.on_stopped = lambda cpu=cpu: self._after_run(cpu)
         k.extensions.append(self)
 
@@ -268,10 +272,22 @@ class Debugger:
         cpu.stop()
 
     def interrupt(self):
-        """Stop the machine soon (any thread may call this: Ctrl-C)."""
+        """Stop the machine soon (any thread may call this: Ctrl-C). The
+        CPUs are asked to stop every INTERRUPT_RETRY seconds until one has
+        (a stop that lands between two runs is lost); nothing is added to
+        the guest's path, so an attached debugger costs no speed."""
         self.interrupt_requested = True
-        for cpu in self.k.hw.cpus:
-            cpu.preempt_later()
+        t = self._interrupter
+        if t is None or not t.is_alive():
+            self._interrupter = threading.Thread(target=self._interrupt_loop,
+                                                 daemon=True)
+            self._interrupter.start()
+
+    def _interrupt_loop(self):
+        while self.interrupt_requested and not self.ended:
+            for cpu in self.k.hw.cpus:
+                cpu.stop_from_another_thread()
+            time.sleep(INTERRUPT_RETRY)
 
     def _after_run(self, cpu):
         """Called by a CPU after each run: serve a pending stop; True to
@@ -297,10 +313,7 @@ class Debugger:
     def _serve(self, stop):
         """Hand a stop to the client and apply its answer."""
         if self.client is None:
-            return
-        p = self.k.procs.get(stop.pid)
-        if stop.reason == "swbreak" or (p and self._live_cpu(p)):
-            self.skip = (stop.pid, self.read_register(stop.pid, "eip"))
+            return Resume()
         self._clear_step()
         resume = self.client.on_stop(stop)
         if resume.kill:
@@ -309,6 +322,16 @@ class Debugger:
             self.detach()
         elif resume.step_pid is not None:
             self._start_step(resume.step_pid)
+        self._skip_breakpoint_at_resume(stop.pid)
+        return resume
+
+    def _skip_breakpoint_at_resume(self, pid):
+        """A process stopped on a breakpoint's address runs that
+        instruction when resumed instead of stopping there again."""
+        p = self.k.procs.get(pid)
+        eip = None if p is None or not p.alive else \
+            self.read_register(pid, "eip")
+        self.skip = (pid, eip) if eip in self.breakpoints else None
 
     def first_stop(self):
         """Before the first user instruction: stop pid 1 (or the first)."""
@@ -318,6 +341,7 @@ class Debugger:
 
     def finished(self, status):
         """The run has ended; tell the client."""
+        self.ended = True
         if self.client is not None:
             self.client.on_exit(status)
 
@@ -346,8 +370,6 @@ class Debugger:
             return
         if not self.step_seen:
             self.step_seen = True
-            if self.skip and self.skip[0] == p.pid:
-                self.skip = None
             return
         self._stop_now(cpu, Stop(p.pid, SIGTRAP))
 
@@ -370,14 +392,15 @@ class Debugger:
             self._serve(Stop(p.pid, sig))
         finally:
             self.faults.pop(p.pid, None)
-            self._clear_step()
 
     def on_exit(self, p):
-        """A stepped process that ends stops the machine where it is."""
+        """A stepped process that ends (or dies at a fault it was stopped
+        at) stops the machine as its slice ends, in a live process."""
         if p.pid == self.step_pid:
             self._clear_step()
-            self.pending = self.pending or Stop(p.pid, SIGTRAP)
-            self.interrupt()
+            live = [q.pid for q in self.k.procs if q.alive and q is not p]
+            if live and self.pending is None:
+                self.pending = Stop(live[0], SIGTRAP)
 
     # -- monitor commands --------------------------------------------------
     def monitor(self, line):

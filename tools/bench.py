@@ -178,8 +178,31 @@ def bench_messages():
     return rows
 
 
+def bench_debugger():
+    """Issue 13's figures (tools/bench_gdb.py): compute with gdb's stub
+    connected, a breakpoint hit, writes near a watchpoint."""
+    from tools.bench_gdb import bench_gdb
+    f = bench_gdb()
+    hook = bare_hook_seconds() * 1e6
+    plain = f["write_unwatched_ns"]
+    return [("compute with --gdb connected, no breakpoints (ratio)",
+             f["compute_attached_ratio"], f["compute_attached_ratio"],
+             ">= 0.8"),
+            ("breakpoint hit: stop and continue, gdb aside (us)",
+             f["breakpoint_hit_us"], f["breakpoint_hit_us"] / hook,
+             "reported"),
+            ("write loop, no watchpoint (ns per write)", plain, None, None),
+            ("  same, watchpoint on another page (ns)",
+             f["write_other_page_watched_ns"],
+             f["write_other_page_watched_ns"] / plain, "reported"),
+            ("  same, watchpoint on the written page (ns)",
+             f["write_watched_page_ns"], f["write_watched_page_ns"] / plain,
+             "reported")]
+
+
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
-            bench_shared_memory, bench_tracing, bench_messages]
+            bench_shared_memory, bench_tracing, bench_messages,
+            bench_debugger]
 
 
 def main():
