@@ -29,6 +29,7 @@ from kernel.maps import maps_text
 from kernel.proc import ProcState
 from kernel.ptdump import frame_map_text, page_table_text
 from kernel.shm import ipcs_text
+from kernel.vm import NoMemory, UserFault
 
 SIGINT, SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 2, 4, 5, 8, 11
 FAULT_SIGNALS = {x86.T_DIVIDE: SIGFPE, x86.T_DEBUG: SIGTRAP,
@@ -39,6 +40,16 @@ CONTROL_REGS = ("cr0", "cr2", "cr3", "cr4")
 SEGMENT_REGS = ("cs", "ss", "ds", "es", "fs", "gs")
 WATCH_KINDS = ("watch", "rwatch", "awatch")
 INTERRUPT_RETRY = 0.02           # seconds between stop requests (Ctrl-C)
+
+
+def untouched_frame(region, va):
+    """The frame a not-present page of region would get on first touch if
+    it exists already (a shared segment's page another process touched),
+    else None (a zero-filled page to be)."""
+    seg = region.obj if region.kind == "shm" else None
+    if seg is None:
+        return None
+    return seg.frames[(va - region.start) // PAGE_SIZE] or None
 
 
 class DebugError(Exception):
@@ -168,34 +179,57 @@ class Debugger:
             p.ctx.set(name, value)
 
     # -- memory ------------------------------------------------------------
-    def _pages(self, pid, va, n, access):
-        """[(pa, length)] for [va, va+n) through pid's own tables, without
-        faulting anything in; DebugError where pid may not access it."""
+    def _pages(self, pid, va, n, access, fault_in=False):
+        """[(pa, length)] for [va, va+n) through pid's own tables with user
+        rights; DebugError where pid may not access it. A page pid may use
+        but has not touched yet reads as that touch would show it (pa None:
+        zero-filled to be); with fault_in (writes, watchpoints) it gets its
+        frame: a shared page in its segment only (so pid's own first touch
+        still faults, and the run's instruction count stays the same), a
+        private page as pid's own first touch would."""
         p = self._proc(pid)
         if p.aspace is None:
             raise DebugError(f"pid {pid} has no memory (it has exited)")
-        if va < 0 or va + n > 1 << 32:
+        if va < 0 or n < 0 or va + n > 1 << 32:
             raise DebugError("address out of range")
         out = []
         while n > 0:
             length = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
-            w = p.aspace.walk(va, access)
-            if not w.ok:
-                raise DebugError(f"pid {pid} cannot access {va:#x}")
-            out.append((w.pa, length))
+            out.append((self._page(p, va, access, fault_in), length))
             va, n = va + length, n - length
         return out
 
+    def _page(self, p, va, access, fault_in):
+        w = p.aspace.walk(va, access)
+        if w.ok:
+            return w.pa
+        r = p.aspace.region_at(va)
+        if w.error_code & x86.PF_P or r is None or r.pager is None or \
+                (access == WRITE and not r.writable):
+            raise DebugError(f"pid {p.pid} cannot access {va:#x}")
+        if fault_in and r.kind == "shm":    # the segment takes the frame;
+            pa = r.pager(r, x86.pgrounddown(va))     # pid still faults on
+            self.k.frames.decref(pa)                 # it as it would have
+            return pa + (va & (PAGE_SIZE - 1))
+        if fault_in:
+            try:
+                return p.aspace.translate(va, access)
+            except (UserFault, NoMemory):
+                raise DebugError(f"no frame for {va:#x} of pid {p.pid}") \
+                    from None
+        frame = untouched_frame(r, va)
+        return frame + (va & (PAGE_SIZE - 1)) if frame else None
+
     def read_memory(self, pid, va, n):
         hw = self.k.hw
-        return b"".join(hw.read(pa, ln) for pa, ln in
-                        self._pages(pid, va, n, READ))
+        return b"".join(bytes(ln) if pa is None else hw.read(pa, ln)
+                        for pa, ln in self._pages(pid, va, n, READ))
 
     def write_memory(self, pid, va, data):
         """Write through pid's tables with user rights, all or nothing;
         translated code is dropped so every CPU runs the new bytes."""
         i = 0
-        for pa, ln in self._pages(pid, va, len(data), WRITE):
+        for pa, ln in self._pages(pid, va, len(data), WRITE, fault_in=True):
             self.k.hw.write(pa, data[i:i + ln])
             i += ln
         self.k.hw.flush_code()
@@ -228,7 +262,7 @@ class Debugger:
         rwatch = reads, awatch = both)."""
         if kind not in WATCH_KINDS or not 1 <= length <= PAGE_SIZE:
             raise DebugError("bad watchpoint")
-        pages = self._pages(pid, va, length, READ)
+        pages = self._pages(pid, va, length, READ, fault_in=True)
         if len(pages) != 1:
             raise DebugError("a watchpoint may not cross a page boundary")
         key = (va, length, kind)
@@ -260,9 +294,6 @@ class Debugger:
         self.pending = Stop(p.pid, SIGTRAP, w.kind if w.kind != "awatch"
                             or is_write else "awatch", w.va)
         cpu.stop_next()
-
-    def watch_physical(self, va, length, kind):
-        return self.watches[(va, length, kind)].pa
 
     # -- running -----------------------------------------------------------
     def _stop_now(self, cpu, stop):

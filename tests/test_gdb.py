@@ -192,15 +192,21 @@ def test_monitor_commands(machines):
 
 
 def test_same_interleaving_under_gdb(machines, tmp_path):
-    """Breakpoints and steps on two CPUs with a seed leave the run exactly
-    as it is without gdb: same output, instruction count, switches."""
+    """Breakpoints, steps and watchpoints (on a shared page the process
+    has not touched yet) on two CPUs with a seed leave the run exactly as
+    it is without gdb: same output, instruction count, switches."""
     args = ["--cpus", "2", "--seed", "7", ROOT / "userland/demo/race.c"]
     plain = subprocess.run(IA32K + ["run", "--report", str(tmp_path / "a"),
                                     *map(str, args)], cwd=ROOT,
                            capture_output=True, text=True, timeout=WAIT)
     m = machines(*args, tmp=tmp_path)
-    gdb(m, "break add_plain", "continue", "continue", "stepi", "stepi",
-        "thread 3", "stepi", "continue", "delete", "continue")
+    out = gdb(m, "break add_plain", "continue", "delete",
+              "watch *(int*)0x40000000", "continue", "continue",
+              "rwatch *(int*)0x40000000", "continue", "delete",
+              "break add_plain", "continue", "stepi", "stepi", "thread 3",
+              "stepi", "continue", "delete", "continue")
+    assert "Old value = 1\nNew value = 2" in out
+    assert "Hardware read watchpoint 3: *(int*)0x40000000\n\nValue = 2" in out
     code, stdout, _ = m.finish()
     assert (code, stdout) == (plain.returncode, plain.stdout)
     a = json.loads((tmp_path / "a").read_text())["stats"]

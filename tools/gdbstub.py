@@ -23,6 +23,7 @@ from kernel.debug import (CONTROL_REGS, CORE_REGS, SIGTRAP, DebugError,
 PACKET_SIZE = 0x4000
 INTERRUPT = 0x03
 X87_REGS = 8                  # st0..st7, 10 bytes each
+FCTRL_AT_RESET = 0x37F
 X87_CONTROL = ("fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg",
                "fooff", "fop")
 NREGS = len(CORE_REGS) + X87_REGS + len(X87_CONTROL) + len(CONTROL_REGS)
@@ -314,18 +315,20 @@ class GdbStub:
 
     # registers: the XML's order, little-endian hex
     def _reg_bytes(self, n):
-        pid = self._pid()
+        """Register n as gdb numbers it: the core set, then the x87 set
+        (zero: no program here uses it), then the control registers."""
+        pid, x87 = self._pid(), len(CORE_REGS) + X87_REGS
         if n < len(CORE_REGS):
-            return self.target.read_register(pid, CORE_REGS[n]).to_bytes(4, "little")
-        if n < len(CORE_REGS) + X87_REGS:
+            value = self.target.read_register(pid, CORE_REGS[n])
+        elif n < x87:
             return bytes(10)
-        if n < FIRST_CR:
-            return (0x37F if n == len(CORE_REGS) + X87_REGS else 0) \
-                .to_bytes(4, "little")
-        if n < NREGS:
-            return self.target.read_register(
-                pid, CONTROL_REGS[n - FIRST_CR]).to_bytes(4, "little")
-        raise ValueError(f"no register {n}")
+        elif n < FIRST_CR:
+            value = FCTRL_AT_RESET if n == x87 else 0
+        elif n < NREGS:
+            value = self.target.read_register(pid, CONTROL_REGS[n - FIRST_CR])
+        else:
+            raise ValueError(f"no register {n}")
+        return value.to_bytes(4, "little")
 
     def _read_regs(self, _):
         return "".join(self._reg_bytes(n).hex() for n in range(NREGS))
@@ -479,7 +482,8 @@ def accept_one(server):
 def _reg_xml(names, bitsize, start, typ="int32", group=None):
     extra = f' group="{group}"' if group else ""
     return "".join(f'<reg name="{n}" bitsize="{bitsize}" type="{typ}" '
-                   f'regnum="{start + i}"{extra}/>' for i, n in enumerate(names))
+                   f'regnum="{start + i}"{extra}/>'
+                   for i, n in enumerate(names))
 
 
 TARGET_XML = (
