@@ -108,7 +108,8 @@ def test_threads_break_and_symbols(machines):
     m = machines(TESTS / "gdb_shm.c")
     out = gdb(m, "break attached", "continue", "info threads", "bt",
               "print w", "list attached", "print word", "thread 1",
-              "print word", "continue")
+              "print word", "bt", "x/wx 0xbffffffc", "thread 2",
+              "x/wx 0xbffffffc", "continue")
     assert "Thread 2 hit Breakpoint 1, attached (w=" in out
     assert re.search(r"1 +Thread 1 \(gdb_shm: [a-z]", out)
     assert re.search(r"\* 2 +Thread 2 \(gdb_shm: running\)", out)
@@ -119,6 +120,12 @@ def test_threads_break_and_symbols(machines):
     # its own bytes (gdb's memory cache does not mix the two)
     assert "$2 = (volatile int *) 0x60000000" in out
     assert "$3 = (volatile int *) 0x40000000" in out
+    # so do their stacks (one range of addresses in both): pid 1 unwinds
+    # through its own frames, and the top word (_start's copy of the spawn
+    # argument) is 0 in pid 1 and 1 in pid 2
+    assert re.search(r"#0  yield \(\) at .*\n#1  .*main \(arg=", out)
+    tops = re.findall(r"0xbffffffc:\t(0x[0-9a-f]{8})", out)
+    assert tops == ["0x00000000", "0x00000001"]
     code, stdout, _ = m.finish()
     assert code == 0 and "reads 2222" in stdout
 
@@ -224,7 +231,7 @@ def test_detach_lets_the_run_finish(machines, tmp_path):
 
 def test_ctrl_c_then_continue(machines):
     from pygdbmi.gdbcontroller import GdbController
-    m = machines(TESTS / "gdb_spin.c")
+    m = machines(TESTS / "gdb" / "gdb_spin.c")
     g = GdbController(["gdb", "-nx", "-q", "--interpreter=mi3"])
     seen = []
 
