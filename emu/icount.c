@@ -5,6 +5,7 @@
  * C code hook instead (a Python hook per instruction would be ~100x slower).
  * It counts every instruction started and stops the CPU when the slice
  * runs out. Built by emu/icount.py with the machine's gcc. */
+#include <stddef.h>
 #include <stdint.h>
 
 struct icount {
@@ -65,4 +66,36 @@ void stop_next_hook(void *uc, uint64_t address, uint32_t size,
             (*s->count)--;
         s->stop(uc);
     }
+}
+
+/* The iret guard (ABI.md v2: an iret at CPL 3 never enters vm86 mode).
+ * QEMU's iret helper enters virtual-8086 mode whenever the popped EFLAGS
+ * has VM set, skipping the SDM's CPL test, and no hook sees an iret. So
+ * this edge hook, called by Unicorn whenever it has just translated a new
+ * block (before the block runs), looks at the block's last byte: 0xCF ends
+ * every iret. Then it stops the CPU before the block runs and the kernel
+ * puts a code hook on that iret (emu/machine.py IretGuard). Cost: one
+ * virtual read per translated block; nothing per executed block. */
+struct uc_tb_view { uint64_t pc; uint16_t icount; uint16_t size; };
+
+struct iretguard {
+    int pending;                /* a block ending in 0xCF was translated */
+    uint64_t pc;                /* its address and size */
+    uint32_t size;
+    int (*stop)(void *uc);
+    int (*vmem_read)(void *uc, uint64_t va, int prot, void *out, size_t n);
+};
+
+void iret_edge_hook(void *uc, struct uc_tb_view *cur, struct uc_tb_view *prev,
+                    struct iretguard *g)
+{
+    unsigned char last;
+    (void)prev;
+    if (!cur->size || g->vmem_read(uc, cur->pc + cur->size - 1, 4 /* EXEC */,
+                                   &last, 1) != 0 || last != 0xCF)
+        return;
+    g->pending = 1;
+    g->pc = cur->pc;
+    g->size = cur->size;
+    g->stop(uc);
 }

@@ -42,7 +42,7 @@ def _stop_address():
 def _add_hook(uch, htype, name, state):
     """Install C function `name` of the library as a hook over every address,
     with a pointer to the ctypes structure `state` (kept alive by its owner)
-    as its user data; returns the hook's handle."""
+    as its user data. Returns the hook handle."""
     h = ctypes.c_size_t()
     fn = ctypes.cast(getattr(_library(), name), ctypes.c_void_p)
     err = uclib.uc_hook_add(uch, ctypes.byref(h), htype, fn,
@@ -50,7 +50,7 @@ def _add_hook(uch, htype, name, state):
                             ctypes.c_uint64(1), ctypes.c_uint64(0))
     if err:
         raise RuntimeError(f"uc_hook_add({name}) failed: {err}")
-    return h.value
+    return h
 
 
 class Counter:
@@ -84,6 +84,11 @@ class PreemptFlag:
     def raise_(self):
         self.state.pending = 1
 
+    def clear(self):
+        """Forget a request raised during the previous slice (or during a
+        long kernel call): it was for that slice, not the next."""
+        self.state.pending = 0
+
 
 class StopNextState(ctypes.Structure):
     _fields_ = [("armed", ctypes.c_int), ("stop", ctypes.c_void_p),
@@ -109,4 +114,4 @@ class StopNext:
         self.state.armed = 0
 
     def remove(self):
-        uclib.uc_hook_del(self.uch, ctypes.c_size_t(self.handle))
+        uclib.uc_hook_del(self.uch, self.handle)

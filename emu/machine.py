@@ -102,6 +102,7 @@ class Cpu:
         self._callbacks = []
         self.on_interrupt = self.on_invalid = self.on_io = None
         self.on_fast_syscall = None
+        self.iret_guard = None     # emu.iretguard.IretGuard, once guarded
         self.context_size = uclib.uc_context_size(self.uch)
         self.counter = None        # emu.icount.Counter once counting
         self.preempt_flag = None   # emu.icount.PreemptFlag (default mode)
@@ -121,6 +122,19 @@ class Cpu:
         (see emu.icount.PreemptFlag), once enable_preemption has run."""
         if self.preempt_flag is not None:
             self.preempt_flag.raise_()
+
+    def new_slice(self):
+        """A slice starts: a stop requested for the last one is void."""
+        if self.preempt_flag is not None:
+            self.preempt_flag.clear()
+
+    def guard_iret(self, on_iret):
+        """From now on call on_iret(address) before any iret runs (see
+        emu.iretguard); translated code is dropped so that none escapes."""
+        from emu.iretguard import IretGuard
+        if self.iret_guard is None:
+            self.iret_guard = IretGuard(self, on_iret)
+            self.flush_code()
 
     def enable_preemption(self):
         from emu.icount import PreemptFlag
@@ -147,11 +161,12 @@ class Cpu:
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, base_va, 8 * nentries - 1, 0))
 
     def enable_paging(self, cr3):
-        """Turn on protected mode and paging (with 4 MiB pages and WP)."""
+        """Turn on protected mode and paging (with 4 MiB pages and WP; ET
+        is read-only 1 on every CPU since the i486, so smsw shows it)."""
         self.uc.reg_write(X.UC_X86_REG_CR4, x86.CR4_PSE)
         self.uc.reg_write(X.UC_X86_REG_CR3, cr3)
-        self.uc.reg_write(X.UC_X86_REG_CR0,
-                          x86.CR0_PE | x86.CR0_PG | x86.CR0_WP)
+        self.uc.reg_write(X.UC_X86_REG_CR0, x86.CR0_PE | x86.CR0_ET
+                          | x86.CR0_PG | x86.CR0_WP)
 
     def load_kernel_segments(self):
         ks = x86.selector(x86.SEG_KDATA)
@@ -195,6 +210,14 @@ class Cpu:
         """Drop all translated code."""
         self.uc.ctl_flush_tb()
 
+    def remove_code(self, va):
+        """Drop the translated code of the page at va, as the loaded context
+        maps it (~2.5 us); a page it cannot fetch from: drop everything."""
+        try:
+            self.uc.ctl_remove_cache(va, va + x86.PAGE_SIZE)
+        except UcError:
+            self.flush_code()
+
     # -- running ---------------------------------------------------------
     @property
     def instructions(self):
@@ -207,6 +230,9 @@ class Cpu:
             self.counter.allow(count or 1 << 62)
         while True:
             err = uclib.uc_emu_start(self.uch, eip, 0, 0, 0)
+            while not err and self.panic is None and self.iret_guard and \
+                    self.iret_guard.stopped():
+                err = uclib.uc_emu_start(self.uch, self.reg("eip"), 0, 0, 0)
             if err and self.panic is None:
                 raise EmulatorError(str(UcError(err)))
             if self.panic is not None:
@@ -260,7 +286,7 @@ class Cpu:
         """From a memory hook: stop before the next instruction starts
         (the accessing one completes); armed=False cancels that."""
         if self._stop_next is not None:
-            self._stop_next.state.armed = int(armed)
+            (self._stop_next.arm if armed else self._stop_next.disarm)()
 
     def remove_hook(self, handle):
         """Remove a hook added by add_code_hook or add_mem_hook."""
@@ -276,6 +302,10 @@ class Cpu:
             raise EmulatorError(f"uc_hook_add({htype}) failed: {err}")
         self._debug_hooks[h.value] = cb
         return h.value
+
+    def run_to(self, eip, until):
+        """Run from eip until EIP reaches until (no hooks involved)."""
+        self.uc.emu_start(eip, until)
 
     def stop(self):
         uclib.uc_emu_stop(self.uch)
@@ -308,6 +338,14 @@ class Cpu:
                            (X.UC_X86_INS_SYSENTER, "sysenter")):
             self._add(UC_HOOK_INSN, _SYS_CB(self._guard(
                 lambda h, ud, name=name: self.on_fast_syscall(name))), insn)
+
+    def guarded(self, fn, *args):
+        """Call fn(*args) from a hook; an exception stops the run and is
+        re-raised by run()."""
+        try:
+            fn(*args)
+        except BaseException as e:  # noqa: BLE001 - re-raised by run()
+            self._hook_failed(e)
 
     def _guard(self, fn, fallback=None):
         """Wrap a hook so a Python exception stops the run and is re-raised."""

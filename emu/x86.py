@@ -37,6 +37,7 @@ PDE_LARGE_RSVD = 0x00200000   # 4 MiB PDE bit 21: reserved, must be 0
 
 # Control register bits.
 CR0_PE = 1 << 0
+CR0_ET = 1 << 4      # extension type: hardwired to 1 since the i486
 CR0_WP = 1 << 16
 CR0_PG = 1 << 31
 CR4_PSE = 1 << 4

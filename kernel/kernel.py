@@ -61,7 +61,8 @@ class Kernel:
         self.hw, self.template, half = boot_machine(memory, cpus)
         self.frames = Frames(FIRST_FREE_PA, memory)
         self.vm = VM(self.hw, self.frames, half,
-                     on_tables_changed=self._tables_changed)
+                     on_tables_changed=self._tables_changed,
+                     on_code_written=self._code_written)
         self.programs = programs   # .get(name) -> loader.Image or None
         self.procs = ProcTable()
         self.console = console or Console()
@@ -82,6 +83,9 @@ class Kernel:
 
     def _tables_changed(self, aspace):
         self.sched.tables_changed(aspace)
+
+    def _code_written(self, aspace, pages, shared):
+        self.sched.code_written(aspace, pages, shared)
 
     # -- process lifecycle ---------------------------------------------
     def create_process(self, name, parent=None, arg=0):

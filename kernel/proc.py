@@ -33,6 +33,7 @@ class Process:
     children: list = field(default_factory=list)
     wait_on: Optional[object] = None    # a WaitReason while BLOCKED
     reaped: bool = False         # a zombie whose slot is free again
+    cont: Optional[object] = None       # a long call's progress (RESTART)
 
     @property
     def alive(self):

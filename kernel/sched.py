@@ -18,6 +18,7 @@ Slices end in one of three ways:
 import random
 import threading
 from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
 
 from kernel.proc import ProcState
 
@@ -32,6 +33,9 @@ class PerCpu:
     proc: object = None           # the process it runs, if any
     loaded: object = None         # the process whose context is in the CPU
     tlb_stale: bool = False       # mappings changed since its last flush
+    code_stale: WeakKeyDictionary = field(default_factory=WeakKeyDictionary)
+    # aspace -> pages the kernel wrote that this CPU may hold translated
+    code_stale_all: bool = False  # a shared frame was written: flush all
     instructions: int = 0
     idle_turns: int = 0
     context_switches: int = 0
@@ -116,8 +120,10 @@ class Scheduler:
             if pc.tlb_stale:
                 cpu.flush_tlb()
                 pc.tlb_stale = False
+        self._refresh_code(pc, p)
         k.cpu, k.current, k.switch = cpu, p, False
         p.state = ProcState.RUNNING
+        cpu.new_slice()
         cpu.run(eip, self.slice_length())
         if k.switch:                        # blocked, yielded, exited
             pc.proc = pc.loaded = None
@@ -137,6 +143,37 @@ class Scheduler:
                 pc.tlb_stale = True
         if self.k.cpu is not None:
             self.k.cpu.flush_tlb()
+
+    def code_written(self, aspace, pages, shared):
+        """The kernel wrote pages of aspace (a copy-out). Real x86 fetches
+        see every store; a Unicorn CPU keeps running code it translated
+        from the old bytes (UNICORN.md fact 2, and its section on code
+        coherence between CPUs). Invalidate those pages now on the CPU
+        running aspace, if any, and mark them for every other CPU, which
+        invalidates them before it runs aspace again (a frame other
+        address spaces may map makes every CPU drop all its code)."""
+        cur = self.k.cpu
+        for pc in self.percpu:
+            if shared:
+                pc.code_stale_all = True
+            elif not (pc.cpu is cur and pc.loaded is not None and
+                      pc.loaded.aspace is aspace):
+                pc.code_stale.setdefault(aspace, set()).update(pages)
+                continue
+            if pc.cpu is cur:        # in a hook, outside translated code
+                self._refresh_code(pc, pc.loaded, pages)
+
+    def _refresh_code(self, pc, p, pages=()):
+        """Before pc's CPU runs p (or now, inside a hook): drop translated
+        code of pages the kernel wrote since this CPU last ran p."""
+        if pc.code_stale_all:
+            pc.code_stale_all = False
+            pc.code_stale.clear()
+            pc.cpu.flush_code()
+            return
+        stale = pc.code_stale.pop(p.aspace, set()) if p else set()
+        for va in stale.union(pages):
+            pc.cpu.remove_code(va)
 
     def others_waiting(self):
         return bool(self.k.procs.runq) or sum(

@@ -2,12 +2,16 @@
 setuid (ABI.md calls 0-7). Thin: validate, call the kernel, return."""
 
 import struct
+from dataclasses import dataclass
 
-from kernel.syscall import BLOCKED, NORETURN, SWITCH, Errno, Sys, s32, syscall
+from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, Errno, Sys, \
+    s32, syscall
 from kernel.vm import UserFault
-from emu.walk import WRITE
+from emu.walk import READ, WRITE
 
 MAX_NAME = 256
+WRITE_COPY = 64 << 10            # a write up to this long: one copy-in
+WRITE_SLICE = 1024               # pages a long write walks per turn (~5 ms)
 
 
 @syscall(Sys.EXIT)
@@ -20,12 +24,63 @@ def sys_exit(k, p, status, *_):
 def sys_write(k, p, fd, buf, n, *_):
     if fd not in (1, 2):
         return -Errno.EBADF
+    if n > WRITE_COPY:
+        return _long_write(k, p, fd, buf, n)
     try:
         data = p.aspace.copyin(buf, n)
     except UserFault:
         return -Errno.EFAULT
     k.console.write(fd, data)
     return n
+
+
+@dataclass
+class LongWrite:
+    """A write too long for one turn: first every page is checked readable
+    (nothing is written unless all of it is), then streamed out page by
+    page from guest RAM, so the kernel never holds the buffer."""
+    args: tuple                  # (fd, buf, n): the call it belongs to
+    checked: int = 0             # bytes known readable
+    written: int = 0             # bytes written out
+
+
+def _long_write(k, p, fd, buf, n):
+    """Walk at most WRITE_SLICE pages, then let others run (RESTART): the
+    caller re-executes its int 0x80 with the same registers and continues
+    where it stopped. Returns n, -EFAULT (nothing written) or RESTART."""
+    job = p.cont
+    if not (isinstance(job, LongWrite) and job.args == (fd, buf, n)):
+        job = p.cont = LongWrite((fd, buf, n))
+    budget = WRITE_SLICE
+    try:
+        budget = _stream(job, p.aspace.pages(buf + job.checked, n -
+                                               job.checked, READ),
+                         "checked", budget, None)
+    except UserFault:
+        p.cont = None
+        return -Errno.EFAULT
+    if budget:
+        mem = k.hw.mem
+        budget = _stream(job, p.aspace.pages(buf + job.written, n -
+                                               job.written, READ),
+                         "written", budget,
+                         lambda pa, ln: k.console.write(fd, mem[pa:pa + ln]))
+    if job.written < n:
+        return RESTART
+    p.cont = None
+    return n
+
+
+def _stream(job, pages, field, budget, out):
+    """Advance job.<field> over up to budget pages; return what is left."""
+    for pa, length in pages:
+        if out:
+            out(pa, length)
+        setattr(job, field, getattr(job, field) + length)
+        budget -= 1
+        if not budget:
+            break
+    return budget
 
 
 @syscall(Sys.GETPID)

@@ -51,6 +51,8 @@ class Errno(enum.IntEnum):
 BLOCKED = object()       # the caller sleeps; its result comes at wake-up
 NORETURN = object()      # the caller is gone (exit)
 SWITCH = object()        # result already set; run someone else (yield)
+RESTART = object()       # not done: run someone else, then re-execute the
+                         # caller's int 0x80, which continues the call
 
 SYSCALLS = {}            # number -> handler
 

@@ -9,7 +9,9 @@ from emu.walk import FETCH
 from kernel import sys_proc  # noqa: F401  (registers the handlers)
 from kernel import ipc  # noqa: F401  (registers the handlers)
 from kernel import shm  # noqa: F401  (registers the handlers)
-from kernel.syscall import BLOCKED, NORETURN, SWITCH, SYSCALLS, Errno, Sys
+from kernel import ring3
+from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, SYSCALLS, \
+    Errno, Sys
 from kernel.vm import NoMemory
 
 EXC_STATUS_BASE = 256
@@ -30,6 +32,7 @@ def install(k, cpu):
         handlers = [_checked(k, cpu, h) for h in handlers]
     (cpu.on_interrupt, cpu.on_invalid, cpu.on_io,
      cpu.on_fast_syscall) = handlers
+    cpu.guard_iret(lambda address: iret(k, address))
 
 
 def killed(k):
@@ -79,7 +82,11 @@ def _interrupt_handler(k, cpu):
         num, a1, a2, a3, a4, a5 = read()
         handler = table.get(num)
         p = k.current
-        r = handler(k, p, a1, a2, a3, a4, a5) if handler else -Errno.ENOSYS
+        try:
+            r = handler(k, p, a1, a2, a3, a4, a5) if handler else \
+                -Errno.ENOSYS
+        except MemoryError:              # the host ran short: fail the
+            r = -Errno.ENOMEM            # call, never the run
         if r.__class__ is int:
             set_result(r)
         else:
@@ -97,6 +104,10 @@ def _reschedule(k, p, r, set_result):
         k.procs.make_runnable(p)
     elif r is NORETURN:
         k.end_slice()
+    elif r is RESTART:       # back to the int 0x80 (2 bytes), after others
+        k.yield_cpu(p)
+        p.ctx.set("eip", p.ctx.get("eip") - 2)
+        k.procs.make_runnable(p)
     else:
         raise TypeError(f"syscall handler returned {r!r}")
 
@@ -114,7 +125,22 @@ def exception(k, intno):
         page_fault(k, ctx, eip)
         return
     err = ctx.error_code() if intno in (10, 11, 12, 13, 17) else None
+    if intno == x86.T_GPFLT and _far_stack_fault(k, ctx, eip):
+        return
     kill(k, intno, eip, error_code=err)
+
+
+def _far_stack_fault(k, ctx, eip):
+    """A far call, far return or iret whose stack ring 3 may not touch:
+    Unicorn made those accesses as a supervisor (and may have read the
+    GDT page, then raised #GP); hardware raises a user #PF. Kills the
+    process as hardware would and returns True, else returns False."""
+    code = ring3.fetch_bytes(k.current.aspace, eip)
+    f = ring3.user_stack_fault(k.current.aspace, code, ctx.get("esp"))
+    if f is None:
+        return False
+    kill(k, f.vector, eip, cr2=f.cr2, error_code=f.error_code)
+    return True
 
 
 def page_fault(k, ctx, eip):
@@ -141,7 +167,8 @@ def page_fault(k, ctx, eip):
         ctx.restore()           # not-present -> present needs no TLB flush
         return
     k.stats.page_faults += 1
-    kill(k, x86.T_PGFLT, eip, cr2=cr2, error_code=err)
+    if not _far_stack_fault(k, ctx, eip):
+        kill(k, x86.T_PGFLT, eip, cr2=cr2, error_code=err)
 
 
 def invalid_opcode(k):
@@ -154,9 +181,40 @@ def invalid_opcode(k):
     eip = ctx.get("eip")
     if ctx.is_software_int():
         kill(k, x86.T_GPFLT, eip, error_code=(x86.T_ILLOP << 3) | 2)
-    else:
-        kill(k, x86.T_ILLOP, eip)
+    else:     # icebp and rdpmc arrive here too; hardware says #DB, #GP
+        f = ring3.invalid_opcode_fault(ring3.fetch_bytes(k.current.aspace,
+                                                         eip))
+        kill(k, f.vector, eip, error_code=f.error_code)
     return True
+
+
+def iret(k, eip):
+    """Called before an iret at eip runs (emu.iretguard). Unicorn would
+    enter virtual-8086 mode when the popped EFLAGS has VM set; at CPL 3 the
+    SDM ignores VM and IOPL: do that protected-mode return here, or raise
+    what hardware raises for its frame or its CS. Unicorn runs any other
+    iret itself (its stack reads were just checked as user reads)."""
+    if killed(k):
+        return
+    p, cpu = k.current, k.cpu
+    op, size = ring3.opcode(ring3.fetch_bytes(p.aspace, eip))
+    flags = cpu.reg("eflags")
+    if op[:1] != b"\xcf" or size != 4 or flags & ring3.EFLAGS_NT:
+        return          # not an iret here, or one whose frame has no VM bit
+    frame = ring3.iret_frame(p.aspace, cpu.reg("esp"))
+    if isinstance(frame, ring3.Fault):
+        kill(k, frame.vector, eip, cr2=frame.cr2, error_code=frame.error_code)
+        return
+    new_eip, cs, popped = frame
+    if not popped & ring3.EFLAGS_VM:
+        return
+    r = ring3.protected_return(flags, new_eip, cs, popped)
+    if isinstance(r, ring3.Fault):
+        kill(k, r.vector, eip, error_code=r.error_code)
+        return
+    cpu.set_reg("esp", cpu.reg("esp") + 12)
+    cpu.set_reg("eflags", r[1])
+    cpu.set_reg("eip", r[0])        # Unicorn goes on from here
 
 
 def port_io(k):

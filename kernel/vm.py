@@ -16,6 +16,8 @@ from emu.x86 import (NPTENTRIES, PAGE_SIZE, PTE_ADDR, PTE_P, PTE_U, PTE_W,
                      pdx, ptx)
 from kernel.memlayout import USER_END, USER_LOW
 
+TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
+
 
 class NoMemory(Exception):
     """Physical memory ran out."""
@@ -69,6 +71,7 @@ class VM:
     frames: object
     kernel_half: bytes           # PDEs 768..1023, identical everywhere
     on_tables_changed: Callable = lambda aspace: None
+    on_code_written: Callable = lambda aspace, pages, shared: None
     stats: dict = field(default_factory=lambda: {"ptes_written": 0})
     tracer: object = None        # kernel.trace.Tracer, told of PTE changes
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
@@ -234,6 +237,8 @@ class AddressSpace:
             return frame | (va & (PAGE_SIZE - 1))
         w = self.walk(va, access)
         if w.ok:
+            if len(self.tlb) >= TLB_ENTRIES:      # bounded, whatever the
+                self.tlb.clear()                  # lengths user calls pass
             self.tlb[(va >> 12, access)] = w.pa & PTE_ADDR
             return w.pa
         try:
@@ -247,22 +252,27 @@ class AddressSpace:
                 return w.pa
         raise UserFault(va, w)
 
-    def chunks(self, va, n, access):
-        """[(pa, length)] covering user [va, va+n) page by page, each page
-        walked once; raises UserFault, having copied nothing, unless all of
-        it allows access. An empty range is always allowed."""
+    def pages(self, va, n, access):
+        """Yield (pa, length) covering user [va, va+n) page by page, each
+        page walked once; raises UserFault at the first page that does not
+        allow access (earlier ones have been yielded). Holds nothing: any
+        length costs bounded host memory. An empty range is always allowed."""
         if n and va + n > 1 << 32:
             raise UserFault(va, None)
-        out = []
         while n > 0:
             length = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
-            out.append((self.translate(va, access), length))
+            yield self.translate(va, access), length
             va, n = va + length, n - length
-        return out
+
+    def chunks(self, va, n, access):
+        """[(pa, length)] of pages(): all of [va, va+n) allows access, or
+        UserFault, having copied nothing (for short ranges)."""
+        return list(self.pages(va, n, access))
 
     def check(self, va, n, access):
         """Raise UserFault unless all of [va, va+n) allows access."""
-        self.chunks(va, n, access)
+        for _ in self.pages(va, n, access):
+            pass
 
     def copyin(self, va, n):
         """Read n bytes of user memory at va."""
@@ -271,8 +281,16 @@ class AddressSpace:
                         for pa, length in self.chunks(va, n, READ))
 
     def copyout(self, va, data):
-        """Write data to user memory at va, all or nothing."""
-        mem, i = self.vm.hw.mem, 0
+        """Write data to user memory at va, all or nothing. Translated code
+        of the pages written is then stale wherever it was translated (a
+        recv may bring in instructions): the kernel is told, to invalidate
+        it on every CPU before they run this code again."""
+        mem, i, frames = self.vm.hw.mem, 0, self.vm.frames
+        pages, shared = [], False
         for pa, length in self.chunks(va, len(data), WRITE):
             mem[pa:pa + length] = data[i:i + length]
+            pages.append(x86.pgrounddown(va + i))
+            shared = shared or frames.refcount(pa) > 1
             i += length
+        if pages:
+            self.vm.on_code_written(self, pages, shared)

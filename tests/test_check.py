@@ -52,7 +52,7 @@ def test_user_pte_naming_a_page_table_is_caught(kernel):
 
 def test_kernel_half_difference_is_caught(kernel):
     a = kernel.procs.get(2).aspace
-    kernel.hw.write32(a.pd + 4 * 770, 0)
+    kernel.hw.write32(a.pd + 4 * 770, 0x1000 | 1)    # maps the GDT again
     with pytest.raises(InvariantViolation, match="kernel half"):
         kernel.checker.run("test")
 

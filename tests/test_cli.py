@@ -108,7 +108,7 @@ def test_report_keys_as_abi_says(ia32k, tmp_path, ok_prog):
         1, "ok", 0, 0, None)
     assert (bad["pid"], bad["name"], bad["status"]) == (2, "fault", 270)
     assert bad["fault"] == {"vector": 14, "eip": 0x00400000,
-                            "cr2": 0xC0000000, "error_code": 7,
+                            "cr2": 0xC0000000, "error_code": 6,
                             "instruction": "mov dword ptr [0xc0000000], 1"}
     assert r["stats"]["frames_free_at_end"] == \
         r["stats"]["frames_free_at_boot"]

@@ -7,7 +7,7 @@ import pytest
 from emu import x86
 from kernel import ptdump
 from kernel.kernel import Console, Kernel
-from kernel.memlayout import KERNBASE, USTACK_TOP
+from kernel.memlayout import GDT_PA, USTACK_TOP, kva
 from tools.programs import Programs
 
 LOOP = "mov eax, SYS_YIELD\nint 0x80\nmov eax, SYS_EXIT\nxor ebx, ebx\nint 0x80\n"
@@ -38,9 +38,9 @@ def test_ranges_merge_contiguous_pages_of_one_kind(booted):
         (0x00400000, 0x00401000, "image y", "P W U"),
         (USTACK_TOP - 0x4000, USTACK_TOP - 0x3000, "stack", "P W U"),
         (USTACK_TOP - 0x2000, USTACK_TOP, "stack", "P W U"),
-        (KERNBASE, KERNBASE + (32 << 20), "kernel", "P A D PS")]
-    kernel = ptdump.page_table_ranges(p1.aspace)[-1]
-    assert kernel.large and kernel.frames == [[0, (32 << 20) // 4096]]
+        (kva(GDT_PA), kva(GDT_PA) + 0x1000, "kernel", "P A")]
+    kernel = ptdump.page_table_ranges(p1.aspace)[-1]     # the GDT page only
+    assert not kernel.large and kernel.frames == [[GDT_PA, 1]]
 
 
 def test_page_table_text(booted):
@@ -48,7 +48,7 @@ def test_page_table_text(booted):
     text = ptdump.page_table_text(1, p1.aspace, "now")
     cr3 = p1.aspace.pd
     assert text.splitlines()[0] == f"page table of pid 1 (CR3={cr3:#010x}) now:"
-    assert "  0xc0000000-0xc1ffffff   8x4M  P A D PS    kernel" in text
+    assert "  0xc0001000-0xc0001fff      1  P A         kernel" in text
     assert "0xbfffe000-0xbfffffff      2  P W U       stack" in text
 
 
