@@ -172,6 +172,25 @@ def test_fault_stops_before_the_kill(machines):
     assert code == 1 and "status 270" in err
 
 
+@pytest.mark.parametrize("body,insn,signal,status", [
+    ("xor ecx, ecx\n    div ecx", "div", "SIGFPE", 256),
+    ("ud2", "ud2", "SIGILL", 262),
+    ("int3", "int3", "SIGSEGV", 269),
+])
+def test_each_fault_has_its_signal(machines, tmp_path, body, insn, signal,
+                                   status):
+    prog = tmp_path / "oops.s"
+    prog.write_text(f"    mov eax, 1\n    {body}\n")
+    m = machines(prog)
+    assert m.elf is None and "set architecture i386" in m.command
+    out = gdb(m, "continue", "x/i $pc", "continue")
+    assert f"Program received signal {signal}" in out
+    # stopped at the faulting instruction itself
+    assert re.search(rf"=> 0x4000[0-9a-f]{{2}}:\t{insn}", out)
+    code, _, err = m.finish()
+    assert code == 1 and f"status {status}" in err
+
+
 def test_step_one_instruction(machines):
     m = machines(TESTS / "gdb_shm.c")
     out = gdb(m, "break attached", "continue", "print/x $pc", "stepi",

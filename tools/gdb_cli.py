@@ -2,6 +2,7 @@
 listen on 127.0.0.1, print the one line that says how to connect, wait for
 gdb before the first user instruction, and tell it when the run ends."""
 
+import argparse
 import shlex
 import sys
 from pathlib import Path
@@ -13,8 +14,19 @@ from tools.cc import build_elf
 ELF_MAGIC = b"\x7fELF"
 
 
+def port(text):
+    """A TCP port number for --gdb (0: let the host pick a free one)."""
+    try:
+        n = int(text, 10)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"--gdb {text}: not a port (0-65535)")
+    return n
+
+
 def add_options(ap):
-    ap.add_argument("--gdb", type=int, default=None, metavar="PORT",
+    ap.add_argument("--gdb", type=port, default=None, metavar="PORT",
                     help="wait for gdb on 127.0.0.1:PORT (0: any free port) "
                          "before the first instruction; every process is a "
                          "gdb thread (see README, 'Debugging with gdb')")
@@ -45,7 +57,10 @@ def start(k, args):
     serve it until it lets the machine run. Returns the Debugger or None."""
     if args.gdb is None:
         return None
-    server = gdbstub.listen(args.gdb)
+    try:
+        server = gdbstub.listen(args.gdb)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, f"--gdb {args.gdb}") from None
     port = server.getsockname()[1]
     elf = symbol_file(args.programs[0])
     print(f"ia32k: gdb: waiting on 127.0.0.1:{port}; connect with: "
