@@ -12,6 +12,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@command -v gcc >/dev/null 2>&1 || { apt-get update && apt-get install -y gcc; }
 	@command -v gdb >/dev/null 2>&1 || { apt-get update && apt-get install -y gdb; }
+	@# the --html page's browser tests: Debian's chromium and its driver
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+		{ apt-get update && apt-get install -y chromium chromium-driver; }
 	@command -v make >/dev/null 2>&1 || true
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -21,7 +24,8 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/ia32k run userland/demo/family.c
-	$(BIN)/ia32k run --maps userland/demo/shmshare.c
+	$(BIN)/ia32k run --maps --html shmshare.html userland/demo/shmshare.c
+	@echo "wrote shmshare.html: open it in a browser to explore the page tables"
 	$(BIN)/ia32k run userland/demo/offlist.c
 	@# abslist's first child dies of a page fault on purpose, so ia32k exits 1
 	$(BIN)/ia32k run userland/demo/abslist.c || true

@@ -128,12 +128,14 @@ def fault_access(err, cr2, eip):
 
 class Tracer:
     """Records the page walks of one kernel to out, a binary stream, in
-    fmt 'text' or 'jsonl'. trace=False keeps only --walk and dumps."""
+    fmt 'text' or 'jsonl'. trace=False writes only --walk and dumps; each
+    of sinks (callables) still receives every Record (kernel.html)."""
 
     def __init__(self, out, fmt="text", walks=(), dump_pt=False,
-                 trace=True):
+                 trace=True, sinks=()):
         self.out, self.fmt = out, fmt
         self.walks, self.dump_pt, self.trace = list(walks), dump_pt, trace
+        self.sinks = list(sinks)
         self.k = None
         self.pending = None          # the fault between begin and end
         self.records = 0
@@ -143,14 +145,17 @@ class Tracer:
         """Start observing kernel k (before it boots its processes)."""
         self.k = k
         k.extensions.append(self)
-        if self.trace:
+        if self.trace or self.sinks:
             k.tracer = self
             k.vm.tracer = self
         return self
 
     def emit(self, rec):
-        """Write one Record in the chosen format."""
-        self._write(rec.json() if self.fmt == "jsonl" else rec.text())
+        """Hand one Record to the sinks; write it in the chosen format."""
+        for sink in self.sinks:
+            sink(rec)
+        if self.trace or rec.event == "walk":
+            self._write(rec.json() if self.fmt == "jsonl" else rec.text())
 
     def _write(self, item):
         line = item if isinstance(item, str) else json.dumps(item)

@@ -199,7 +199,7 @@ attach:
 """
 
 BYSTANDER = """
-    mov esi, 100
+    mov esi, 1000               # outlasts the write's 256 turns
 again:
     mov eax, SYS_WRITE
     mov ebx, 2

@@ -11,7 +11,7 @@ from kernel.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
 from kernel.shm import ipcs_text
-from tools import gdb_cli, trace_cli
+from tools import gdb_cli, html_cli, trace_cli
 from tools.asm import BuildError
 from tools.programs import Programs
 from tools.race import find_races, format_outcomes, parse_seeds
@@ -80,6 +80,7 @@ def add_run_options(run):
                      "(stderr)")
     trace_cli.add_options(run)
     gdb_cli.add_options(run)
+    html_cli.add_options(run)
 
 
 def add_race_parser(sub):
@@ -106,13 +107,15 @@ def check_machine_options(args):
 
 def cmd_run(args):
     check_machine_options(args)
+    page_path = html_cli.check_output(args, UsageError)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
                cpus=args.cpus, seed=args.seed, check=args.check)
     if args.maps:
         k.extensions.append(MapsPrinter(k.console))
-    tracer = trace_cli.attach(k, args)
+    page = html_cli.attach(k, page_path, boot)
+    tracer = trace_cli.attach(k, args, [page.record] if page else ())
     k.boot(boot)
     try:
         dbg = gdb_cli.start(k, args)
@@ -121,6 +124,7 @@ def cmd_run(args):
         print(f"ia32k: run ended: {e}", file=sys.stderr)
         return 1
     trace_cli.finish(tracer)
+    html_cli.finish(page, page_path)
     sys.stdout.flush()
     if args.ipcs:
         print(ipcs_text(k.shm), end="", file=sys.stderr)

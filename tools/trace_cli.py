@@ -35,10 +35,11 @@ def _walk_arg(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def attach(k, args):
+def attach(k, args, sinks=()):
     """Attach a Tracer to kernel k as args ask; None when nothing is asked.
-    Without --trace, walks and dumps go to stderr as text."""
-    if not (args.trace or args.walk or args.dump_pt):
+    Without --trace, walks and dumps go to stderr as text; sinks (e.g. the
+    --html page) receive every record."""
+    if not (args.trace or args.walk or args.dump_pt or sinks):
         return None
     if args.trace in (None, "-"):
         out = sys.stdout.buffer if args.trace == "-" else sys.stderr.buffer
@@ -48,7 +49,7 @@ def attach(k, args):
     fmt = args.trace_format or ("jsonl" if Path(name).suffix in
                                 JSONL_SUFFIXES else "text")
     return Tracer(out, fmt, args.walk, args.dump_pt,
-                  trace=bool(args.trace)).attach(k)
+                  trace=bool(args.trace), sinks=sinks).attach(k)
 
 
 def finish(tracer):
