@@ -335,11 +335,13 @@ class Debugger:
         return not (self.k.switch or used_up or p is None or not p.alive)
 
     def _interrupt_stop(self):
+        """Ctrl-C: stop names the process that was running, or (when it has
+        just ended) the first live one."""
         p = self.k.current
-        if p is None or not p.alive:
-            live = [q.pid for q in self.k.procs if q.alive]
-            return Stop(live[0] if live else p.pid, SIGINT)
-        return Stop(p.pid, SIGINT)
+        if p is not None and p.alive:
+            return Stop(p.pid, SIGINT)
+        live = [q.pid for q in self.k.procs if q.alive]
+        return Stop(live[0] if live else p.pid if p else 1, SIGINT)
 
     def _serve(self, stop):
         """Hand a stop to the client and apply its answer."""
