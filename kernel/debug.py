@@ -391,8 +391,10 @@ class Debugger:
     # -- single step -------------------------------------------------------
     def _start_step(self, pid):
         """Let pid run one instruction, then stop it; the others run on as
-        they would (their slices are unchanged)."""
-        self._proc(pid)
+        they would (their slices are unchanged). No such process: run on."""
+        p = self.k.procs.get(pid)
+        if p is None or not p.alive:
+            return
         self.step_pid, self.step_seen = pid, False
         self.step_hooks = [cpu.add_code_hook(
             lambda a, cpu=cpu: self._step_hook(cpu)) for cpu in self.k.hw.cpus]

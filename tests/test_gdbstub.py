@@ -193,6 +193,8 @@ def test_resume_packets(stub):
     assert ask(s, "vCont;c") == Resume()
     assert ask(s, "vCont;C0b:1;c") == Resume()
     assert ask(s, "vCont;x").startswith("E")
+    assert ask(s, "vCont;s:63").startswith("E")      # no such thread
+    assert ask(s, "Hc63").startswith("E")
     assert ask(s, "k") == Resume(kill=True)
 
 
@@ -269,3 +271,27 @@ def test_disconnect_means_detach(stub):
     s, gdb = stub
     gdb.close()
     assert s.serve() == Resume(detach=True)
+
+
+def test_any_bytes_and_any_packet_are_answered():
+    """Whatever arrives, the reader splits it and every packet gets a reply
+    (a string, or a Resume): nothing raises."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    a, b = socket.socketpair()
+    s = GdbStub(FakeTarget(), a)
+    s.g_thread, s.last_stop = 1, Stop(1, 5)
+    prefixes = st.sampled_from([p for p, _ in GdbStub.TABLE] + ["", "v", "q"])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.binary(max_size=64), prefixes, st.text(max_size=24))
+    def check(raw, prefix, rest):
+        PacketReader().feed(raw)
+        reply = s.handle((prefix + rest).encode("utf-8", "replace"))
+        assert reply is None or isinstance(reply, (str, Resume))
+    try:
+        check()
+    finally:
+        s.close()
+        b.close()

@@ -405,7 +405,11 @@ class GdbStub:
     def _step(self, rest):
         pid = self.c_thread or (self.last_stop.pid if self.last_stop else
                                 self._pid())
-        return Resume(step_pid=pid)
+        return self._step_resume(pid)
+
+    def _step_resume(self, pid):
+        """Step pid, or an error packet when there is no such process."""
+        return Resume(step_pid=pid) if self.target.alive(pid) else "E01"
 
     def _vcont(self, rest):
         if rest == "?":
@@ -417,8 +421,8 @@ class GdbStub:
             if op[:1] in ("s", "S"):
                 pid = Args.thread(tid) if tid else -1
                 if pid <= 0:
-                    pid = self.c_thread or self.last_stop.pid
-                return Resume(step_pid=pid)
+                    pid = self.c_thread or self._pid()
+                return self._step_resume(pid)
             if op[:1] not in ("c", "C"):
                 return "E02"
         return Resume()
