@@ -30,8 +30,9 @@ run: $(STAMP)
 	@# abslist's first child dies of a page fault on purpose, so ia32k exits 1
 	$(BIN)/ia32k run userland/demo/abslist.c || true
 	$(BIN)/python -m tools.bench_ipc --mib 4 --repeat 1
-	@# two CPUs, one shared counter: the plain increment loses updates
-	$(BIN)/ia32k run --cpus 2 --seed 7 userland/demo/race.c
+	@# two CPUs, one shared counter: the plain increment loses updates, and
+	@# --races names the two instructions, both pids and addresses (stderr)
+	$(BIN)/ia32k run --cpus 2 --seed 7 --races userland/demo/race.c
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -6,6 +6,7 @@ debugger's stop after a watched access (a code hook)."""
 import ctypes
 import functools
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -22,14 +23,16 @@ class ICount(ctypes.Structure):
 
 
 @functools.lru_cache(maxsize=None)
-def _library():
-    src = SOURCE.read_bytes()
-    out = CACHE / f"icount-{hashlib.sha256(src).hexdigest()[:12]}.so"
+def _library(source=SOURCE):
+    """Compile the C file `source` (emu/*.c) into .build/ once per content
+    and load it."""
+    src = source.read_bytes()
+    out = CACHE / f"{source.stem}-{hashlib.sha256(src).hexdigest()[:12]}.so"
     if not out.exists():
         CACHE.mkdir(exist_ok=True)
-        tmp = out.with_suffix(".tmp")
+        tmp = out.with_suffix(f".{os.getpid()}.tmp")
         subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(tmp),
-                        str(SOURCE)], check=True, capture_output=True)
+                        str(source)], check=True, capture_output=True)
         tmp.replace(out)
     return ctypes.CDLL(str(out))
 
@@ -39,12 +42,12 @@ def _stop_address():
     return ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value
 
 
-def _add_hook(uch, htype, name, state):
-    """Install C function `name` of the library as a hook over every address,
-    with a pointer to the ctypes structure `state` (kept alive by its owner)
-    as its user data. Returns the hook handle."""
+def _add_hook(uch, htype, name, state, source=SOURCE):
+    """Install C function `name` of the library built from `source` as a
+    hook over every address, with a pointer to the ctypes structure `state`
+    (kept alive by its owner) as its user data. Returns the hook handle."""
     h = ctypes.c_size_t()
-    fn = ctypes.cast(getattr(_library(), name), ctypes.c_void_p)
+    fn = ctypes.cast(getattr(_library(source), name), ctypes.c_void_p)
     err = uclib.uc_hook_add(uch, ctypes.byref(h), htype, fn,
                             ctypes.cast(ctypes.pointer(state), ctypes.c_void_p),
                             ctypes.c_uint64(1), ctypes.c_uint64(0))

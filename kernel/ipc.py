@@ -33,6 +33,7 @@ U32_MASK = 0xFFFFFFFF
 class Message:
     sender: int                  # pid
     data: bytes
+    clock: object = None         # the sender's vector clock (--races)
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Ipc:
         """Queue data for target, hand it straight to a sleeping receiver,
         or block p while target's queue is full."""
         box, msg = self.box(target.pid), Message(p.pid, data)
+        self.k.notify("send", p, msg)
         self.stats.messages += 1
         self.stats.message_bytes += len(data)
         if box.receiver is not None:
@@ -127,6 +129,7 @@ class Ipc:
         except (UserFault, NoMemory):
             box.messages.appendleft(msg)
             return -Errno.EFAULT
+        self.k.notify("recv", p, msg)
         return len(msg.data)
 
     # -- futexes -------------------------------------------------------------
@@ -144,7 +147,9 @@ class Ipc:
         """Wake at most n sleepers on pa, oldest first; return how many."""
         q, woken = self.futexes.get(pa), 0
         while q and woken < n:
-            self._unqueue_futex(q.popleft(), pa)
+            sleeper = q.popleft()
+            self.k.notify("futex_wake", self.k.current, sleeper)
+            self._unqueue_futex(sleeper, pa)
             woken += 1
         self.stats.futex_wakeups += woken
         return woken

@@ -13,6 +13,7 @@ from kernel.ipc import Ipc
 from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
 from kernel.proc import Process, ProcState, ProcTable, WaitReason
+from kernel.racewatch import RaceWatch
 from kernel.sched import Scheduler
 from kernel.shm import ShmTable
 from kernel.syscall import Errno
@@ -57,7 +58,7 @@ class Kernel:
     """One booted machine and everything running on it."""
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
-                 console=None, cpus=1, seed=None, check=False):
+                 console=None, cpus=1, seed=None, check=False, races=False):
         self.hw, self.template, half = boot_machine(memory, cpus)
         self.frames = Frames(FIRST_FREE_PA, memory)
         self.vm = VM(self.hw, self.frames, half,
@@ -77,6 +78,7 @@ class Kernel:
         self.tracer = None                  # kernel.trace.Tracer, if tracing
         self.sched = Scheduler(self, quantum, seed)
         self.checker = Checker(self, check) if check else None
+        self.races = RaceWatch.attach(self) if races else None   # --races
         for cpu in self.hw.cpus:
             trap.install(self, cpu)
         self.stats.frames_free_at_boot = self.frames.nfree
@@ -116,8 +118,10 @@ class Kernel:
 
     def notify(self, event, *args):
         """Tell every extension that has an on_EVENT method: spawn(parent,
-        child), exit(p), and whatever later modules add (wait, send,
-        recv, futex_wake...)."""
+        child), exit(p), wait(parent, child), send(p, msg), recv(p, msg),
+        futex_wake(waker, sleeper), shm_attach(p, seg, addr),
+        shm_frame(seg, page, pa), shm_detach(seg), shm_free(seg),
+        slice_end(cpu, p), run_end()."""
         for ext in self.extensions:
             fn = getattr(ext, "on_" + event, None)
             if fn is not None:
@@ -196,6 +200,7 @@ class Kernel:
         """Run until every process has ended (see kernel.sched)."""
         self.sched.run()
         self.cpu = self.current = None
+        self.notify("run_end")
         if self.checker:
             self.checker.run("the end of the run")
         self.stats.frames_free_at_end = self.frames.nfree

@@ -31,6 +31,7 @@ class Image:
     name: str
     entry: int
     segments: list = field(default_factory=list)
+    elf: bytes = b""             # the ELF file, for its debug info
 
 
 def flat_image(name, data):
@@ -56,7 +57,7 @@ def elf_image(name, data):
             raise ImageError(f"{name}: segment at {s.va:#x} outside user space")
     if not segs:
         raise ImageError(f"{name}: no PT_LOAD segment")
-    return Image(name, elf["e_entry"], segs)
+    return Image(name, elf["e_entry"], segs, bytes(data))
 
 
 def _segment(name, s):

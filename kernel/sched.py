@@ -125,6 +125,7 @@ class Scheduler:
         p.state = ProcState.RUNNING
         cpu.new_slice()
         cpu.run(eip, self.slice_length())
+        k.notify("slice_end", cpu, p)
         if k.switch:                        # blocked, yielded, exited
             pc.proc = pc.loaded = None
         elif k.procs.runq:                  # preempted, others waiting

@@ -87,6 +87,7 @@ class ShmTable:
 
     def __init__(self, k):
         self.vm = k.vm
+        self.notify = k.notify   # shm_attach, shm_frame, shm_detach, shm_free
         self.segments = {}       # id -> Segment
         self.keys = {}           # nonzero key -> id of the live segment
         self.next_id = 1
@@ -142,6 +143,7 @@ class ShmTable:
             p.aspace.regions.remove(region)
             return -Errno.ENOMEM
         seg.attachments.append(Attachment(p.pid, start, readonly, region))
+        self.notify("shm_attach", p, seg, start)
         return start
 
     def detach(self, p, addr):
@@ -223,6 +225,7 @@ class ShmTable:
             pa = self.vm.alloc_zeroed()   # the segment's own reference
             seg.frames[i] = pa
             seg.nframes += 1
+            self.notify("shm_frame", seg, i, pa)
         self.vm.frames.incref(pa)
         return pa
 
@@ -232,11 +235,13 @@ class ShmTable:
         seg = region.obj
         seg.attachments = [a for a in seg.attachments
                            if a.region is not region]
+        self.notify("shm_detach", seg)
         if seg.destroyed and not seg.attachments:
             self._free(seg)
 
     def _free(self, seg):
         """Drop the segment's own reference on each of its frames."""
+        self.notify("shm_free", seg)
         for pa in seg.frames:
             if pa:
                 self.vm.frames.decref(pa)

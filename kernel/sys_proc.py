@@ -119,15 +119,16 @@ def sys_wait(k, p, pid, status_ptr, *_):
             return -Errno.EFAULT
     for c in kids:
         if not c.alive:
-            return _reap(p, c, status_ptr)
+            return _reap(k, p, c, status_ptr)
     what = "wait for any child" if pid == -1 else f"wait for child {pid}"
     k.block(p, "wait", what, key=pid,
-            resume=lambda parent, child: _reap(parent, child, status_ptr))
+            resume=lambda parent, child: _reap(k, parent, child, status_ptr))
     return BLOCKED
 
 
-def _reap(parent, child, status_ptr):
+def _reap(k, parent, child, status_ptr):
     """Store child's status for parent and free its table slot."""
+    k.notify("wait", parent, child)
     if status_ptr:
         parent.aspace.copyout(status_ptr,
                               struct.pack("<i", child.status))

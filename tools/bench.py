@@ -200,6 +200,20 @@ def bench_debugger():
              "reported")]
 
 
+def bench_race_detector():
+    """Issue 15's figures (tools/bench_races.py): --races against the same
+    run without it."""
+    from tools.bench_races import bench_races
+    f = bench_races()
+    return [("--races, 2 processes, no shared memory (ms)",
+             f["private_on_s"] * 1e3, f["private_speed_ratio"],
+             ">= 0.9 (speed vs without)"),
+            ("--races, race.c plain (ms)", f["race_plain_on_s"] * 1e3,
+             f["race_plain_slowdown"], "<= 20 (slowdown)"),
+            ("--races, race.c all four modes (ms)", f["race_all_on_s"] * 1e3,
+             f["race_all_slowdown"], "reported (slowdown)")]
+
+
 LONG_WRITE = """
     mov eax, SYS_SHM_CREATE
     xor ebx, ebx
@@ -258,7 +272,7 @@ def bench_long_write():
 
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_shared_memory, bench_tracing, bench_messages,
-            bench_long_write, bench_debugger]
+            bench_long_write, bench_race_detector, bench_debugger]
 
 
 def main():

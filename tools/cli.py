@@ -75,6 +75,11 @@ def add_run_options(run):
     run.add_argument("--ipcs", action="store_true",
                      help="print the shared memory segments at the end "
                      "(stderr)")
+    run.add_argument("--races", action="store_true",
+                     help="report data races on shared memory: two "
+                     "processes touching one physical byte, at least one "
+                     "writing, with no happens-before order between them "
+                     "(stderr, and `races` in --report)")
     run.add_argument("--maps", action="store_true",
                      help="print each process's memory map as it exits "
                      "(stderr)")
@@ -111,7 +116,8 @@ def cmd_run(args):
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
-               cpus=args.cpus, seed=args.seed, check=args.check)
+               cpus=args.cpus, seed=args.seed, check=args.check,
+               races=getattr(args, "races", False))
     if args.maps:
         k.extensions.append(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)

@@ -9,11 +9,16 @@
  * update made by the other CPU between the load and the store is lost.
  * "xadd" uses one `lock xadd`; "spinlock" and "mutex" guard the plain
  * increment with a lock: the total is then exact for every interleaving.
- * The parent (arg 0: every mode; 1..4: that mode) prints the totals. */
+ * The parent (arg 0: every mode; 1..4: that mode) prints the totals. The
+ * second child maps the segment at another address (0x60000000): one
+ * physical counter, two virtual addresses (see `ia32k run --races`). */
 #include "ia32k.h"
 #include "sync.h"
 
 #define K 5000
+#define CHILD 0x100
+#define SECOND 0x200                 /* the second child: attach elsewhere */
+#define SECOND_VA ((void *)0x60000000)
 enum { PLAIN = 1, XADD, SPIN, MUTEX, NMODES = MUTEX };
 static const char *names[] = { "", "plain", "xadd", "spinlock", "mutex" };
 
@@ -30,9 +35,9 @@ static void add_plain(volatile u32 *c)
                      : : "r"(c) : "eax", "memory");
 }
 
-static int child(int mode, int id)
+static int child(int mode, int id, int second)
 {
-    struct shared *s = shm_attach(id, 0, 0);
+    struct shared *s = shm_attach(id, second ? SECOND_VA : 0, 0);
     if (is_err((int)s))
         return 2;
     for (int i = 0; i < K; i++) {
@@ -59,8 +64,8 @@ static int run_mode(int mode)
     int id = shm_create(0, sizeof(struct shared), 0600);
     struct shared *s = shm_attach(id, 0, 0);
     CHECK(!is_err(id) && !is_err((int)s));
-    int a = spawn("race", 0x100 | (id << 4) | mode);
-    int b = spawn("race", 0x100 | (id << 4) | mode);
+    int a = spawn("race", CHILD | (id << 4) | mode);
+    int b = spawn("race", CHILD | SECOND | (id << 4) | mode);
     int sa = -1, sb = -1;
     CHECK_EQ(wait(a, &sa), a);
     CHECK_EQ(wait(b, &sb), b);
@@ -77,8 +82,8 @@ static int run_mode(int mode)
 
 int main(int arg)
 {
-    if (arg & 0x100)
-        return child(arg & 15, (arg >> 4) & 15);
+    if (arg & CHILD)
+        return child(arg & 15, (arg >> 4) & 15, arg & SECOND);
     if (arg)
         return run_mode(arg);
     int bad = 0;

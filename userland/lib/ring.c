@@ -21,8 +21,9 @@ struct ring *ring_format(void *mem, u32 bytes)
     memset(r, 0, RING_HEADER);
     r->size = size;
     r->data_off = RING_HEADER;
-    full_fence();
-    r->magic = RING_MAGIC;           /* last: the ring is ready */
+    /* last, and locked: the ring is ready (xchg publishes it, and makes
+     * it a synchronization word for ia32k --races) */
+    atomic_xchg((volatile u32 *)&r->magic, RING_MAGIC);
     return r;
 }
 
@@ -106,8 +107,9 @@ void *ring_write_begin(struct ring *r, u32 *n)
 
 void ring_write_end(struct ring *r, u32 n)
 {
-    compiler_barrier();              /* data before head (x86: in order) */
-    r->head += n;
+    /* data before head; xchg publishes it (a plain store would be a data
+     * race under ia32k --races: nothing orders it with the reader) */
+    atomic_xchg(&r->head, r->head + n);
     ring_kick(r, &r->cons_sleeping, &r->data_ev);
 }
 
@@ -128,8 +130,7 @@ const void *ring_read_begin(struct ring *r, u32 *n)
 
 void ring_read_end(struct ring *r, u32 n)
 {
-    compiler_barrier();              /* done reading before tail moves */
-    r->tail += n;
+    atomic_xchg(&r->tail, r->tail + n);  /* done reading: publish */
     ring_kick(r, &r->prod_sleeping, &r->space_ev);
 }
 

@@ -25,8 +25,7 @@ static void setup(struct semcond *s)
 {
     sem_init(&s->free, SLOTS);
     sem_init(&s->full, 0);
-    full_fence();
-    s->ready = 1;
+    atomic_xchg(&s->ready, 1);   /* publishes the semaphores (locked) */
 }
 
 static int producer(struct semcond *s)
