@@ -58,7 +58,8 @@ class Kernel:
     """One booted machine and everything running on it."""
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
-                 console=None, cpus=1, seed=None, check=False, races=False):
+                 console=None, cpus=1, seed=None, check=False,
+                 policy=None, races=False):
         self.hw, self.template, half = boot_machine(memory, cpus)
         self.frames = Frames(FIRST_FREE_PA, memory)
         self.vm = VM(self.hw, self.frames, half,
@@ -76,7 +77,7 @@ class Kernel:
         self.shm = ShmTable(self)
         self.extensions.append(self.shm)
         self.tracer = None                  # kernel.trace.Tracer, if tracing
-        self.sched = Scheduler(self, quantum, seed)
+        self.sched = Scheduler(self, quantum, seed, policy)
         self.checker = Checker(self, check) if check else None
         self.races = RaceWatch.attach(self) if races else None   # --races
         for cpu in self.hw.cpus:

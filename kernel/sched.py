@@ -13,6 +13,10 @@ Slices end in one of three ways:
   its next block start (full speed, not reproducible; installed only once
   a second process is runnable);
 - early, when the process blocks, yields, exits or is killed.
+
+Which process runs next, and how long its slice is, is the policy's
+choice: FifoPolicy (below: the FIFO run queue, the default and
+`--schedule random`) or kernel.pct.PctPolicy (`--schedule pct`).
 """
 
 import random
@@ -48,12 +52,44 @@ class PerCpu:
                 "processes_run": sorted(self.processes_run)}
 
 
-class Scheduler:
-    def __init__(self, k, quantum=0, seed=None):
-        self.k = k
+class FifoPolicy:
+    """First come, first served: an idle CPU takes the head of the run
+    queue; a preempted process goes to the back when others wait. Slices
+    are --quantum instructions, or with a seed drawn uniformly from
+    1..2*quantum (default 1000) by a PRNG seeded by it."""
+
+    by_steps = False            # needs no global instruction count
+
+    def __init__(self, quantum=0, seed=None):
         self.quantum = quantum
         self.rng = random.Random(seed) if seed is not None else None
         self.counting = bool(quantum) or seed is not None
+
+    def pick(self, runq):
+        """Remove and return the process an idle CPU runs next."""
+        return runq.popleft()
+
+    def slice_length(self, p, now):
+        """Instructions p may run from global step `now` (0: unlimited)."""
+        if self.rng is not None:
+            return self.rng.randint(1, 2 * (self.quantum or
+                                            DEFAULT_SEED_QUANTUM))
+        return self.quantum
+
+    def preempts(self, p, runq):
+        """After a full slice: does p give its CPU to someone in runq?"""
+        return bool(runq)
+
+    def ran(self, p, start, end, yielded):
+        """p ran global steps [start, end) and then kept running, was
+        preempted, or (yielded) gave the CPU up (only when by_steps)."""
+
+
+class Scheduler:
+    def __init__(self, k, quantum=0, seed=None, policy=None):
+        self.k = k
+        self.policy = policy or FifoPolicy(quantum, seed)
+        self.counting = self.policy.counting
         self.percpu = [PerCpu(c) for c in k.hw.cpus]
         self.preempting = False
         k.procs.on_runnable = self.need_preemption
@@ -70,12 +106,6 @@ class Scheduler:
             for pc in self.percpu:
                 pc.cpu.enable_preemption()
             self.preempting = True          # read by the timer thread
-
-    def slice_length(self):
-        if self.rng is not None:
-            return self.rng.randint(1, 2 * (self.quantum or
-                                            DEFAULT_SEED_QUANTUM))
-        return self.quantum
 
     def run(self):
         """Run until every process has ended; deadlocks end the blocked."""
@@ -97,7 +127,7 @@ class Scheduler:
         ran = False
         for pc in self.percpu:
             if pc.proc is None and self.k.procs.runq:
-                pc.proc = self.k.procs.runq.popleft()
+                pc.proc = self.policy.pick(self.k.procs.runq)
             if pc.proc is None:
                 pc.idle_turns += 1
                 continue
@@ -124,11 +154,17 @@ class Scheduler:
         k.cpu, k.current, k.switch = cpu, p, False
         p.state = ProcState.RUNNING
         cpu.new_slice()
-        cpu.run(eip, self.slice_length())
+        if self.policy.by_steps:            # it schedules by global steps
+            start = k.hw.instructions
+            cpu.run(eip, self.policy.slice_length(p, start))
+            self.policy.ran(p, start, k.hw.instructions,
+                            k.switch and p.state is ProcState.RUNNABLE)
+        else:
+            cpu.run(eip, self.policy.slice_length(p, None))
         k.notify("slice_end", cpu, p)
         if k.switch:                        # blocked, yielded, exited
             pc.proc = pc.loaded = None
-        elif k.procs.runq:                  # preempted, others waiting
+        elif self.policy.preempts(p, k.procs.runq):   # others waiting
             cpu.save(p.ctx)
             p.ctx.clear_exception()         # UNICORN.md fact 6
             k.procs.make_runnable(p)

@@ -301,6 +301,14 @@ class ShmTable:
                          f"{ptes[i]:#x}, segment {seg.id} page {i} frame "
                          f"{seg.frames[i]:#x}")
 
+    def contents(self, seg=None):
+        """(id, bytes) of seg, or of every segment in id order: what its
+        pages hold now (untouched pages read as zeros)."""
+        hw, zero = self.vm.hw, bytes(PAGE_SIZE)
+        for s in [seg] if seg is not None else self.in_order():
+            yield s.id, b"".join(hw.read(pa, PAGE_SIZE) if pa else zero
+                                 for pa in s.frames)
+
     def frames_in_use(self):
         return sum(s.nframes for s in self.segments.values())
 

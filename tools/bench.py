@@ -270,9 +270,17 @@ def bench_long_write():
              None, "reported")]
 
 
+def bench_race_finder():
+    """Issue 15's race-finder figures (tools/bench_race.py): --jobs 2
+    against --jobs 1, and PCT against random slicing."""
+    from tools.bench_race import bench_race
+    return bench_race()
+
+
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_shared_memory, bench_tracing, bench_messages,
-            bench_long_write, bench_race_detector, bench_debugger]
+            bench_long_write, bench_race_detector, bench_race_finder,
+            bench_debugger]
 
 
 def main():

@@ -12,9 +12,9 @@ from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
 from kernel.shm import ipcs_text
 from tools import gdb_cli, html_cli, trace_cli
+from tools import race as racefind
 from tools.asm import BuildError
 from tools.programs import Programs
-from tools.race import find_races, format_outcomes, parse_seeds
 
 EXIT_USAGE = 2
 EXIT_PANIC = 70
@@ -69,6 +69,7 @@ def add_run_options(run):
     run.add_argument("--seed", type=int, default=None, metavar="S",
                      help="slice lengths drawn from a PRNG seeded by S "
                           "(reproducible interleavings)")
+    add_schedule_options(run)
     run.add_argument("--check", action="store_true",
                      help="run the invariant checker after every syscall "
                           "and fault (slow)")
@@ -88,18 +89,80 @@ def add_run_options(run):
     html_cli.add_options(run)
 
 
+def add_schedule_options(p):
+    """--schedule, --depth and --steps, as `run` and `race` take them."""
+    p.add_argument("--schedule", choices=racefind.SCHEDULES, default=None,
+                   help="how a seed schedules the processes: 'random' "
+                   "slice lengths (the default), or 'pct': random "
+                   "priorities, the highest-priority process runs, and "
+                   "depth-1 random change points lower the running one "
+                   "(finds bugs needing few preemptions at precise points)")
+    p.add_argument("--depth", type=int, default=None, metavar="D",
+                   help="pct: the bug depth searched for (D-1 change "
+                   "points; default 2)")
+    p.add_argument("--steps", type=int, default=None, metavar="K",
+                   help="pct: change points fall on guest instructions "
+                   "1..K, K the run's expected length (run: default "
+                   "100000; race: measured by one run)")
+
+
 def add_race_parser(sub):
     race = sub.add_parser("race", help="run under many seeds and group the "
                                        "outcomes (a race finder)")
-    race.add_argument("programs", nargs="+", metavar="PROGRAM")
-    race.add_argument("--program", action="append", default=[])
-    race.add_argument("--seeds", default="0..49", metavar="A..B")
-    race.add_argument("--cpus", type=int, default=2, metavar="N")
+    race.add_argument("programs", nargs="+", metavar="PROGRAM",
+                      help="programs to boot, as for `run`")
+    race.add_argument("--program", action="append", default=[],
+                      help="make a program spawnable by name")
+    race.add_argument("--seeds", default="0..49", metavar="A..B",
+                      help="the seeds to try: A..B, or a list 1,5,9")
+    race.add_argument("--cpus", type=int, default=2, metavar="N",
+                      help="emulated CPUs (1-8, default 2)")
     race.add_argument("--quantum", type=int, default=0, metavar="N",
-                      help="mean slice length (default 1000)")
-    race.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
+                      help="random: mean slice length; pct: instructions "
+                      "between looks for a higher priority (default 1000)")
+    race.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY,
+                      help="physical memory of each run (default 128M)")
     race.add_argument("--ignore-output", action="store_true",
-                      help="compare only exit statuses and shared memory")
+                      help="compare only exit statuses, shared memory "
+                      "(and races)")
+    add_schedule_options(race)
+    race.add_argument("--jobs", type=int, default=racefind.default_jobs(),
+                      metavar="N", help="worker processes running seeds "
+                      "in parallel (default: every core); the outcome is "
+                      "the same as with --jobs 1")
+    race.add_argument("--races", action="store_true",
+                      help="run the data-race detector under each schedule "
+                      "and group seeds by the races found too")
+    race.add_argument("--stop-on-first", action="store_true",
+                      help="stop at the first seed whose outcome differs "
+                      "from the first seed's (with --races: the first that "
+                      "reports a race)")
+
+
+def check_schedule_options(args):
+    """--schedule pct needs a seed on `run`, a depth >= 1, steps >= 1;
+    --depth and --steps mean nothing without it."""
+    if args.schedule != "pct":
+        if args.depth is not None or args.steps is not None:
+            raise UsageError("--depth and --steps need --schedule pct")
+        return
+    if getattr(args, "seed", 0) is None:
+        raise UsageError("--schedule pct needs --seed S")
+    if args.depth is None:
+        args.depth = 2
+    if args.depth < 1:
+        raise UsageError("--depth must be at least 1")
+    if args.steps is not None and args.steps < 1:
+        raise UsageError("--steps must be at least 1")
+
+
+def schedule_policy(args):
+    """The scheduler policy `run` asked for (None: the FIFO one)."""
+    if args.schedule != "pct":
+        return None
+    from kernel.pct import DEFAULT_STEPS, PctPolicy
+    return PctPolicy(args.seed, args.depth, args.steps or DEFAULT_STEPS,
+                     args.quantum, args.cpus)
 
 
 def check_machine_options(args):
@@ -112,11 +175,13 @@ def check_machine_options(args):
 
 def cmd_run(args):
     check_machine_options(args)
+    check_schedule_options(args)
     page_path = html_cli.check_output(args, UsageError)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
                cpus=args.cpus, seed=args.seed, check=args.check,
+               policy=schedule_policy(args),
                races=getattr(args, "races", False))
     if args.maps:
         k.extensions.append(MapsPrinter(k.console))
@@ -145,16 +210,28 @@ def cmd_run(args):
 
 def cmd_race(args):
     try:
-        seeds = parse_seeds(args.seeds)
+        seeds = racefind.parse_seeds(args.seeds)
     except ValueError:
         raise UsageError(f"--seeds {args.seeds}: expected A..B") from None
+    if not seeds:
+        raise UsageError(f"--seeds {args.seeds}: no seeds")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     check_machine_options(args)
+    check_schedule_options(args)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
-    outcomes = find_races(programs, boot, seeds, args.cpus, args.quantum,
-                          args.memory, args.ignore_output)
-    print(format_outcomes(outcomes, len(seeds)))
-    return 0 if len(outcomes) == 1 else 1
+    scenario = racefind.Scenario(
+        programs, boot, args.programs, args.program, args.cpus,
+        args.quantum, args.memory, args.schedule or "random",
+        args.depth or 2, args.steps or 0, args.races)
+    if scenario.schedule == "pct" and not scenario.steps:
+        scenario.steps = racefind.calibrate_steps(scenario, seeds[0])
+    search = racefind.find_races(scenario, seeds, args.jobs,
+                                 args.ignore_output, args.stop_on_first)
+    print(racefind.format_search(search, scenario, len(seeds)))
+    found_race = args.races and any(o.first.races for o in search.outcomes)
+    return 0 if len(search.outcomes) == 1 and not found_race else 1
 
 
 def _programs(args):
