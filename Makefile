@@ -26,6 +26,8 @@ run: $(STAMP)
 	$(BIN)/ia32k run userland/demo/family.c
 	$(BIN)/ia32k run --maps --html shmshare.html userland/demo/shmshare.c
 	@echo "wrote shmshare.html: open it in a browser to explore the page tables"
+	@# fork: the maps name each page's frame, "(cow)" while still shared
+	$(BIN)/ia32k run --maps userland/demo/cow.c
 	$(BIN)/ia32k run userland/demo/offlist.c
 	@# abslist's first child dies of a page fault on purpose, so ia32k exits 1
 	$(BIN)/ia32k run userland/demo/abslist.c || true

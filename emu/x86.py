@@ -30,6 +30,7 @@ PTE_A = 0x020    # accessed (set by the MMU)
 PTE_D = 0x040    # dirty (set by the MMU, PTEs and 4 MiB PDEs only)
 PTE_PS = 0x080   # page size (PDE only: 4 MiB page)
 PTE_G = 0x100
+PTE_COW = 0x200  # bit 9: ignored by the MMU (AVL); ia32k's copy-on-write mark
 PTE_ADDR = 0xFFFFF000
 PDE_LARGE_ADDR = 0xFFC00000
 PDE_LARGE_HIGH = 0x001FE000   # 4 MiB PDE bits 20..13: physical bits 39..32
@@ -106,7 +107,8 @@ def pte_flags_str(e, pte=False):
     in a PDE and PAT in a PTE."""
     names = ((PTE_P, "P"), (PTE_W, "W"), (PTE_U, "U"), (PTE_PWT, "PWT"),
              (PTE_PCD, "PCD"), (PTE_A, "A"), (PTE_D, "D"),
-             (PTE_PS, "PAT" if pte else "PS"), (PTE_G, "G"))
+             (PTE_PS, "PAT" if pte else "PS"), (PTE_G, "G"),
+             (PTE_COW, "COW"))
     return " ".join(n for bit, n in names if e & bit) or "-"
 
 

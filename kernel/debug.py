@@ -203,7 +203,9 @@ class Debugger:
         w = p.aspace.walk(va, access)
         if w.ok:
             return w.pa
-        r = p.aspace.region_at(va)
+        if fault_in and access == WRITE and w.error_code & x86.PF_P:
+            return self._translate(p, va, access)   # copy-on-write: break
+        r = p.aspace.region_at(va)                  # it as a copy-out does
         if w.error_code & x86.PF_P or r is None or r.pager is None or \
                 (access == WRITE and not r.writable):
             raise DebugError(f"pid {p.pid} cannot access {va:#x}")
@@ -212,13 +214,16 @@ class Debugger:
             self.k.frames.decref(pa)                 # it as it would have
             return pa + (va & (PAGE_SIZE - 1))
         if fault_in:
-            try:
-                return p.aspace.translate(va, access)
-            except (UserFault, NoMemory):
-                raise DebugError(f"no frame for {va:#x} of pid {p.pid}") \
-                    from None
+            return self._translate(p, va, access)
         frame = untouched_frame(r, va)
         return frame + (va & (PAGE_SIZE - 1)) if frame else None
+
+    def _translate(self, p, va, access):
+        """va's frame for access as the kernel's own copies get it."""
+        try:
+            return p.aspace.translate(va, access)
+        except (UserFault, NoMemory):
+            raise DebugError(f"pid {p.pid} cannot access {va:#x}") from None
 
     def read_memory(self, pid, va, n):
         hw = self.k.hw

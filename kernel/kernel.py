@@ -5,7 +5,7 @@ hardware is kernel.trap."""
 import sys
 from dataclasses import dataclass
 
-from kernel import loader, trap
+from kernel import trap
 from kernel.boot import boot_machine
 from kernel.check import Checker
 from kernel.frames import Frames
@@ -17,6 +17,7 @@ from kernel.racewatch import RaceWatch
 from kernel.sched import Scheduler
 from kernel.shm import ShmTable
 from kernel.syscall import Errno
+from kernel.textcache import TextCache
 from kernel.vm import VM, AddressSpace, NoMemory, Region
 
 EXIT_DEADLOCK = -int(Errno.EDEADLK)
@@ -31,6 +32,8 @@ class Stats:
     instructions: object = None      # counted only with --quantum (else None)
     syscalls: int = 0
     page_faults: int = 0
+    cow_faults: int = 0              # copy-on-write breaks (fault or copy-out)
+    cow_copies: int = 0              # those that copied a frame
     context_switches: int = 0
     frames_total: int = 0
     frames_free_at_boot: int = 0
@@ -75,7 +78,8 @@ class Kernel:
         self.extensions = []                # observers: see notify()
         self.ipc = Ipc.attach(self)         # mailboxes and futexes
         self.shm = ShmTable(self)
-        self.extensions.append(self.shm)
+        self.text = TextCache(self.vm)      # program images, shared
+        self.extensions += [self.shm, self.text]
         self.tracer = None                  # kernel.trace.Tracer, if tracing
         self.sched = Scheduler(self, quantum, seed, policy)
         self.checker = Checker(self, check) if check else None
@@ -131,7 +135,7 @@ class Kernel:
     def _build_aspace(self, image):
         aspace = AddressSpace(self.vm)
         try:
-            loader.load(aspace, image)
+            self.text.map(aspace, image)
         except NoMemory:
             aspace.destroy()
             raise
@@ -205,6 +209,8 @@ class Kernel:
         if self.checker:
             self.checker.run("the end of the run")
         self.stats.frames_free_at_end = self.frames.nfree
+        self.stats.cow_faults = self.vm.stats["cow_faults"]
+        self.stats.cow_copies = self.vm.stats["cow_copies"]
         self.stats.instructions = self.hw.instructions
 
     def break_deadlock(self):

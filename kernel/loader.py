@@ -77,21 +77,18 @@ def image_from_bytes(name, data):
 
 
 def load(aspace, image):
-    """Map image's segments into aspace; a page two segments share gets the
-    union of their permissions. Raises NoMemory (the caller destroys the
-    half-built address space, which owns every frame mapped so far)."""
-    vm, perms = aspace.vm, {}
-    for s in image.segments:
-        for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
-                          PAGE_SIZE):
-            perms[page] = perms.get(page, False) or s.writable
-    for start, end, w in _runs(perms):  # first: destroy() unmaps them and
-        # the trace names them
+    """Map image's segments into aspace in frames of its own (the kernel
+    shares images between processes through kernel.textcache instead); a
+    page two segments share gets the union of their permissions. Raises
+    NoMemory (the caller destroys the half-built address space, which owns
+    every frame mapped so far)."""
+    vm, perms = aspace.vm, page_perms(image)
+    for start, end, w in page_runs(perms):  # first: destroy() unmaps them
+        # and the trace names them
         aspace.add_region(Region(start, end, w, "image", tag=image.name))
     for page, w in sorted(perms.items()):
         pa = vm.alloc_zeroed()
-        for s in image.segments:
-            _copy_segment_page(vm.hw, s, page, pa)
+        fill_page(vm.hw, image, page, pa)
         try:
             aspace.map_pages(page, [pa], PTE_P | PTE_U | (PTE_W if w else 0))
         except NoMemory:
@@ -99,8 +96,19 @@ def load(aspace, image):
             raise
 
 
-def _runs(perms):
-    """Merge pages into maximal runs of contiguous pages of one permission."""
+def page_perms(image):
+    """page -> writable for every page the image's segments cover."""
+    perms = {}
+    for s in image.segments:
+        for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
+                          PAGE_SIZE):
+            perms[page] = perms.get(page, False) or s.writable
+    return perms
+
+
+def page_runs(perms):
+    """Merge pages into maximal runs of contiguous pages of one permission:
+    [start, end, writable]."""
     runs = []
     for page, w in sorted(perms.items()):
         if runs and runs[-1][1] == page and runs[-1][2] == w:
@@ -110,12 +118,22 @@ def _runs(perms):
     return runs
 
 
-def _copy_segment_page(hw, s, page, pa):
-    lo = max(page, s.va)
-    hi = min(page + PAGE_SIZE, s.va + len(s.data))
-    if lo < hi:
-        hw.write(pa + (lo - page), s.data[lo - s.va:hi - s.va])
+def has_file_bytes(image, page):
+    """True when some segment's file bytes fall in page (else it is .bss
+    only: all zeros)."""
+    return any(max(page, s.va) < min(page + PAGE_SIZE, s.va + len(s.data))
+               for s in image.segments)
 
 
-__all__ = ["Image", "ImageError", "NoMemory", "elf_image", "flat_image",
-           "image_from_bytes", "load"]
+def fill_page(hw, image, page, pa):
+    """Copy every segment's file bytes that fall in page into frame pa."""
+    for s in image.segments:
+        lo = max(page, s.va)
+        hi = min(page + PAGE_SIZE, s.va + len(s.data))
+        if lo < hi:
+            hw.write(pa + (lo - page), s.data[lo - s.va:hi - s.va])
+
+
+__all__ = ["Image", "ImageError", "NoMemory", "elf_image", "fill_page",
+           "flat_image", "has_file_bytes", "image_from_bytes", "load",
+           "page_perms", "page_runs"]

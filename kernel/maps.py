@@ -1,8 +1,9 @@
 """A process's memory map, like /proc/PID/maps: each region's range,
-permissions, what backs it and, for shared memory, the physical frame of
-every page as the process's own page table names it."""
+permissions, what backs it and the physical frame of every page as the
+process's own page table names it, '(cow)' after frames still shared
+copy-on-write."""
 
-from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_P
+from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_COW, PTE_P
 
 MAX_RUNS = 8                     # frame runs shown per region
 
@@ -15,9 +16,7 @@ def maps_text(p):
         perms = "r" + ("w" if r.writable else "-") + "x" + \
             ("s" if r.kind == "shm" else "p")
         line = f"  {r.start:08x}-{r.end:08x} {perms} {backing(r)}"
-        if r.kind == "shm":
-            line += "  frames " + frame_runs(p.aspace, r)
-        lines.append(line)
+        lines.append(line + "  frames " + frame_runs(p.aspace, r))
     return "\n".join(lines) + "\n"
 
 
@@ -32,18 +31,20 @@ def backing(r):
 
 def frame_runs(aspace, r):
     """The region's pages in order: a frame 'PA', a run of consecutive
-    frames 'FIRST..LAST', or '-' ('-xN': N pages) not present here."""
-    runs = []                    # [first pa or None, count]
-    for va in range(r.start, r.end, PAGE_SIZE):
-        pte = aspace.pte(va)
+    frames 'FIRST..LAST' ('(cow)' after it when copy-on-write), or '-'
+    ('-xN': N pages) not present here."""
+    runs = []                    # [first pa or None, count, cow]
+    for pte in aspace.ptes(r.start, (r.end - r.start) // PAGE_SIZE):
         pa = pte & PTE_ADDR if pte & PTE_P else None
+        cow = bool(pte & PTE_COW)
         last = runs[-1] if runs else None
-        if last and (last[0] is None) == (pa is None) and \
-                (pa is None or pa == last[0] + last[1] * PAGE_SIZE):
+        if last and (last[0] is None) == (pa is None) and last[2] == cow \
+                and (pa is None or pa == last[0] + last[1] * PAGE_SIZE):
             last[1] += 1
         else:
-            runs.append([pa, 1])
-    shown = [run_text(pa, n) for pa, n in runs[:MAX_RUNS]]
+            runs.append([pa, 1, cow])
+    shown = [run_text(pa, n) + ("(cow)" if cow else "")
+             for pa, n, cow in runs[:MAX_RUNS]]
     if len(runs) > MAX_RUNS:
         shown.append(f"... {len(runs) - MAX_RUNS} more runs")
     return " ".join(shown)

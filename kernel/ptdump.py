@@ -11,11 +11,12 @@ from array import array
 from dataclasses import dataclass, field
 
 from emu.x86 import (LARGE_PAGE_SIZE, NPDENTRIES, PAGE_SIZE, PDE_LARGE_ADDR,
-                     PTE_ADDR, PTE_P, PTE_PS, pgaddr, pte_flags_str)
+                     PTE_ADDR, PTE_COW, PTE_P, PTE_PS, pgaddr, pte_flags_str)
 from kernel.memlayout import KERNBASE
 
 KERNEL_PDX = KERNBASE >> 22
-_LEAF_BITS = 0x1FF               # every flag bit of a leaf entry
+_LEAF_BITS = 0x1FF | PTE_COW     # every flag bit of a leaf entry, and
+#                                  ia32k's copy-on-write mark (bit 9, AVL)
 
 
 @dataclass

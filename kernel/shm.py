@@ -133,18 +133,34 @@ class ShmTable:
         start = self._place(p.aspace, addr, seg.size)
         if start < 0:
             return start
+        try:
+            self._attach_at(p.aspace, p.pid, seg, start, readonly)
+        except NoMemory:
+            return -Errno.ENOMEM
+        self.notify("shm_attach", p, seg, start)
+        return start
+
+    def inherit(self, parent, child, pid):
+        """fork: attach in address space child (of process pid) every
+        segment parent has attached, at the same address with the same
+        flags; each segment gains an Attachment. Raises NoMemory; the caller
+        then destroys child, which detaches what was attached."""
+        for r in [r for r in parent.regions if r.kind == "shm"]:
+            self._attach_at(child, pid, r.obj, r.start, not r.writable)
+
+    def _attach_at(self, aspace, pid, seg, start, readonly):
+        """Map seg at start in aspace and record the Attachment; raises
+        NoMemory having changed nothing."""
         region = Region(start, start + seg.size, not readonly, "shm",
                         pager=self._pager, detach=self._detached, obj=seg,
                         tag=f"id {seg.id}")
-        p.aspace.add_region(region)      # first, so the trace names it
+        aspace.add_region(region)        # first, so the trace names it
         try:
-            self._map_touched(p.aspace, seg, start, readonly)
+            self._map_touched(aspace, seg, start, readonly)
         except NoMemory:                 # nothing was mapped
-            p.aspace.regions.remove(region)
-            return -Errno.ENOMEM
-        seg.attachments.append(Attachment(p.pid, start, readonly, region))
-        self.notify("shm_attach", p, seg, start)
-        return start
+            aspace.regions.remove(region)
+            raise
+        seg.attachments.append(Attachment(pid, start, readonly, region))
 
     def detach(self, p, addr):
         """shm_detach: unmap the attachment of p's that starts at addr."""
@@ -249,6 +265,13 @@ class ShmTable:
         del self.segments[seg.id]
 
     # -- introspection (kernel extension hooks) --------------------------
+    def on_spawn(self, parent, child):
+        """A forked child's inherited attachments (ShmTable.inherit made
+        them before it was a process) are announced as attaches now."""
+        for r in child.aspace.regions if child.aspace else ():
+            if r.kind == "shm":
+                self.notify("shm_attach", child, r.obj, r.start)
+
     def on_exit(self, p):
         """Nothing here: the exiting address space's destroy() removes each
         shm region, and _detached() runs for it."""

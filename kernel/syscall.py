@@ -18,6 +18,7 @@ class Sys(enum.IntEnum):
     WAIT = 5
     GETUID = 6
     SETUID = 7
+    FORK = 8
     SHM_CREATE = 10
     SHM_LOOKUP = 11
     SHM_ATTACH = 12

@@ -9,6 +9,10 @@ A Tracer attached to a kernel records
 - map / unmap: each PTE the kernel writes or clears. Every one goes through
   AddressSpace.map_pages/unmap_pages (image load, demand-zero fills, shared
   memory attach and detach, exit), which call mapped()/unmapping() here;
+- fork: each PTE a fork copied into the child (AddressSpace.fork);
+- cow: a copy-on-write break the kernel made for a system call's copy-out
+  (a break by a CPU write fault is that fault's outcome: cow-copy with the
+  old and new frame, or cow-reuse);
 - walk: on request, the walk of PID:VA when that process exits;
 - pagetable / frames: with dump_pt, each process's page table and the
   frame map at its exit (kernel.ptdump).
@@ -43,14 +47,15 @@ def walk_json(w):
 
 @dataclass
 class Record:
-    """One traced walk: event is fault, map, unmap or walk."""
+    """One traced walk: event is fault, map, unmap, fork, cow or walk."""
     event: str
     pid: int
     walk: Walk
     backing: str = "-"
     eip: Optional[int] = None
     error_code: Optional[int] = None     # fault: the CPU's error code
-    outcome: str = ""                    # fault: demand-zero, paged-in, fatal
+    outcome: str = ""                    # fault, cow: demand-zero, paged-in,
+    #                                      cow-copy, cow-reuse, fatal
     resolved: Optional[Walk] = None      # fault: the walk after the fill
     refs: Optional[int] = None           # unmap: the frame's count after
 
@@ -66,6 +71,8 @@ class Record:
                        if self.resolved is None else walk_json(self.resolved))
             if self.resolved is not None:
                 out["pa"] = self.resolved.pa
+        if self.event == "cow":
+            out["outcome"] = self.outcome
         if self.refs is not None:
             out["refs"] = self.refs
         return out
@@ -73,7 +80,8 @@ class Record:
     def text(self):
         """The record as a readable block: one line, two for a fault."""
         w = self.walk
-        kind = "" if self.event in ("map", "unmap") else f" {w.access}"
+        kind = "" if self.event in ("map", "unmap", "fork") \
+            else f" {w.access}"
         head = f"{self.event:<6} pid {self.pid}{kind} {w.va:#010x}"
         if self.eip is not None:
             head += f" at eip {self.eip:#010x}"
@@ -84,6 +92,8 @@ class Record:
             line += f"\n       {self.outcome}"
             if self.resolved is not None:
                 line += f": {format_walk(self.resolved)}"
+        elif self.event == "cow":
+            line += f"\n       {self.outcome}"
         if self.refs is not None:
             line += f"; frame refs now {self.refs}" + \
                 (" (freed)" if self.refs == 0 else "")
@@ -182,6 +192,28 @@ class Tracer:
             self.emit(Record("map", pid, aspace.walk(page),
                              ptdump.backing_of(aspace, page)))
 
+    def forked(self, child, vas):
+        """fork wrote the child PTEs for the pages vas (copy-on-write where
+        the page is writable)."""
+        pid = self.pid_of(child)
+        for va in vas:
+            self.emit(Record("fork", pid, child.walk(va),
+                             ptdump.backing_of(child, va)))
+
+    def cow_broken(self, aspace, page, old, new):
+        """A copy-on-write page was made writable: frame old copied to new,
+        or (old == new) reused. The pending fault's outcome if it is that
+        page's, else a cow record (a copy-out by the kernel)."""
+        outcome = f"cow-copy {old:#x} -> {new:#x}" if old != new else \
+            f"cow-reuse {old:#x}"
+        rec = self.pending
+        if rec is not None and self._pending_aspace is aspace and \
+                rec.walk.va - rec.walk.va % PAGE_SIZE == page:
+            rec.outcome = outcome
+            return
+        self.emit(Record("cow", self.pid_of(aspace), aspace.walk(page, WRITE),
+                         ptdump.backing_of(aspace, page), outcome=outcome))
+
     def unmapping(self, aspace, va, ents):
         """The PTEs ents (raw values) at va are about to be cleared; each
         present one drops a reference to its frame."""
@@ -218,15 +250,17 @@ class Tracer:
     def fault_end(self, filled):
         """The fault was filled with a freshly zeroed frame (demand-zero),
         or with one its region's backing already had (paged-in: a shared
-        segment's page another process touched first), or it will kill the
-        process (fatal)."""
+        segment's page another process touched first), or was a
+        copy-on-write break (outcome set by cow_broken), or it will kill
+        the process (fatal)."""
         rec, self.pending = self.pending, None
         vm, zeroed = self._pending_aspace.vm, self._pending_aspace.vm.zeroed
         vm.zeroed = None
         pa = rec.resolved.pa if filled and rec.resolved else None
         fresh = pa is not None and (pa & ~(PAGE_SIZE - 1)) in zeroed
-        rec.outcome = ("fatal" if not filled else "demand-zero" if fresh
-                       else "paged-in")
+        if not (filled and rec.outcome):       # cow_broken set it
+            rec.outcome = ("fatal" if not filled else "demand-zero" if fresh
+                           else "paged-in")
         self.emit(rec)
 
     # -- kernel extension -----------------------------------------------

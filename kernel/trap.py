@@ -9,6 +9,7 @@ from emu.walk import FETCH
 from kernel import sys_proc  # noqa: F401  (registers the handlers)
 from kernel import ipc  # noqa: F401  (registers the handlers)
 from kernel import shm  # noqa: F401  (registers the handlers)
+from kernel import fork  # noqa: F401  (registers the handler)
 from kernel import ring3
 from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, SYSCALLS, \
     Errno, Sys
@@ -144,7 +145,8 @@ def _far_stack_fault(k, ctx, eip):
 
 
 def page_fault(k, ctx, eip):
-    """Fill a demand-zero page and retry, or kill the process."""
+    """Fill a demand-zero page or break a copy-on-write one and retry, or
+    kill the process."""
     cr2 = ctx.get("cr2")                    # saved by exception()
     err = ctx.error_code()
     p = k.current
@@ -154,8 +156,11 @@ def page_fault(k, ctx, eip):
         # No PF_U test: all guest code runs at CPL 3, and a supervisor
         # fault is Unicorn's own stack access for a ring-3 far call or
         # return, a user access on hardware (fault_in fills user pages only).
-        filled = (not err & x86.PF_P) and \
-            p.aspace.fault_in(cr2, bool(err & x86.PF_W))
+        if not err & x86.PF_P:
+            filled = p.aspace.fault_in(cr2, bool(err & x86.PF_W))
+        else:       # break_cow flushes the TLBs: the PTE was present
+            filled = bool(err & x86.PF_W) and \
+                p.aspace.break_cow(cr2) is not None
     except NoMemory:
         filled = False
         k.console.message(f"pid {p.pid} ({p.name}): out of memory")
@@ -164,7 +169,7 @@ def page_fault(k, ctx, eip):
     if filled:
         k.stats.page_faults += 1
         ctx.clear_exception()               # UNICORN.md fact 1
-        ctx.restore()           # not-present -> present needs no TLB flush
+        ctx.restore()
         return
     k.stats.page_faults += 1
     if not _far_stack_fault(k, ctx, eip):

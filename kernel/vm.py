@@ -4,6 +4,12 @@ Only this module writes PDEs and PTEs. Processes and shared memory ask it to
 map or unmap ranges; every user pointer the kernel follows goes through
 copyin/copyout here, which walk this address space's own tables with the
 same walker the trace uses and check P, U and (for writes) W.
+
+Copy-on-write is a PTE state: present, not writable, PTE_COW set (a bit the
+MMU ignores). fork() puts every private writable page of both address spaces
+in that state; break_cow() resolves a write to such a page, for the CPU's
+write fault and for the kernel's own copy-out alike: the last PTE naming the
+frame gets W back, any other gets a copy of the frame.
 """
 
 from array import array
@@ -12,11 +18,15 @@ from typing import Callable, Optional
 
 from emu import x86
 from emu.walk import READ, WRITE, walk
-from emu.x86 import (NPTENTRIES, PAGE_SIZE, PTE_ADDR, PTE_P, PTE_U, PTE_W,
-                     pdx, ptx)
+from emu.x86 import (NPTENTRIES, PAGE_SIZE, PF_P, PTE_A, PTE_ADDR, PTE_COW,
+                     PTE_D, PTE_P, PTE_U, PTE_W, pdx, pgaddr, ptx)
+from kernel.frames import lanes
 from kernel.memlayout import USER_END, USER_LOW
 
 TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
+
+
+SHARED_KINDS = ("shm", "shared")   # "shared": tools/ipc_harness premaps
 
 
 class NoMemory(Exception):
@@ -57,11 +67,20 @@ class Region:
     kind: str                    # "image", "stack", "shm"
     pager: Optional[Callable] = None
     detach: Optional[Callable] = None
+    share: Optional[Callable] = None
     obj: object = None           # the segment, for shm
     tag: str = ""
 
     def contains(self, va):
         return self.start <= va < self.end
+
+    @property
+    def shared(self):
+        return self.kind in SHARED_KINDS
+
+    def copy(self):
+        """The same region, for another address space (fork)."""
+        return Region(**self.__dict__)
 
 
 @dataclass
@@ -72,22 +91,49 @@ class VM:
     kernel_half: bytes           # PDEs 768..1023, identical everywhere
     on_tables_changed: Callable = lambda aspace: None
     on_code_written: Callable = lambda aspace, pages, shared: None
-    stats: dict = field(default_factory=lambda: {"ptes_written": 0})
+    stats: dict = field(default_factory=lambda: {
+        "ptes_written": 0, "cow_faults": 0, "cow_copies": 0})
     tracer: object = None        # kernel.trace.Tracer, told of PTE changes
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
 
     def alloc_zeroed(self):
         """A fresh zero-filled frame, or NoMemory."""
-        pa = self.frames.alloc()
-        if pa is None:
-            raise NoMemory()
+        pa = self._alloc()
         self.hw.zero(pa, PAGE_SIZE)
         if self.zeroed is not None:
             self.zeroed.append(pa)
+        self._forget_code()
+        return pa
+
+    def alloc_table(self):
+        """A zero-filled frame for a page directory or table: never mapped
+        for the user, so never executed, so no code flush (a freed frame's
+        stale code is dropped when a frame is next allocated for data)."""
+        pa = self._alloc()
+        self.hw.zero(pa, PAGE_SIZE)
+        return pa
+
+    def alloc_copy(self, src):
+        """A fresh frame holding a copy of frame src, or NoMemory. The
+        caller invalidates translated code of the page it maps it at (the
+        frame may be a freed one that held code: UNICORN.md fact 2)."""
+        pa = self._alloc()
+        mem = self.hw.mem
+        mem[pa:pa + PAGE_SIZE] = mem[src:src + PAGE_SIZE]
+        return pa
+
+    def _alloc(self):
+        pa = self.frames.alloc()
+        if pa is None:
+            raise NoMemory()
+        return pa
+
+    def _forget_code(self):
+        """After RAM writes into a new frame: a freed frame may hold code a
+        CPU translated, which RAM writes never invalidate (UNICORN.md 2)."""
         if self.frames.reused:
             self.frames.reused = False
-            self.hw.flush_code()   # a freed frame may hold translated code
-        return pa
+            self.hw.flush_code()
 
 
 class AddressSpace:
@@ -95,7 +141,7 @@ class AddressSpace:
 
     def __init__(self, vm):
         self.vm = vm
-        self.pd = vm.alloc_zeroed()
+        self.pd = vm.alloc_table()
         vm.hw.write(self.pd + 4 * 768, vm.kernel_half)
         self.tables = {}         # pdx -> physical address of the page table
         self.regions = []
@@ -112,7 +158,7 @@ class AddressSpace:
     def _table(self, i):
         pt = self.tables.get(i)
         if pt is None:
-            pt = self.vm.alloc_zeroed()
+            pt = self.vm.alloc_table()
             self.tables[i] = pt
             self.vm.hw.write32(self.pd + 4 * i, pt | PTE_P | PTE_W | PTE_U)
         return pt
@@ -203,6 +249,82 @@ class AddressSpace:
         self.vm.frames.decref(self.pd)
         self.tables.clear()
 
+    # -- fork and copy-on-write ------------------------------------------
+    def fork(self):
+        """A child address space naming this one's frames for every private
+        region, copy-on-write in both: each present writable PTE loses W and
+        gains PTE_COW, one physical write per page table on each side; no
+        data frame is copied. Shared regions are left to their owner.
+        Raises NoMemory, having changed nothing, when the child's directory
+        and tables cannot all be had."""
+        private = [r for r in self.regions if not r.shared]
+        spans = table_spans(private)
+        spans = {i: s for i, s in spans.items() if i in self.tables}
+        if self.vm.frames.nfree < 1 + len(spans):
+            raise NoMemory()
+        child = AddressSpace(self.vm)
+        for r in private:                    # first: traces name them
+            child.add_region(r.copy())
+            if r.share:
+                r.share(r)
+        self.tlb.clear()                     # cached WRITE entries are stale
+        for i, runs in sorted(spans.items()):
+            child._fork_table(self, i, runs)
+        self.vm.on_tables_changed(self)
+        return child
+
+    def _fork_table(self, parent, i, runs):
+        """Copy the private runs [(first, end) PTE index] of parent's page
+        table i into a new table here, marking writable PTEs COW on both
+        sides; each lane of a big integer is one PTE (C-speed, no loop over
+        entries), only the reference counts loop over the runs' PTEs."""
+        hw, src = self.vm.hw, parent.tables[i]
+        v = int.from_bytes(hw.read(src, PAGE_SIZE), "little")
+        mask = 0
+        for j, end in runs:
+            mask |= lanes(end - j) << (32 * j)
+        w = v & (v >> 1) & mask              # present and writable: 1 in bit 0
+        if w:
+            v = v & ~(w << 1) | (w << 9)     # W off, PTE_COW (bit 9) on
+            hw.write(src, v.to_bytes(PAGE_SIZE, "little"))
+        v &= mask * 0xFFFFFFFF               # the child's: private lanes
+        hw.write(self._table(i), v.to_bytes(PAGE_SIZE, "little"))
+        pfns = array("I", ((v >> 12) & lanes(NPTENTRIES) * 0xFFFFF)
+                     .to_bytes(PAGE_SIZE, "little"))   # 0: no frame
+        for j, end in runs:                  # the child's PTEs own these
+            self.vm.frames.incref_pfns(pfns[j:end])
+        present = v & lanes(NPTENTRIES)     # P bits
+        self.vm.stats["ptes_written"] += present.bit_count() + w.bit_count()
+        if self.vm.tracer:
+            self.vm.tracer.forked(self, [pgaddr(i, j) for j, pfn in
+                                         enumerate(pfns) if pfn])
+
+    def break_cow(self, va):
+        """Resolve a write to va's copy-on-write page: the last PTE naming
+        its frame gets W back (reuse), any other a private copy; either way
+        PTE_COW goes and every CPU caching this space flushes. Returns True
+        when a frame was copied, False when reused, None when va's PTE is not
+        copy-on-write. Raises NoMemory when no frame is left for the copy."""
+        page = va & ~(PAGE_SIZE - 1)
+        pte = self.pte(page)
+        if pte & (PTE_P | PTE_COW) != PTE_P | PTE_COW:
+            return None
+        old, frames = pte & PTE_ADDR, self.vm.frames
+        new = old if frames.refcount(old) == 1 else self.vm.alloc_copy(old)
+        self.tlb.clear()
+        flags = pte & ~(PTE_ADDR | PTE_COW | PTE_A | PTE_D) | PTE_W
+        self.map_pages(page, [new], flags)
+        if new != old:
+            frames.decref(old)               # the reference this PTE owned
+        self.vm.stats["cow_faults"] += 1
+        self.vm.stats["cow_copies"] += new != old
+        if self.vm.tracer:
+            self.vm.tracer.cow_broken(self, page, old, new)
+        self.vm.on_tables_changed(self)
+        if new != old and self.vm.frames.reused:   # new may hold old code
+            self.vm.on_code_written(self, [page], False)
+        return new != old
+
     # -- demand paging and user memory -----------------------------------
     def fault_in(self, va, write):
         """Satisfy a not-present access at va from its region's pager.
@@ -242,8 +364,10 @@ class AddressSpace:
             self.tlb[(va >> 12, access)] = w.pa & PTE_ADDR
             return w.pa
         try:
-            filled = not w.error_code & x86.PF_P and \
-                self.fault_in(va, access == WRITE)
+            if not w.error_code & PF_P:
+                filled = self.fault_in(va, access == WRITE)
+            else:
+                filled = access == WRITE and self.break_cow(va) is not None
         except NoMemory:
             raise UserFault(va, w) from None
         if filled:
@@ -294,3 +418,14 @@ class AddressSpace:
             i += length
         if pages:
             self.vm.on_code_written(self, pages, shared)
+
+
+def table_spans(regions):
+    """pdx -> [(first, end) PTE index] covered by regions, per page table."""
+    spans = {}
+    for r in regions:
+        npages = (r.end - r.start) // PAGE_SIZE
+        for _, a, n in table_runs(r.start, npages):
+            spans.setdefault(pdx(a), []).append((ptx(a), ptx(a) + n))
+    return spans
+

@@ -20,6 +20,10 @@ PARTNERED = {"regs", "allints"}
 # Run by test_shm with a bystander on 8 MiB (below); alone it would touch
 # 96 MiB with a full check after every fault.
 SPECIAL = {"shm_oom_test"}
+# Run by test_fork with a 16-slot table or at 4 MiB: alone fork_fill would
+# fork 1023 children with a full check after every call, and fork_cow_oom
+# would not run out of memory.
+SPECIAL |= {"fork_fill", "fork_cow_oom"}
 # 16384 faults with a full check after each take minutes; statuses only.
 UNCHECKED = {"shm_64mib_test"}
 

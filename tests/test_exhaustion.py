@@ -5,7 +5,8 @@ and a demand-zero touch running out at 8 MiB):
 
 - the process table full of LIVE processes (a chain, each blocked in wait
   on the next): spawn says -EAGAIN;
-- memory full of processes at 16 MiB: spawn says -ENOMEM, nothing leaks;
+- memory full of processes at 8 MiB (program text is shared, so at 16 MiB
+  the table would fill first): spawn says -ENOMEM, nothing leaks;
 - shared pages touched while processes hold every other frame: the toucher
   is killed cleanly (270, out of memory), everyone else carries on;
 - -ENOSPC counts destroyed-but-attached segments, and segments of every
@@ -32,7 +33,8 @@ FULL, DONE = 0x5E1F, 0x5E1D      # keys of the two signal segments
 
 # A chain of processes, each blocked in wait on the next, until spawn
 # fails. No stack is touched, so a member needs its directory, one page
-# table and three image pages. The root (arg 0) creates segment FULL; the
+# table and its own copy of the image page holding `status` (wait's
+# copy-out breaks it copy-on-write); the other image pages are shared. The root (arg 0) creates segment FULL; the
 # deepest member destroys it (the signal: table or memory is full), holds
 # the chain until segment DONE is gone, and exits with spawn's error, which
 # every member passes up to the root.
@@ -256,7 +258,7 @@ def test_table_full_of_live_processes_is_eagain(tmp_path):
 
 @pytest.mark.parametrize("cpus", [1, 2])
 def test_memory_full_of_processes_is_enomem(tmp_path, cpus):
-    r = chain_run(tmp_path, 16 * MB, cpus=cpus, seed=1, quantum=1000)
+    r = chain_run(tmp_path, 8 * MB, cpus=cpus, seed=1, quantum=1000)
     assert r.statuses[:2] == [0, -12], r.stderr
     assert 300 < len(r.report["processes"]) < NPROC  # memory ran out first
     assert r.stderr == ""                           # nobody was killed
@@ -268,7 +270,7 @@ def test_touching_shared_pages_with_memory_full_kills_cleanly(tmp_path, cpus):
     r = run_exhausted(tmp_path, {"ex_chain.s": CHAIN,
                                  "ex_bystander.s": BYSTANDER,
                                  "ex_touch.c": TOUCH},
-                      ["ex_bystander", "ex_touch", "ex_chain"], 16 * MB,
+                      ["ex_bystander", "ex_touch", "ex_chain"], 8 * MB,
                       cpus=cpus, seed=1, quantum=1000)
     toucher = [p for p in r.report["processes"]
                if p["name"] == "ex_touch" and p["pid"] != 2]

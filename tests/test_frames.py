@@ -1,6 +1,8 @@
 """kernel/frames.py: the frame allocator and its reference counts."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernel.frames import FrameError, Frames
 
@@ -67,3 +69,29 @@ def test_same_operations_same_frames():
         f.decref(a[3])
         return a + [f.alloc(), f.alloc(), f.alloc()]
     assert trace() == trace()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.just(0), st.integers(16, 40)), max_size=80),
+       st.booleans())
+def test_bulk_increments_equal_one_at_a_time(nums, sorted_):
+    """incref_pfns (fork's bulk path, by runs of consecutive frames) adds
+    exactly what a loop of single increments would; 0 means no frame."""
+    from array import array
+    if sorted_:
+        nums = sorted(nums)
+    fast, slow = Frames(16 << 12, 64 << 12), Frames(16 << 12, 64 << 12)
+    fast.incref_pfns(array("I", nums))
+    for pfn in nums:
+        if pfn:
+            slow.ref[pfn] += 1
+    assert fast.ref == slow.ref
+
+
+def test_consecutive_runs_split_where_numbers_jump():
+    from array import array
+    from kernel.frames import consecutive_runs
+    pfns = array("I", list(range(100, 140)) + [7] + list(range(20, 60)))
+    assert consecutive_runs(pfns) == [(100, 40), (7, 1), (20, 40)]
+    assert consecutive_runs(array("I")) == []
+    assert consecutive_runs(array("I", [5, 9, 2, 8])) is None  # a loop's

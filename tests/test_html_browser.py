@@ -77,9 +77,10 @@ def test_every_process_and_the_shared_frame_with_both_addresses(browser,
     # the kernel's frame map at the child's exit (--dump-pt, same run)
     fmap = next(r for r in recs if r["event"] == "frames"
                 and r["when"] == "at exit of pid 2")
-    shared = [r for r in fmap["runs"]
+    shared = [r for r in fmap["runs"]       # the segment (program text is
               if {o["pid"] for o in r["owners"] if o["va"] is not None}
-              == {1, 2}]
+              == {1, 2} and all(o["what"].startswith("shm")   # shared too)
+                                for o in r["owners"])]
     assert shared
     listing = text(browser, "shared-list")
     for run in shared:
@@ -87,7 +88,9 @@ def test_every_process_and_the_shared_frame_with_both_addresses(browser,
         assert vas[1] != vas[2]
         assert (f"{run['pa']:#010x}: pid 1 @{vas[1]:#010x}, "
                 f"pid 2 @{vas[2]:#010x}") in listing
-    browser.find_element(By.CSS_SELECTOR, "#shared-list li.shared").click()
+    next(li for li in browser.find_elements(By.CSS_SELECTOR,
+                                            "#shared-list li.shared")
+         if f"@{0x40000000:#010x}" in li.text).click()
     owners = [e.text for e in browser.find_elements(By.CSS_SELECTOR,
                                                     "#frame-info .owner")]
     assert owners == [f"pid 1 shm 1 @{0x40000000:#010x}",

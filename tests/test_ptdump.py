@@ -35,7 +35,7 @@ def test_ranges_merge_contiguous_pages_of_one_kind(booted):
              x86.pte_flags_str(r.flags, pte=not r.large))
             for r in ptdump.page_table_ranges(p1.aspace)]
     assert rows == [
-        (0x00400000, 0x00401000, "image y", "P W U"),
+        (0x00400000, 0x00401000, "image y", "P U COW"),    # shared text
         (USTACK_TOP - 0x4000, USTACK_TOP - 0x3000, "stack", "P W U"),
         (USTACK_TOP - 0x2000, USTACK_TOP, "stack", "P W U"),
         (kva(GDT_PA), kva(GDT_PA) + 0x1000, "kernel", "P A")]
@@ -59,8 +59,10 @@ def test_frame_map_names_every_reference(booted):
     for r in runs:
         for i in range(r.n):
             owners[r.pa + i * 4096] = (r.refs, r.owners)
+    text = set(k.text.texts[id(k.programs.get("y"))].frames.values())
     for pa, (refs, own) in owners.items():
-        assert refs == k.frames.refcount(pa) == len(own)
+        assert refs == k.frames.refcount(pa) == len(own) + (pa in text)
+    assert len(owners[min(text)][1]) == 2      # both name the program text
     assert owners[p1.aspace.pd][1] == [(1, "page directory", None)]
     assert len(owners) == k.frames.total - k.frames.nfree
 
@@ -70,6 +72,6 @@ def test_frame_map_counts_references_the_tables_do_not_show(booted):
     pa = p2.aspace.walk(0x00400000).pa
     k.frames.incref(pa)                 # a kernel owner, as a segment is
     text = ptdump.frame_map_text([p1, p2], k.frames, "now")
-    assert f"{pa:#010x}                 2  pid 2 image y @0x00400000; " \
-        "+1 kernel" in text
+    assert f"{pa:#010x}                 4  pid 1 image y @0x00400000; " \
+        "pid 2 image y @0x00400000; +2 kernel" in text   # + program text
     k.frames.decref(pa)

@@ -200,6 +200,27 @@ def bench_debugger():
              "reported")]
 
 
+def bench_fork():
+    """Issue 11's figures (tools/bench_fork.py): fork of 1 MiB of touched
+    private memory, copy-on-write faults against the bare hook round trip,
+    and fork + exit + wait."""
+    from tools.bench_fork import bench_fork as figures
+    f = figures()
+    hook = bare_hook_seconds() * 1e6
+    return [("fork, 1 MiB touched private memory (us)", f["fork_1mib_us"],
+             None, "reported"),
+            (f"  per page-table page copied ({f['page_tables_copied']}) (us)",
+             f["fork_us_per_page_table"], None, "<= 30 us"),
+            ("  of which copying the tables, per page-table page (us)",
+             f["table_copy_us_per_page_table"], None, "reported"),
+            ("COW write fault round trip, copy (us)", f["cow_copy_fault_us"],
+             f["cow_copy_fault_us"] / hook, "<= 3"),
+            ("COW write fault round trip, reuse (us)",
+             f["cow_reuse_fault_us"], f["cow_reuse_fault_us"] / hook, "<= 2"),
+            ("fork + exit + wait round trip (us)", f["fork_exit_wait_us"],
+             f["fork_exit_wait_us"] / hook, "reported")]
+
+
 def bench_race_detector():
     """Issue 15's figures (tools/bench_races.py): --races against the same
     run without it."""
@@ -280,7 +301,7 @@ def bench_race_finder():
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_shared_memory, bench_tracing, bench_messages,
             bench_long_write, bench_race_detector, bench_race_finder,
-            bench_debugger]
+            bench_debugger, bench_fork]
 
 
 def main():

@@ -23,6 +23,7 @@ int spawn(const char *name, int arg);
 int wait(int pid, int *status);
 int getuid(void);
 int setuid(int uid);
+int fork(void);    /* the child's pid in the caller, 0 in the child */
 int shm_create(u32 key, size_t size, int mode);
 int shm_lookup(u32 key);
 void *shm_attach(int id, void *addr, int flags);

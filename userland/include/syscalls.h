@@ -9,6 +9,7 @@
 #define SYS_WAIT 5
 #define SYS_GETUID 6
 #define SYS_SETUID 7
+#define SYS_FORK 8
 #define SYS_SHM_CREATE 10
 #define SYS_SHM_LOOKUP 11
 #define SYS_SHM_ATTACH 12

@@ -28,6 +28,7 @@ int spawn(const char *name, int arg) { return syscall3(SYS_SPAWN, (int)name, str
 int wait(int pid, int *status) { return syscall3(SYS_WAIT, pid, (int)status, 0); }
 int getuid(void) { return syscall3(SYS_GETUID, 0, 0, 0); }
 int setuid(int uid) { return syscall3(SYS_SETUID, uid, 0, 0); }
+int fork(void) { return syscall3(SYS_FORK, 0, 0, 0); }
 int shm_create(u32 key, size_t size, int mode) { return syscall3(SYS_SHM_CREATE, key, size, mode); }
 int shm_lookup(u32 key) { return syscall3(SYS_SHM_LOOKUP, key, 0, 0); }
 void *shm_attach(int id, void *addr, int flags) { return (void *)syscall3(SYS_SHM_ATTACH, id, (int)addr, flags); }
