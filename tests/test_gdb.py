@@ -191,6 +191,25 @@ def test_each_fault_has_its_signal(machines, tmp_path, body, insn, signal,
     assert code == 1 and f"status {status}" in err
 
 
+def test_write_to_a_copy_on_write_page_breaks_it(machines):
+    """After fork both processes name one frame for `counter`, read-only;
+    gdb's write in the child gets the child its own copy, as a kernel
+    copy-out would: the parent's value and frame stay."""
+    m = machines(TESTS / "fork_basic.c")
+    va = symbol(m, "&counter")
+    walks = [f"monitor walk 1 {va:#x}", f"monitor walk 2 {va:#x}"]
+    out = gdb(m, "break fork_basic.c:15", "continue", *walks,
+              "set var counter = 41", *walks, "thread 1", "print counter",
+              "continue")
+    assert "Thread 2 hit Breakpoint 1" in out
+    pas = re.findall(rf"va {va:#010x}: .*PA (0x[0-9a-f]+)", out)
+    assert len(pas) == 4
+    assert pas[0] == pas[1] and pas[2] == pas[0] and pas[3] != pas[2]
+    assert "$1 = 41" in out
+    code, stdout, _ = m.finish()
+    assert "parent: counter 42, child 2 exited 3" in stdout
+
+
 def test_step_one_instruction(machines):
     m = machines(TESTS / "gdb_shm.c")
     out = gdb(m, "break attached", "continue", "print/x $pc", "stepi",
