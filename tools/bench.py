@@ -256,10 +256,15 @@ attach:
     mov ecx, 0x40000000
     mov edx, 0x20000000
     int 0x80
+    mov edi, eax
+    sub edi, 0x20000000            # exit 0 when it returned the length
     mov eax, SYS_SHM_DESTROY
     mov ebx, esi
     int 0x80
-""" + EXIT
+    mov ebx, edi
+    mov eax, SYS_EXIT
+    int 0x80
+"""
 
 
 class _NullSink:
@@ -282,6 +287,7 @@ def bench_long_write():
         k.boot(["w"])
         t = time.perf_counter()
         k.run()
+        assert all(p.status == 0 for p in k.procs), "bench program failed"
         return time.perf_counter() - t
     t = best(once)
     per_page = t / (2 * (0x20000000 >> 12))         # checked, then copied
