@@ -13,8 +13,9 @@ import mmap
 import struct
 
 from unicorn import (UC_ARCH_X86, UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH,
-                     UC_HOOK_INSN, UC_HOOK_INSN_INVALID, UC_HOOK_INTR,
-                     UC_MODE_32, UC_PROT_ALL, Uc, UcError)
+                     UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
+                     UC_HOOK_INTR, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE,
+                     UC_MEM_WRITE, UC_MODE_32, UC_PROT_ALL, Uc, UcError)
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
@@ -33,6 +34,11 @@ _IN_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
 _OUT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
                            ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 _SYS_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64,
+                            ctypes.c_uint32, ctypes.c_void_p)
+_MEM_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int,
+                           ctypes.c_uint64, ctypes.c_int, ctypes.c_int64,
+                           ctypes.c_void_p)
 
 
 class EmulatorError(Exception):
@@ -110,6 +116,9 @@ class Cpu:
         self.regs = SyscallRegs(self)
         self._scratch = None
         self._exc_ctx = None
+        self.on_stopped = None     # after each emu_start: True = run on
+        self._debug_hooks = {}     # handle -> ctypes callback (kept alive)
+        self._stop_next = None     # emu.icount.StopNext while watching
         self._install_hooks()
 
     @property
@@ -238,21 +247,95 @@ class Cpu:
         until count more instructions have started."""
         if self.counter:
             self.counter.allow(count or 1 << 62)
-        err = uclib.uc_emu_start(self.uch, eip, 0, 0, 0)
-        while not err and self.panic is None and self.iret_guard and \
-                self.iret_guard.stopped():
-            err = uclib.uc_emu_start(self.uch, self.reg("eip"), 0, 0, 0)
-        if err and self.panic is None:
-            raise EmulatorError(str(UcError(err)))
-        if self.panic is not None:
-            exc, self.panic = self.panic, None
-            raise exc
+        while True:
+            err = uclib.uc_emu_start(self.uch, eip, 0, 0, 0)
+            while not err and self.panic is None and self.iret_guard and \
+                    self.iret_guard.stopped():
+                err = uclib.uc_emu_start(self.uch, self.reg("eip"), 0, 0, 0)
+            if err and self.panic is None:
+                raise EmulatorError(str(UcError(err)))
+            if self.panic is not None:
+                exc, self.panic = self.panic, None
+                raise exc
+            if self.on_stopped is None or not self.on_stopped():
+                return
+            self.clear_exception()          # UNICORN.md fact 6
+            eip = self.reg("eip")
+
+    def slice_used_up(self):
+        """True when counting and the last run() used its whole count."""
+        c = self.counter
+        return c is not None and c.state.count >= c.state.limit
+
+    def uncount(self):
+        """A debug hook stopped the CPU before the instruction the counter
+        had already counted: that instruction did not run."""
+        if self.counter is not None:
+            self.counter.state.count -= 1
+
+    # -- debug hooks (breakpoints, watchpoints, single step) --------------
+    def add_code_hook(self, fn, begin=1, end=0):
+        """Call fn(address) before every instruction in [begin, end]
+        (everywhere when begin > end); returns a handle for remove_hook."""
+        cb = _CODE_CB(self._guard(lambda h, addr, size, ud: fn(addr)))
+        return self._add_debug(UC_HOOK_CODE, cb, begin, end)
+
+    def add_mem_hook(self, fn, begin, end, reads, writes):
+        """Call fn(is_write, pa, size) on every guest data access to
+        physical [begin, end] (reads and/or writes); returns a handle."""
+        htype = (UC_HOOK_MEM_READ if reads else 0) | \
+            (UC_HOOK_MEM_WRITE if writes else 0)
+        cb = _MEM_CB(self._guard(lambda h, acc, addr, size, val, ud: fn(
+            acc == UC_MEM_WRITE, addr, size) and False, False))
+        return self._add_debug(htype, cb, begin, end)
+
+    def stop_after_access(self, on):
+        """Install (on=True) or remove the per-instruction C hook that
+        stop_next() needs; costly per instruction, so only while needed."""
+        from emu.icount import StopNext
+        if on and self._stop_next is None:
+            self._stop_next = StopNext(self.uch, self.counter)
+            self.flush_code()      # code translated before has no hook
+        elif not on and self._stop_next is not None:
+            self._stop_next.remove()
+            self._stop_next = None
+            self.flush_code()
+
+    def stop_next(self, armed=True):
+        """From a memory hook: stop before the next instruction starts
+        (the accessing one completes); armed=False cancels that."""
+        if self._stop_next is not None:
+            (self._stop_next.arm if armed else self._stop_next.disarm)()
+
+    def remove_hook(self, handle):
+        """Remove a hook added by add_code_hook or add_mem_hook."""
+        if self._debug_hooks.pop(handle, None) is not None:
+            uclib.uc_hook_del(self.uch, ctypes.c_size_t(handle))
+
+    def _add_debug(self, htype, cb, begin, end):
+        h = ctypes.c_size_t()
+        err = uclib.uc_hook_add(self.uch, ctypes.byref(h), htype,
+                                ctypes.cast(cb, ctypes.c_void_p), None,
+                                ctypes.c_uint64(begin), ctypes.c_uint64(end))
+        if err:
+            raise EmulatorError(f"uc_hook_add({htype}) failed: {err}")
+        self._debug_hooks[h.value] = cb
+        return h.value
 
     def run_to(self, eip, until):
         """Run from eip until EIP reaches until (no hooks involved)."""
         self.uc.emu_start(eip, until)
 
     def stop(self):
+        uclib.uc_emu_stop(self.uch)
+
+    def stop_from_another_thread(self):
+        """uc_emu_stop from a thread other than the emulating one: the CPU
+        stops at its next block boundary. Only a debugger's rare interrupt
+        (Ctrl-C) uses this, so that no per-block hook slows the guest down;
+        the scheduler stops CPUs only from the emulating thread (see
+        UNICORN.md). A stop landing between two runs is lost: the caller
+        repeats it until the stop is seen."""
         uclib.uc_emu_stop(self.uch)
 
     def _install_hooks(self):

@@ -5,12 +5,13 @@ import json
 import sys
 import traceback
 
+from kernel.debug import EndRun
 from kernel.kernel import Kernel, KernelPanic
 from kernel.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
 from kernel.shm import ipcs_text
-from tools import html_cli, trace_cli
+from tools import gdb_cli, html_cli, trace_cli
 from tools import race as racefind
 from tools.asm import BuildError
 from tools.programs import Programs
@@ -96,6 +97,7 @@ def add_run_options(run):
                      help="print each process's memory map as it exits "
                      "(stderr)")
     trace_cli.add_options(run)
+    gdb_cli.add_options(run)
     html_cli.add_options(run)
 
 
@@ -199,7 +201,12 @@ def cmd_run(args):
     page = html_cli.attach(k, page_path, boot)
     tracer = trace_cli.attach(k, args, [page.record] if page else ())
     k.boot(boot)
-    k.run()
+    try:
+        dbg = gdb_cli.start(k, args)
+        k.run()
+    except EndRun as e:
+        print(f"ia32k: run ended: {e}", file=sys.stderr)
+        return 1
     trace_cli.finish(tracer)
     html_cli.finish(page, page_path)
     sys.stdout.flush()
@@ -209,7 +216,9 @@ def cmd_run(args):
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f, indent=1)
-    return 0 if all(p["status"] == 0 for p in report["processes"]) else 1
+    status = 0 if all(p["status"] == 0 for p in report["processes"]) else 1
+    gdb_cli.finish(dbg, status)
+    return status
 
 
 def cmd_race(args):
