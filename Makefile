@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench fuzz trace debug setup clean
+.PHONY: run test bench fuzz trace debug setup clean screenshot
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ run: $(STAMP)
 	@# two CPUs, one shared counter: the plain increment loses updates, and
 	@# --races names the two instructions, both pids and addresses (stderr)
 	$(BIN)/ia32k run --cpus 2 --seed 7 --races userland/demo/race.c
+
+# The README's picture of the --html page, taken by its browser test.
+screenshot: $(STAMP)
+	IA32K_SCREENSHOT=1 $(BIN)/python -m pytest tests/test_html_browser.py -k screenshot
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
