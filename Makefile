@@ -5,12 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench fuzz trace setup clean
+.PHONY: run test bench fuzz trace debug setup clean screenshot
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@command -v gcc >/dev/null 2>&1 || { apt-get update && apt-get install -y gcc; }
+	@command -v gdb >/dev/null 2>&1 || { apt-get update && apt-get install -y gdb; }
 	@# the --html page's browser tests: Debian's chromium and its driver
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
 		{ apt-get update && apt-get install -y chromium chromium-driver; }
@@ -35,6 +36,10 @@ run: $(STAMP)
 	@# --races names the two instructions, both pids and addresses (stderr)
 	$(BIN)/ia32k run --cpus 2 --seed 7 --races userland/demo/race.c
 
+# The README's picture of the --html page, taken by its browser test.
+screenshot: $(STAMP)
+	IA32K_SCREENSHOT=1 $(BIN)/python -m pytest tests/test_html_browser.py -k screenshot
+
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
@@ -48,6 +53,12 @@ trace: $(STAMP)
 	$(TRACE_RUN) --trace trace.txt || test $$? -eq 1
 	$(TRACE_RUN) --trace trace.jsonl >/dev/null || test $$? -eq 1
 	@echo "wrote trace.txt and trace.jsonl"
+
+# `make debug`: the shared-memory demo under gdb (README, "Debugging with
+# gdb"): ia32k waits on a free port and prints the gdb command to type in
+# another terminal.
+debug: $(STAMP)
+	$(BIN)/ia32k run --gdb $${GDB_PORT:-1234} userland/tests/gdb_shm.c
 
 bench: $(STAMP)
 	$(BIN)/python -m tools.bench

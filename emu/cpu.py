@@ -25,6 +25,8 @@ REGS = {
     "cr0": X.UC_X86_REG_CR0, "cr2": X.UC_X86_REG_CR2,
     "cr3": X.UC_X86_REG_CR3, "cr4": X.UC_X86_REG_CR4,
     "cs": X.UC_X86_REG_CS, "ss": X.UC_X86_REG_SS,
+    "ds": X.UC_X86_REG_DS, "es": X.UC_X86_REG_ES,
+    "fs": X.UC_X86_REG_FS, "gs": X.UC_X86_REG_GS,
 }
 GPRS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp")
 _FLAGS_VAL = ctypes.c_uint64(0)

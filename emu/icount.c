@@ -44,6 +44,30 @@ void preempt_hook(void *uc, uint64_t address, uint32_t size, struct preempt *p)
     }
 }
 
+/* The debugger's watchpoints: a memory hook arms `armed` during the access;
+ * this code hook, on every instruction while a watchpoint exists, stops the
+ * CPU before the next instruction starts, so the accessing instruction has
+ * completed and is not repeated. The instruction it stops before was
+ * counted by icount_hook (installed earlier): take it off again. */
+struct stop_next {
+    volatile int armed;
+    int (*stop)(void *uc);
+    uint64_t *count;            /* the icount counter, or NULL */
+};
+
+void stop_next_hook(void *uc, uint64_t address, uint32_t size,
+                    struct stop_next *s)
+{
+    (void)address;
+    (void)size;
+    if (s->armed) {
+        s->armed = 0;
+        if (s->count)
+            (*s->count)--;
+        s->stop(uc);
+    }
+}
+
 /* The iret guard (ABI.md v2: an iret at CPL 3 never enters vm86 mode).
  * QEMU's iret helper enters virtual-8086 mode whenever the popped EFLAGS
  * has VM set, skipping the SDM's CPL test, and no hook sees an iret. So

@@ -1,6 +1,7 @@
 """The C hooks of emu/icount.c, compiled once with gcc into .build/ and
 installed through ctypes: exact instruction counting and slicing (a code
-hook), and the default mode's synchronous preemption (a block hook)."""
+hook), the default mode's synchronous preemption (a block hook), and the
+debugger's stop after a watched access (a code hook)."""
 
 import ctypes
 import functools
@@ -90,3 +91,30 @@ class PreemptFlag:
         """Forget a request raised during the previous slice (or during a
         long kernel call): it was for that slice, not the next."""
         self.state.pending = 0
+
+
+class StopNextState(ctypes.Structure):
+    _fields_ = [("armed", ctypes.c_int), ("stop", ctypes.c_void_p),
+                ("count", ctypes.c_void_p)]
+
+
+class StopNext:
+    """While installed (a C hook on every instruction, so only while the
+    debugger watches memory): arm() from a memory hook stops the CPU before
+    the next instruction starts."""
+
+    def __init__(self, uch, counter=None):
+        count = ctypes.addressof(counter.state) if counter else None
+        self.state = StopNextState(0, _stop_address(), count)
+        self.uch = uch
+        self.handle = _add_hook(uch, UC_HOOK_CODE, "stop_next_hook",
+                                self.state)
+
+    def arm(self):
+        self.state.armed = 1
+
+    def disarm(self):
+        self.state.armed = 0
+
+    def remove(self):
+        uclib.uc_hook_del(self.uch, self.handle)

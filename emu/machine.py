@@ -13,8 +13,9 @@ import mmap
 import struct
 
 from unicorn import (UC_ARCH_X86, UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH,
-                     UC_HOOK_INSN, UC_HOOK_INSN_INVALID, UC_HOOK_INTR,
-                     UC_MODE_32, UC_PROT_ALL, Uc, UcError)
+                     UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
+                     UC_HOOK_INTR, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE,
+                     UC_MEM_WRITE, UC_MODE_32, UC_PROT_ALL, Uc, UcError)
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
@@ -22,6 +23,7 @@ from emu import x86
 from emu.cpu import REGS, Context
 
 _U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
 _CTL_TLB_FLUSH = (UC_CTL_IO_WRITE << 30) | UC_CTL_TLB_FLUSH   # uc_ctl encoding
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
                             ctypes.c_void_p)
@@ -32,6 +34,11 @@ _IN_CB = ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_void_p, ctypes.c_uint32,
 _OUT_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
                            ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p)
 _SYS_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_CODE_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64,
+                            ctypes.c_uint32, ctypes.c_void_p)
+_MEM_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_int,
+                           ctypes.c_uint64, ctypes.c_int, ctypes.c_int64,
+                           ctypes.c_void_p)
 
 
 class EmulatorError(Exception):
@@ -58,6 +65,12 @@ class Machine:
 
     def write32(self, pa, value):
         _U32.pack_into(self.mem, pa, value)
+
+    def read64(self, pa):
+        return _U64.unpack_from(self.mem, pa)[0]
+
+    def write64(self, pa, value):
+        _U64.pack_into(self.mem, pa, value)
 
     def read(self, pa, n):
         return bytes(self.mem[pa:pa + n])
@@ -102,6 +115,10 @@ class Cpu:
         self.preempt_flag = None   # emu.icount.PreemptFlag (default mode)
         self.regs = SyscallRegs(self)
         self._scratch = None
+        self._exc_ctx = None
+        self.on_stopped = None     # after each emu_start: True = run on
+        self._debug_hooks = {}     # handle -> ctypes callback (kept alive)
+        self._stop_next = None     # emu.icount.StopNext while watching
         self._install_hooks()
 
     @property
@@ -151,13 +168,17 @@ class Cpu:
         """Load GDTR with a table of nentries descriptors at base_va."""
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, base_va, 8 * nentries - 1, 0))
 
-    def enable_paging(self, cr3):
-        """Turn on protected mode and paging (with 4 MiB pages and WP; ET
-        is read-only 1 on every CPU since the i486, so smsw shows it)."""
-        self.uc.reg_write(X.UC_X86_REG_CR4, x86.CR4_PSE)
+    def enable_paging(self, cr3, mode=x86.PAGING_32, wp=True):
+        """Turn on protected mode and paging in `mode` (an emu.x86.
+        PagingMode: its CR4 and EFER bits), with CR0.WP unless wp is False.
+        Paging goes off first, so the mode may change (SDM 4.1.2). ET is
+        read-only 1 on every CPU since the i486, so smsw shows it."""
+        self.uc.reg_write(X.UC_X86_REG_CR0, x86.CR0_PE | x86.CR0_ET)
+        self.uc.reg_write(X.UC_X86_REG_CR4, mode.cr4)
+        self.uc.msr_write(x86.MSR_EFER, mode.efer)
         self.uc.reg_write(X.UC_X86_REG_CR3, cr3)
         self.uc.reg_write(X.UC_X86_REG_CR0, x86.CR0_PE | x86.CR0_ET
-                          | x86.CR0_PG | x86.CR0_WP)
+                          | x86.CR0_PG | (x86.CR0_WP if wp else 0))
 
     def load_kernel_segments(self):
         ks = x86.selector(x86.SEG_KDATA)
@@ -187,8 +208,11 @@ class Cpu:
         self.flush_tlb()
 
     def clear_exception(self):
-        """Reset the "exception in progress" field in the live CPU."""
-        s = self.scratch
+        """Reset the "exception in progress" field in the live CPU (through
+        a context of its own: a hook may hold `scratch` meanwhile)."""
+        if self._exc_ctx is None:
+            self._exc_ctx = self.new_context()
+        s = self._exc_ctx
         self.save(s)
         s.clear_exception()
         uclib.uc_context_restore(self.uch, s.handle)
@@ -203,11 +227,15 @@ class Cpu:
 
     def remove_code(self, va):
         """Drop the translated code of the page at va, as the loaded context
-        maps it (~2.5 us); a page it cannot fetch from: drop everything."""
+        maps it (~2.5 us); a page it cannot fetch from: drop everything.
+        The lookup is an instruction fetch: on a no-execute page (PAE) it
+        silently records a #PF as "in progress", which would turn the next
+        real fault into a double fault (UNICORN.md fact 1): reset it."""
         try:
             self.uc.ctl_remove_cache(va, va + x86.PAGE_SIZE)
         except UcError:
             self.flush_code()
+        self.clear_exception()
 
     # -- running ---------------------------------------------------------
     @property
@@ -219,21 +247,95 @@ class Cpu:
         until count more instructions have started."""
         if self.counter:
             self.counter.allow(count or 1 << 62)
-        err = uclib.uc_emu_start(self.uch, eip, 0, 0, 0)
-        while not err and self.panic is None and self.iret_guard and \
-                self.iret_guard.stopped():
-            err = uclib.uc_emu_start(self.uch, self.reg("eip"), 0, 0, 0)
-        if err and self.panic is None:
-            raise EmulatorError(str(UcError(err)))
-        if self.panic is not None:
-            exc, self.panic = self.panic, None
-            raise exc
+        while True:
+            err = uclib.uc_emu_start(self.uch, eip, 0, 0, 0)
+            while not err and self.panic is None and self.iret_guard and \
+                    self.iret_guard.stopped():
+                err = uclib.uc_emu_start(self.uch, self.reg("eip"), 0, 0, 0)
+            if err and self.panic is None:
+                raise EmulatorError(str(UcError(err)))
+            if self.panic is not None:
+                exc, self.panic = self.panic, None
+                raise exc
+            if self.on_stopped is None or not self.on_stopped():
+                return
+            self.clear_exception()          # UNICORN.md fact 6
+            eip = self.reg("eip")
+
+    def slice_used_up(self):
+        """True when counting and the last run() used its whole count."""
+        c = self.counter
+        return c is not None and c.state.count >= c.state.limit
+
+    def uncount(self):
+        """A debug hook stopped the CPU before the instruction the counter
+        had already counted: that instruction did not run."""
+        if self.counter is not None:
+            self.counter.state.count -= 1
+
+    # -- debug hooks (breakpoints, watchpoints, single step) --------------
+    def add_code_hook(self, fn, begin=1, end=0):
+        """Call fn(address) before every instruction in [begin, end]
+        (everywhere when begin > end); returns a handle for remove_hook."""
+        cb = _CODE_CB(self._guard(lambda h, addr, size, ud: fn(addr)))
+        return self._add_debug(UC_HOOK_CODE, cb, begin, end)
+
+    def add_mem_hook(self, fn, begin, end, reads, writes):
+        """Call fn(is_write, pa, size) on every guest data access to
+        physical [begin, end] (reads and/or writes); returns a handle."""
+        htype = (UC_HOOK_MEM_READ if reads else 0) | \
+            (UC_HOOK_MEM_WRITE if writes else 0)
+        cb = _MEM_CB(self._guard(lambda h, acc, addr, size, val, ud: fn(
+            acc == UC_MEM_WRITE, addr, size) and False, False))
+        return self._add_debug(htype, cb, begin, end)
+
+    def stop_after_access(self, on):
+        """Install (on=True) or remove the per-instruction C hook that
+        stop_next() needs; costly per instruction, so only while needed."""
+        from emu.icount import StopNext
+        if on and self._stop_next is None:
+            self._stop_next = StopNext(self.uch, self.counter)
+            self.flush_code()      # code translated before has no hook
+        elif not on and self._stop_next is not None:
+            self._stop_next.remove()
+            self._stop_next = None
+            self.flush_code()
+
+    def stop_next(self, armed=True):
+        """From a memory hook: stop before the next instruction starts
+        (the accessing one completes); armed=False cancels that."""
+        if self._stop_next is not None:
+            (self._stop_next.arm if armed else self._stop_next.disarm)()
+
+    def remove_hook(self, handle):
+        """Remove a hook added by add_code_hook or add_mem_hook."""
+        if self._debug_hooks.pop(handle, None) is not None:
+            uclib.uc_hook_del(self.uch, ctypes.c_size_t(handle))
+
+    def _add_debug(self, htype, cb, begin, end):
+        h = ctypes.c_size_t()
+        err = uclib.uc_hook_add(self.uch, ctypes.byref(h), htype,
+                                ctypes.cast(cb, ctypes.c_void_p), None,
+                                ctypes.c_uint64(begin), ctypes.c_uint64(end))
+        if err:
+            raise EmulatorError(f"uc_hook_add({htype}) failed: {err}")
+        self._debug_hooks[h.value] = cb
+        return h.value
 
     def run_to(self, eip, until):
         """Run from eip until EIP reaches until (no hooks involved)."""
         self.uc.emu_start(eip, until)
 
     def stop(self):
+        uclib.uc_emu_stop(self.uch)
+
+    def stop_from_another_thread(self):
+        """uc_emu_stop from a thread other than the emulating one: the CPU
+        stops at its next block boundary. Only a debugger's rare interrupt
+        (Ctrl-C) uses this, so that no per-block hook slows the guest down;
+        the scheduler stops CPUs only from the emulating thread (see
+        UNICORN.md). A stop landing between two runs is lost: the caller
+        repeats it until the stop is seen."""
         uclib.uc_emu_stop(self.uch)
 
     def _install_hooks(self):

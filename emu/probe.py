@@ -65,8 +65,9 @@ class MMUProbe:
 
     def __init__(self, hw, kernbase, kernel_pdes, scratch, frames):
         """hw comes from kernel.boot.prepare_machine (still at CPL 0);
-        scratch: four frames for emu.calibrate; frames: two free frames for
-        the probe's own page table and code."""
+        scratch: four frames for emu.calibrate; frames: four free frames for
+        the probe's own code page table (one per entry size), its code, and
+        the kernel page directory a PAE PDPTE names."""
         cpu = hw.cpus[0]
         cpu.load_kernel_segments()
         self.ring0 = cpu.new_context()
@@ -75,19 +76,32 @@ class MMUProbe:
         hw.layout = self.ring0.layout = layout
         self.hw, self.cpu, self.kernbase = hw, cpu, kernbase
         self.kernel_pdes = kernel_pdes
-        self.code_pt, self.code_pa = frames
-        hw.zero(self.code_pt, x86.PAGE_SIZE)
+        self.code_pt, self.code_pa, self.code_pt64, self.kpd64 = frames
+        for f in (self.code_pt, self.code_pt64, self.kpd64):
+            hw.zero(f, x86.PAGE_SIZE)
         hw.write(self.code_pa, _CODE)
         user_a = x86.PTE_P | x86.PTE_U | x86.PTE_A
         hw.write32(self.code_pt + 4 * x86.ptx(CODE_VA), self.code_pa | user_a)
+        pae = x86.PAGING_PAE
+        hw.write32(self.code_pt64 + 8 * pae.index(2, CODE_VA),
+                   self.code_pa | user_a)
+        for i in range(hw.memory // pae.large_size):     # RAM at kernbase
+            hw.write32(self.kpd64 + 8 * (pae.index(1, kernbase) + i),
+                       (i << 21) | x86.PTE_P | x86.PTE_PS | x86.PTE_A)
         hw.flush_code()
         self._ctx = cpu.new_context()      # where a trap's state is read
         self._result = None
 
     @property
     def reserved_pdx(self):
-        """PDE indexes the probe needs for itself: leave them alone."""
+        """32-bit PDE indexes the probe needs for itself: leave them alone."""
         return {x86.pdx(CODE_VA)} | {i for i, _ in self.kernel_pdes}
+
+    def reserved_pae(self):
+        """(PDPTE indexes, PDE indexes under PDPTE 0) the probe needs for
+        itself under PAE paging."""
+        pae = x86.PAGING_PAE
+        return {pae.index(0, self.kernbase)}, {pae.index(1, CODE_VA)}
 
     def install(self, pd):
         """Zero the page directory at pd and add what the probe needs: the
@@ -100,16 +114,29 @@ class MMUProbe:
         hw.write32(pd + 4 * x86.pdx(CODE_VA),
                    self.code_pt | x86.PTE_P | x86.PTE_U | x86.PTE_A)
 
-    def run(self, pd, va, access, user, wp=True, value=0):
-        """Perform one access at va under page directory pd, at CPL 3 when
+    def install_pae(self, pdpt, low_pd):
+        """Zero the PDPT frame at pdpt and the directory low_pd; point
+        PDPTE 0 at low_pd (with the code's PDE in it) and the kernel's PDPTE
+        at the probe's kernel directory."""
+        hw, pae = self.hw, x86.PAGING_PAE
+        hw.zero(pdpt, x86.PAGE_SIZE)
+        hw.zero(low_pd, x86.PAGE_SIZE)
+        hw.write32(pdpt, low_pd | x86.PTE_P)
+        hw.write32(pdpt + 8 * pae.index(0, self.kernbase),
+                   self.kpd64 | x86.PTE_P)
+        hw.write32(low_pd + 8 * pae.index(1, CODE_VA),
+                   self.code_pt64 | x86.PTE_P | x86.PTE_U | x86.PTE_A)
+
+    def run(self, pd, va, access, user, wp=True, value=0, mode=x86.PAGING_32):
+        """Perform one access at va under the top-level table pd (a page
+        directory, or a PDPT under PAE) in paging mode `mode`, at CPL 3 when
         user else CPL 0; value is what a write stores. Returns an Outcome."""
         if access == FETCH and va == UNPROBED_FETCH:
             raise ValueError("a fetch at the run's until address cannot be "
                              "probed")
         hw = self.cpu
         (self.ring3 if user else self.ring0).restore()   # a clean state
-        hw.set_reg("cr3", pd)
-        hw.set_reg("cr0", x86.CR0_PE | x86.CR0_PG | (x86.CR0_WP if wp else 0))
+        hw.enable_paging(pd, mode, wp)
         hw.flush_tlb()                                   # UNICORN.md fact 3
         if access == FETCH:
             hw.flush_code()          # the test planted new code at targets

@@ -21,8 +21,9 @@ PTE, and the last system call.
 from array import array
 from collections import Counter
 
-from emu.x86 import (PAGE_SHIFT, PAGE_SIZE, PTE_ADDR, PTE_COW, PTE_P, PTE_U,
-                     PTE_W, pgaddr)
+from emu.x86 import (PAGE_SHIFT, PAGE_SIZE, PTE_COW, PTE_P, PTE_PS, PTE_U,
+                     PTE_W)
+from kernel.memlayout import KERNBASE, USER_END
 from kernel.vm import table_spans
 
 
@@ -77,17 +78,48 @@ class Checker:
         kernel half and that user PTEs name only user-ownable frames."""
         refs, tables = Counter(), set()
         self.writable = set()
+        mode = self.k.vm.mode
         for a in self.live_spaces():
-            tables.add(a.pd)
-            tables.update(a.tables.values())
+            tables.update(a.table_frames())
         for a in self.live_spaces():
-            refs[a.pd] += 1
+            for f in a.table_frames():
+                refs[f] += 1
+            self._check_top(a)
             self._check_kernel_half(a)
-            shared = table_spans([r for r in a.regions if r.shared])
+            self._count_large_leaves(a, refs)
+            shared = table_spans([r for r in a.regions if r.shared], mode)
             for i, pt in a.tables.items():
-                refs[pt] += 1
                 self._count_table(a, i, pt, refs, tables, shared.get(i, ()))
         return refs, tables
+
+    def _check_top(self, a):
+        """Under PAE: each PDPTE names its directory with P and nothing the
+        hardware would reject at the CR3 load (Unicorn would accept it)."""
+        if a.pd in a.dirs:
+            return
+        for k, d in enumerate(a.dirs):
+            e = self.k.vm.read_entry(a.pd + 8 * k)
+            if e != d | PTE_P:
+                self.fail("PDPTEs name the directories and nothing else",
+                          f"PDPTE[{k}] of {a.pd:#x} is {e:#x}, directory "
+                          f"{d:#x}")
+
+    def _count_large_leaves(self, a, refs):
+        """A present user PDE without a page table is a large-page leaf;
+        it holds one reference on each 4 KiB frame it covers."""
+        mode, hw = self.k.vm.mode, self.k.hw
+        pdes = array(mode.typecode, b"".join(hw.read(f, PAGE_SIZE)
+                                             for f in a.dirs))
+        for d in range(mode.dirx(USER_END)):
+            e = pdes[d]
+            if not e & PTE_P or d in a.tables:
+                continue
+            if not e & PTE_PS:
+                self.fail("PDE names its page table",
+                          f"PDE[{d}] of {a.pd:#x} is {e:#x}, no table")
+            base = mode.large_pa(e, 0)
+            for i in range(mode.large_pages):
+                refs[base + i * PAGE_SIZE] += 1
 
     def _check_private_writable(self, refs):
         """Before kernel holds are added, refs[pa] of a data frame counts
@@ -99,26 +131,29 @@ class Checker:
                           f"{refs[pa]} PTEs")
 
     def _check_kernel_half(self, a):
-        if self.k.hw.read(a.pd + 4 * 768, 1024) != self.k.vm.kernel_half:
+        half = self.k.vm.kernel_half
+        at = a.pde_addr(self.k.vm.mode.dirx(KERNBASE))
+        if self.k.hw.read(at, len(half)) != half:
             self.fail("kernel half identical in every page directory",
                       f"directory {a.pd:#x} differs")
 
     def _count_table(self, a, i, pt, refs, tables, shared):
         """Count table i's PTEs; shared: [(first, end)] PTE indices in
         shared regions (a frame writable there may have other names)."""
-        hw = self.k.hw
-        pde = hw.read32(a.pd + 4 * i)
-        if pde & PTE_ADDR != pt or not pde & PTE_P:
+        hw, mode = self.k.hw, self.k.vm.mode
+        pde = a.pde(i)
+        if pde & mode.addr_mask != pt or not pde & PTE_P or pde & PTE_PS:
             self.fail("PDE names its page table",
                       f"PDE[{i}] of {a.pd:#x} is {pde:#x}, table {pt:#x}")
         first = self.k.frames.first << PAGE_SHIFT
-        in_shared = bytearray(1024)
+        in_shared = bytearray(mode.ptes_per_table)
         for j, end in shared:
             in_shared[j:end] = b"\1" * (end - j)
-        for j, e in enumerate(array("I", hw.read(pt, PAGE_SIZE))):
+        pgaddr = mode.page_va
+        for j, e in enumerate(array(mode.typecode, hw.read(pt, PAGE_SIZE))):
             if not e & PTE_P:
                 continue
-            pa = e & PTE_ADDR
+            pa = e & mode.addr_mask
             refs[pa] += 1
             if e & PTE_W:
                 if e & PTE_COW:
@@ -145,18 +180,5 @@ class Checker:
                   f"{expected[pfn]} references")
 
     def _check_free_list(self):
-        f = self.k.frames
-        if len(set(f.free)) != len(f.free):
-            self.fail("free list has no duplicates", "a frame is listed twice")
-        in_use = f.total - f.ref[f.first:].count(0)
-        if f.nfree + in_use > f.total:
-            busy = next(pfn for pfn in f.free if f.ref[pfn])
-            self.fail("no frame both free and in use",
-                      f"frame {busy << PAGE_SHIFT:#x} is free with count "
-                      f"{f.ref[busy]}")
-        if f.nfree + in_use < f.total:
-            free = set(f.free)
-            lost = next(pfn for pfn in range(f.first, f.end)
-                        if not f.ref[pfn] and pfn not in free)
-            self.fail("every frame is free or in use",
-                      f"frame {lost << PAGE_SHIFT:#x} is neither")
+        for invariant, detail in self.k.frames.problems():
+            self.fail(invariant, detail)

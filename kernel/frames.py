@@ -1,12 +1,21 @@
-"""The physical frame allocator: a free list and a reference count per frame.
+"""The physical frame allocator: a free map and a reference count per frame.
 
 A frame's count is the number of page-table entries and kernel owners (a page
 directory, a page table, a shm segment) that name it. It returns to the free
-list when the count reaches zero. Frames are handed out lowest first, so a
-run is reproducible.
+map when the count reaches zero. The free map is one byte per frame (1 =
+free), so freed neighbours coalesce by themselves and an aligned, physically
+contiguous run (a 4 MiB or 2 MiB large page) is found with a C-speed slice
+compare per candidate:
+- alloc() hands out the lowest free frame, so small allocations pack low;
+- alloc_run(n, align) takes the highest free aligned run, so large pages
+  come from the top, away from the small ones (the two ends keep each other
+  from fragmenting RAM, as a buddy allocator's split orders do).
+Both are deterministic: the same operations give the same frames.
 """
 
 from array import array
+from itertools import compress
+from operator import mul
 
 from emu.x86 import PAGE_SHIFT
 
@@ -22,24 +31,50 @@ class Frames:
         self.first = first_pa >> PAGE_SHIFT
         self.end = end_pa >> PAGE_SHIFT
         self.ref = array("I", bytes(4 * self.end))
-        self.free = list(range(self.end - 1, self.first - 1, -1))
+        self.free_map = bytearray(self.first) + b"\x01" * self.total
+        self.nfree = self.total
+        self.low = self.first    # no free frame below this one
         self.reused = False      # a freed frame may still hold old code
 
     @property
     def total(self):
         return self.end - self.first
 
-    @property
-    def nfree(self):
-        return len(self.free)
+    def is_free(self, pa):
+        return self.free_map[pa >> PAGE_SHIFT] == 1
+
+    def free_pfns(self):
+        """Every free frame number, lowest first (for reports and tests)."""
+        return [pfn for pfn in range(self.first, self.end)
+                if self.free_map[pfn]]
 
     def alloc(self):
-        """Take a free frame with count 1; return its address, or None."""
-        if not self.free:
+        """Take the lowest free frame with count 1; return its address, or
+        None."""
+        pfn = self.free_map.find(1, self.low)
+        if pfn < 0:
+            self.low = self.end
             return None
-        pfn = self.free.pop()
+        self.free_map[pfn] = 0
+        self.low = pfn + 1
+        self.nfree -= 1
         self.ref[pfn] = 1
         return pfn << PAGE_SHIFT
+
+    def alloc_run(self, npages, align):
+        """Take the highest free run of npages frames whose first frame
+        number is a multiple of align pages, each with count 1; return the
+        first frame's address, or None when no such run is free."""
+        want = b"\x01" * npages
+        start = (self.end - npages) // align * align
+        while start >= self.first:
+            if self.free_map[start:start + npages] == want:
+                self.free_map[start:start + npages] = bytes(npages)
+                self.ref[start:start + npages] = array("I", [1]) * npages
+                self.nfree -= npages
+                return start << PAGE_SHIFT
+            start -= align
+        return None
 
     def incref(self, pa):
         pfn = pa >> PAGE_SHIFT
@@ -72,12 +107,74 @@ class Frames:
             raise FrameError(f"decref: frame {pa:#x} is not allocated")
         self.ref[pfn] -= 1
         if self.ref[pfn] == 0:
-            self.free.append(pfn)
+            self.free_map[pfn] = 1
+            self.nfree += 1
+            self.low = min(self.low, pfn)
             self.reused = True
         return self.ref[pfn]
 
+    def incref_run(self, pa, n):
+        """One more reference on each of n allocated frames from pa (a
+        large page's: all with the same count, so one slice assignment)."""
+        a, b = pa >> PAGE_SHIFT, (pa >> PAGE_SHIFT) + n
+        if not self.first <= a < b <= self.end:
+            raise FrameError(f"incref_run: {pa:#x}+{n} frames not managed")
+        c = self.ref[a]
+        if c == 0 or self.ref[a:b].count(c) != n:
+            for k in range(n):
+                self.incref(pa + (k << PAGE_SHIFT))
+            return
+        self.ref[a:b] = array("I", [c + 1]) * n
+
+    def decref_run(self, pa, n):
+        """Drop one reference on each of n frames from pa; the run is freed
+        when the count reaches zero (same fast path as incref_run)."""
+        a, b = pa >> PAGE_SHIFT, (pa >> PAGE_SHIFT) + n
+        if not self.first <= a < b <= self.end:
+            raise FrameError(f"decref_run: {pa:#x}+{n} frames not managed")
+        c = self.ref[a]
+        if c == 0 or self.ref[a:b].count(c) != n:
+            for k in range(n):
+                self.decref(pa + (k << PAGE_SHIFT))
+            return
+        self.ref[a:b] = array("I", [c - 1]) * n
+        if c == 1:
+            self.free_map[a:b] = b"\x01" * n
+            self.nfree += n
+            self.low = min(self.low, a)
+            self.reused = True
+
     def refcount(self, pa):
         return self.ref[pa >> PAGE_SHIFT]
+
+    def problems(self):
+        """The allocator's own invariants, as (invariant, detail) pairs:
+        the free count matches the map, no free frame has a count, every
+        frame with count 0 is free, nothing below the hint `low` is free."""
+        out = []
+        refs = self.ref[self.first:self.end]
+        fmap = self.free_map[self.first:self.end]
+        mapped = fmap.count(1)
+        if any(self.free_map[:self.first]):
+            out.append(("only managed frames are free", "a kernel frame is"))
+        if mapped != self.nfree:
+            out.append(("free count matches the free map",
+                        f"count {self.nfree}, map {mapped}"))
+        busy = next(compress(range(self.first, self.end), map(mul, refs, fmap)),
+                    None)
+        if busy is not None:
+            out.append(("no frame both free and in use",
+                        f"frame {busy << PAGE_SHIFT:#x} is free with count "
+                        f"{self.ref[busy]}"))
+        elif mapped < refs.count(0):
+            lost = next(pfn for pfn in range(self.first, self.end)
+                        if not self.ref[pfn] and not self.free_map[pfn])
+            out.append(("every frame is free or in use",
+                        f"frame {lost << PAGE_SHIFT:#x} is neither"))
+        if self.free_map.find(1, self.first, self.low) >= 0:
+            out.append(("no free frame below the allocation hint",
+                        f"hint {self.low << PAGE_SHIFT:#x}"))
+        return out
 
 
 _NONZERO = bytes([0] + [1] * 255)

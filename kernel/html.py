@@ -18,10 +18,11 @@ from array import array
 from pathlib import Path
 
 from emu.walk import error_text
-from emu.x86 import (PAGE_SIZE, PDE_LARGE_ADDR, PDE_LARGE_HIGH,
-                     PDE_LARGE_RSVD, PF_P, PF_RSVD, PF_U, PF_W, PTE_ADDR,
-                     PTE_P, PTE_PS, PTE_U, PTE_W, pte_flags_str)
+from emu.x86 import (PAE_ADDR, PAGE_SIZE, PAGING_32, PDE_LARGE_ADDR,
+                     PDE_LARGE_HIGH, PF_I, PF_P, PF_RSVD, PF_U, PF_W, PTE_P,
+                     PTE_PS, PTE_U, PTE_W, pte_flags_str)
 from kernel import ptdump
+from kernel.memlayout import KERNBASE
 from kernel.shm import describe
 
 TEMPLATE = Path(__file__).with_name("explorer.html")
@@ -32,25 +33,34 @@ KERNEL_PDX = ptdump.KERNEL_PDX
 FLAG_BITS = 0x1FF                # the bits pte_flags_str decodes
 
 
-def paging_mode():
-    """The 32-bit paging mode as the page reads it. levels: from the top,
-    each with its entries' name, index bits, whether such an entry may map
-    a large page, the name of a table of them, and rights: False for a
-    level without U/W (PAE's PDPTE). bits and pf name the entry and #PF
-    error-code bits the walk replay tests (NX and I only where the mode
-    has them); large: how a large page's frame is found."""
-    return {"name": "32-bit", "entry_bytes": 4, "offset_bits": 12,
-            "levels": [{"name": "PDE", "bits": 10, "large": True,
-                        "table": "page directory"},
-                       {"name": "PTE", "bits": 10, "large": False,
-                        "table": "page table"}],
-            "addr_mask": PTE_ADDR, "flag_mask": FLAG_BITS, "kernel_index":
-            KERNEL_PDX,
-            "bits": {"P": PTE_P, "W": PTE_W, "U": PTE_U, "PS": PTE_PS},
-            "pf": {"P": PF_P, "W": PF_W, "U": PF_U, "RSVD": PF_RSVD},
-            "large": {"offset_bits": 22, "addr_mask": PDE_LARGE_ADDR,
-                      "high_mask": PDE_LARGE_HIGH, "high_shift": 19,
-                      "rsvd_mask": PDE_LARGE_RSVD}}
+def paging_mode(pm=PAGING_32):
+    """The paging mode pm (emu.x86.PagingMode) as the page reads it.
+    levels: from the top, each with its entries' name, index bits, whether
+    such an entry may map a large page, the name of a table of them, and
+    rights: False for a level without U/W (PAE's PDPTE). bits and pf name
+    the entry and #PF error-code bits the walk replay tests (NX and I only
+    where the mode has them); large: how a large page's frame is found."""
+    tables = {"PDPTE": "page-directory-pointer table",
+              "PDE": "page directory", "PTE": "page table"}
+    levels = [{"name": name, "bits": pm.bits[i],
+               "large": i == pm.pde_level and i < len(pm.levels) - 1,
+               "table": tables[name], "rights": pm.rights(i)}
+              for i, name in enumerate(pm.levels)]
+    wide = pm.entry_size == 8
+    large = ({"offset_bits": pm.large_shift, "addr_mask": js_value(
+        PAE_ADDR & ~(pm.large_size - 1)), "high_mask": 0, "high_shift": 0}
+        if wide else {"offset_bits": 22, "addr_mask": PDE_LARGE_ADDR,
+                      "high_mask": PDE_LARGE_HIGH, "high_shift": 19})
+    large["rsvd_mask"] = js_value(pm.rsvd(pm.pde_level, True))
+    bits = {"P": PTE_P, "W": PTE_W, "U": PTE_U, "PS": PTE_PS}
+    pf = {"P": PF_P, "W": PF_W, "U": PF_U, "RSVD": PF_RSVD}
+    if pm.nx:
+        bits["NX"], pf["I"] = js_value(pm.nx), PF_I
+    return {"name": "32-bit" if not wide else "PAE", "entry_bytes":
+            pm.entry_size, "offset_bits": 12, "levels": levels,
+            "addr_mask": js_value(pm.addr_mask), "flag_mask": js_value(
+                FLAG_BITS | pm.nx), "kernel_index": pm.index(0, KERNBASE),
+            "bits": bits, "pf": pf, "large": large}
 
 
 def js_value(v):
@@ -95,7 +105,7 @@ class Explorer:
 
     def __init__(self, title="", mode=None):
         self.title = title
-        self.mode = mode or paging_mode()
+        self.mode = mode                 # set from the kernel by attach()
         self.k = None
         self.events, self.walks, self.procs = [], [], {}
         self.backings, self._bid = [], {}
@@ -107,6 +117,8 @@ class Explorer:
         """Observe kernel k: its extensions and console. Pass record() as a
         Tracer sink (kernel.trace) for the walk events."""
         self.k = k
+        if self.mode is None:
+            self.mode = paging_mode(k.vm.mode)
         k.extensions.append(self)
         self.console = k.console = Tee(k.console, k)
         return self

@@ -5,6 +5,7 @@ hardware is kernel.trap."""
 import sys
 from dataclasses import dataclass
 
+from emu.x86 import PAGING_MODES
 from kernel import trap
 from kernel.boot import boot_machine
 from kernel.check import Checker
@@ -62,12 +63,13 @@ class Kernel:
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
                  console=None, cpus=1, seed=None, check=False,
-                 policy=None, races=False):
-        self.hw, self.template, half = boot_machine(memory, cpus)
+                 policy=None, races=False, paging="32"):
+        self.paging = PAGING_MODES[paging]    # "32" or "pae"
+        self.hw, self.template, half = boot_machine(memory, cpus, self.paging)
         self.frames = Frames(FIRST_FREE_PA, memory)
         self.vm = VM(self.hw, self.frames, half,
                      on_tables_changed=self._tables_changed,
-                     on_code_written=self._code_written)
+                     on_code_written=self._code_written, mode=self.paging)
         self.programs = programs   # .get(name) -> loader.Image or None
         self.procs = ProcTable()
         self.console = console or Console()
@@ -140,7 +142,7 @@ class Kernel:
             aspace.destroy()
             raise
         aspace.add_region(Region(USTACK_BASE, USTACK_TOP, True, "stack",
-                                 pager=self._zero_pager))
+                                 pager=self._zero_pager, executable=False))
         return aspace
 
     def _zero_pager(self, region, va):

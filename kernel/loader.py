@@ -9,7 +9,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
 
-from emu.x86 import PAGE_SIZE, PTE_P, PTE_U, PTE_W, pgrounddown, pgroundup
+from emu.x86 import PAGE_SIZE, pgrounddown, pgroundup
 from kernel.memlayout import USER_IMAGE, USER_LOW, USTACK_BASE
 from kernel.vm import NoMemory, Region
 
@@ -24,6 +24,7 @@ class Segment:
     data: bytes
     memsz: int
     writable: bool
+    executable: bool = True
 
 
 @dataclass
@@ -68,7 +69,8 @@ def _segment(name, s):
         raise ImageError(f"{name}: segment at {s['p_vaddr']:#x}: file size "
                          f"{s['p_filesz']:#x} does not fit")
     return Segment(s["p_vaddr"], data, s["p_memsz"],
-                   bool(s["p_flags"] & P_FLAGS.PF_W))
+                   bool(s["p_flags"] & P_FLAGS.PF_W),
+                   bool(s["p_flags"] & P_FLAGS.PF_X))
 
 
 def image_from_bytes(name, data):
@@ -79,36 +81,43 @@ def image_from_bytes(name, data):
 def load(aspace, image):
     """Map image's segments into aspace in frames of its own (the kernel
     shares images between processes through kernel.textcache instead); a
-    page two segments share gets the union of their permissions. Raises
+    page two segments share gets the union of their permissions (a segment
+    without PF_X is no-execute where the paging mode has NX). Raises
     NoMemory (the caller destroys the half-built address space, which owns
     every frame mapped so far)."""
-    vm, perms = aspace.vm, page_perms(image)
-    for start, end, w in page_runs(perms):  # first: destroy() unmaps them
-        # and the trace names them
-        aspace.add_region(Region(start, end, w, "image", tag=image.name))
-    for page, w in sorted(perms.items()):
+    vm = aspace.vm
+    perms = page_perms(image, vm.mode.nx)
+    for start, end, (w, x) in page_runs(perms):  # first: destroy() unmaps
+        # them and the trace names them
+        aspace.add_region(Region(start, end, w, "image", tag=image.name,
+                                 executable=x))
+    for page, (w, x) in sorted(perms.items()):
         pa = vm.alloc_zeroed()
         fill_page(vm.hw, image, page, pa)
         try:
-            aspace.map_pages(page, [pa], PTE_P | PTE_U | (PTE_W if w else 0))
+            aspace.map_pages(page, [pa], vm.leaf_flags(w, x))
         except NoMemory:
             vm.frames.decref(pa)
             raise
 
 
-def page_perms(image):
-    """page -> writable for every page the image's segments cover."""
+def page_perms(image, nx=0):
+    """page -> (writable, executable) for every page the image's segments
+    cover: the union over the segments in it. A segment without PF_X is
+    not executable when the paging mode has an NX bit (nx); without one,
+    everything is."""
     perms = {}
     for s in image.segments:
         for page in range(pgrounddown(s.va), pgroundup(s.va + s.memsz),
                           PAGE_SIZE):
-            perms[page] = perms.get(page, False) or s.writable
+            w, x = perms.get(page, (False, False))
+            perms[page] = (w or s.writable, x or s.executable or not nx)
     return perms
 
 
 def page_runs(perms):
     """Merge pages into maximal runs of contiguous pages of one permission:
-    [start, end, writable]."""
+    [start, end, (writable, executable)]."""
     runs = []
     for page, w in sorted(perms.items()):
         if runs and runs[-1][1] == page and runs[-1][2] == w:

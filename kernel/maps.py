@@ -3,7 +3,7 @@ permissions, what backs it and the physical frame of every page as the
 process's own page table names it, '(cow)' after frames still shared
 copy-on-write."""
 
-from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_COW, PTE_P
+from emu.x86 import PAGE_SIZE, PTE_COW, PTE_P
 
 MAX_RUNS = 8                     # frame runs shown per region
 
@@ -11,9 +11,11 @@ MAX_RUNS = 8                     # frame runs shown per region
 def maps_text(p):
     """The map of process p (which must still have its address space)."""
     lines = [f"maps of pid {p.pid} ({p.name}, uid {p.uid}):"]
+    nx = p.aspace.vm.mode.nx
     for r in p.aspace.regions:
-        # IA32 without PAE has no NX bit: whatever is readable executes.
-        perms = "r" + ("w" if r.writable else "-") + "x" + \
+        # 32-bit paging has no NX bit: whatever is readable executes.
+        x = "x" if r.executable or not nx else "-"
+        perms = "r" + ("w" if r.writable else "-") + x + \
             ("s" if r.kind == "shm" else "p")
         line = f"  {r.start:08x}-{r.end:08x} {perms} {backing(r)}"
         lines.append(line + "  frames " + frame_runs(p.aspace, r))
@@ -32,11 +34,17 @@ def backing(r):
 def frame_runs(aspace, r):
     """The region's pages in order: a frame 'PA', a run of consecutive
     frames 'FIRST..LAST' ('(cow)' after it when copy-on-write), or '-'
-    ('-xN': N pages) not present here."""
+    ('-xN': N pages) not present here. Large-page leaves count too."""
     runs = []                    # [first pa or None, count, cow]
-    for pte in aspace.ptes(r.start, (r.end - r.start) // PAGE_SIZE):
-        pa = pte & PTE_ADDR if pte & PTE_P else None
-        cow = bool(pte & PTE_COW)
+    npages, mask = (r.end - r.start) // PAGE_SIZE, aspace.vm.mode.addr_mask
+    ptes = aspace.ptes(r.start, npages) if r.page_size == PAGE_SIZE else None
+    for i in range(npages):
+        if ptes is None:         # a large-page region: its PDE leaves
+            pa, cow = aspace.frame_of(r.start + i * PAGE_SIZE), False
+        else:
+            pte = ptes[i]
+            pa = pte & mask if pte & PTE_P else None
+            cow = bool(pte & PTE_COW)
         last = runs[-1] if runs else None
         if last and (last[0] is None) == (pa is None) and last[2] == cow \
                 and (pa is None or pa == last[0] + last[1] * PAGE_SIZE):

@@ -16,6 +16,9 @@ KPD_PA = 0x2000                  # the boot page directory (kernel half only)
 SCRATCH_PA = (0x3000, 0x4000, 0x5000, 0x6000)   # calibration at boot
 KPT_PA = 0x7000                  # the kernel half's one page table in user
                                  # directories: it maps the GDT page only
+KPAE_PA = 0x8000                 # PAE boot PDPT, and at +0x1000 its kernel
+#                                  page directory (the kernel half only)
+
 FIRST_FREE_PA = 0x10000          # the frame allocator owns [this, RAM end)
 
 DEFAULT_MEMORY = 128 << 20

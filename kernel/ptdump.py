@@ -10,13 +10,13 @@ segment is one line.
 from array import array
 from dataclasses import dataclass, field
 
-from emu.x86 import (LARGE_PAGE_SIZE, NPDENTRIES, PAGE_SIZE, PDE_LARGE_ADDR,
-                     PTE_ADDR, PTE_COW, PTE_P, PTE_PS, pgaddr, pte_flags_str)
+from emu.x86 import PAGE_SIZE, PTE_COW, PTE_NX, PTE_P, PTE_PS, pte_flags_str
 from kernel.memlayout import KERNBASE
 
 KERNEL_PDX = KERNBASE >> 22
-_LEAF_BITS = 0x1FF | PTE_COW     # every flag bit of a leaf entry, and
+_LEAF_BITS = 0x1FF | PTE_COW | PTE_NX   # every flag bit of a leaf entry,
 #                                  ia32k's copy-on-write mark (bit 9, AVL)
+#                                  and NX (bit 63, PAE)
 
 
 @dataclass
@@ -55,19 +55,28 @@ def backing_of(aspace, va):
 
 def leaves(aspace):
     """(va, leaf entry, size) for every present page, lowest va first, read
-    from the page directory and tables in RAM."""
-    hw = aspace.vm.hw
-    pdes = array("I", hw.read(aspace.pd, 4 * NPDENTRIES))
+    from the page directories and tables in RAM (every directory the PDPT
+    names, under PAE)."""
+    hw, mode = aspace.vm.hw, aspace.vm.mode
+    pdes = array(mode.typecode, b"".join(hw.read(d, PAGE_SIZE)
+                                         for d in aspace.dirs))
     for i, pde in enumerate(pdes):
         if not pde & PTE_P:
             continue
         if pde & PTE_PS:
-            yield pgaddr(i, 0), pde, LARGE_PAGE_SIZE
+            yield mode.page_va(i), pde, mode.large_size
             continue
-        ptes = array("I", hw.read(pde & PTE_ADDR, PAGE_SIZE))
+        ptes = array(mode.typecode, hw.read(pde & mode.addr_mask, PAGE_SIZE))
         for j, pte in enumerate(ptes):
             if pte & PTE_P:
-                yield pgaddr(i, j), pte, PAGE_SIZE
+                yield mode.page_va(i, j), pte, PAGE_SIZE
+
+
+def leaf_frame(aspace, leaf, size):
+    """The first frame a leaf entry of size bytes names."""
+    mode = aspace.vm.mode
+    return mode.large_pa(leaf, 0) if size > PAGE_SIZE else \
+        leaf & mode.addr_mask
 
 
 def page_table_ranges(aspace):
@@ -75,7 +84,7 @@ def page_table_ranges(aspace):
     out = []
     for va, leaf, size in leaves(aspace):
         flags, backing = leaf & _LEAF_BITS, backing_of(aspace, va)
-        pa = leaf & (PDE_LARGE_ADDR if size > PAGE_SIZE else PTE_ADDR)
+        pa = leaf_frame(aspace, leaf, size)
         cur = out[-1] if out else None
         if not (cur and cur.end == va and cur.flags == flags
                 and cur.backing == backing):
@@ -99,12 +108,16 @@ def format_frames(runs, limit=4):
 
 def page_table_text(pid, aspace, when):
     """The page directory of pid as a text table."""
-    rows = [f"page table of pid {pid} (CR3={aspace.pd:#010x}) {when}:",
+    mode = aspace.vm.mode
+    dirs = "" if aspace.pd in aspace.dirs else \
+        " = PDPT; directories " + ", ".join(f"{d:#x}" for d in aspace.dirs)
+    rows = [f"page table of pid {pid} (CR3={aspace.pd:#010x}{dirs}) {when}:",
             f"  {'virtual range':<23} {'pages':>6}  {'flags':<11} "
             f"{'backing':<16} frames"]
+    big = mode.large_size
     for r in page_table_ranges(aspace):
-        n = (r.end - r.start) // (LARGE_PAGE_SIZE if r.large else PAGE_SIZE)
-        pages = f"{n}x4M" if r.large else str(n)
+        n = (r.end - r.start) // (big if r.large else PAGE_SIZE)
+        pages = f"{n}x{big >> 20}M" if r.large else str(n)
         flags = pte_flags_str(r.flags, pte=not r.large)
         rows.append(f"  {r.start:#010x}-{r.end - 1:#010x} {pages:>6}  "
                     f"{flags:<11} {r.backing:<16} {format_frames(r.frames)}")
@@ -139,14 +152,21 @@ def frame_owners(procs):
         a = p.aspace
         if a is None:
             continue
-        owners.setdefault(a.pd, []).append((p.pid, "page directory", None))
+        mode = a.vm.mode
+        if a.pd not in a.dirs:
+            owners.setdefault(a.pd, []).append((p.pid, "PDPT", None))
+        for d in a.dirs:
+            owners.setdefault(d, []).append((p.pid, "page directory", None))
         for i, pt in sorted(a.tables.items()):
             owners.setdefault(pt, []).append(
-                (p.pid, f"page table {pgaddr(i, 0):#010x}", None))
+                (p.pid, f"page table {mode.page_va(i):#010x}", None))
         for va, leaf, size in leaves(a):
-            if va < KERNBASE:
-                owners.setdefault(leaf & PTE_ADDR, []).append(
-                    (p.pid, backing_of(a, va), va))
+            if va >= KERNBASE:
+                continue
+            first = leaf_frame(a, leaf, size)
+            for k in range(0, size, PAGE_SIZE):     # each frame of a large
+                owners.setdefault(first + k, []).append(   # page too
+                    (p.pid, backing_of(a, va + k), va + k))
     return owners
 
 

@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
+from kernel.coherence import CodeCoherence
 from kernel.proc import ProcState
 
 PREEMPT_SECONDS = 0.005
@@ -91,6 +92,7 @@ class Scheduler:
         self.policy = policy or FifoPolicy(quantum, seed)
         self.counting = self.policy.counting
         self.percpu = [PerCpu(c) for c in k.hw.cpus]
+        self.coherence = CodeCoherence(len(self.percpu))
         self.preempting = False
         k.procs.on_runnable = self.need_preemption
 
@@ -151,6 +153,7 @@ class Scheduler:
                 cpu.flush_tlb()
                 pc.tlb_stale = False
         self._refresh_code(pc, p)
+        self.coherence.before_slice(cpu, p)
         k.cpu, k.current, k.switch = cpu, p, False
         p.state = ProcState.RUNNING
         cpu.new_slice()
@@ -161,6 +164,7 @@ class Scheduler:
                             k.switch and p.state is ProcState.RUNNABLE)
         else:
             cpu.run(eip, self.policy.slice_length(p, None))
+        self.coherence.after_slice(cpu, p)
         k.notify("slice_end", cpu, p)
         if k.switch:                        # blocked, yielded, exited
             pc.proc = pc.loaded = None

@@ -12,13 +12,16 @@ import struct
 from array import array
 from dataclasses import dataclass, field
 
-from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_P, PTE_U, PTE_W, pdx, \
+from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_P, PTE_U, PTE_W, \
     pgroundup
+from kernel import hugetlb
+from kernel.hugetlb import SHM_HUGETLB
 from kernel.memlayout import MAX_SHM_BYTES, SHM_BASE, SHM_END
 from kernel.syscall import Errno, Sys, syscall
 from kernel.vm import NoMemory, Region, UserFault
 
 SHM_RDONLY = 1
+SHM_EXEC = 2                     # executable (PAE; 32-bit runs everything)
 MAX_SEGMENTS = 256               # live + destroyed-but-attached: -ENOSPC
 QUOTA_NUM, QUOTA_DEN = 3, 4      # shm pages reserved <= 3/4 of RAM: -ENOMEM
 STAT = struct.Struct("<6I")      # key, size, owner, mode, nattach, creator
@@ -31,6 +34,7 @@ class Attachment:
     addr: int
     readonly: bool
     region: Region
+    executable: bool = False
 
 
 @dataclass
@@ -46,6 +50,8 @@ class Segment:
     attachments: list = field(default_factory=list)
     destroyed: bool = False
     nframes: int = 0             # frames taken so far
+    page_size: int = PAGE_SIZE   # a large page size: SHM_HUGETLB
+    zeroed: bytearray = None     # large pages: touched yet (kernel.hugetlb)
 
     def __post_init__(self):
         if self.frames is None:
@@ -104,10 +110,19 @@ class ShmTable:
             return -Errno.EEXIST
         if len(self.segments) >= self.max_segments:
             return -Errno.ENOSPC
-        size = pgroundup(size)
+        huge = bool(mode & SHM_HUGETLB)
+        size = hugetlb.round_size(size, self.vm.mode) if huge else \
+            pgroundup(size)
         if self.reserved + (size >> PAGE_SHIFT) > self.quota:
             return -Errno.ENOMEM
-        seg = Segment(self.next_id, key, size, p.uid, mode & 0o777, p.pid)
+        seg = Segment(self.next_id, key, size, p.uid,
+                      mode & (0o777 | SHM_HUGETLB), p.pid)
+        if huge:
+            seg.frames = hugetlb.reserve(self.vm, size)
+            if seg.frames is None:
+                return -Errno.ENOMEM
+            seg.nframes, seg.page_size = seg.npages, self.vm.mode.large_size
+            seg.zeroed = bytearray(size // seg.page_size)
         self.next_id += 1
         self.reserved += seg.npages
         self.segments[seg.id] = seg
@@ -130,11 +145,12 @@ class ShmTable:
         readonly = bool(flags & SHM_RDONLY)
         if not seg.allows(p.uid, write=not readonly):
             return -Errno.EACCES
-        start = self._place(p.aspace, addr, seg.size)
+        start = self._place(p.aspace, addr, seg.size, seg.page_size)
         if start < 0:
             return start
         try:
-            self._attach_at(p.aspace, p.pid, seg, start, readonly)
+            self._attach_at(p.aspace, p.pid, seg, start, readonly,
+                            bool(flags & SHM_EXEC))
         except NoMemory:
             return -Errno.ENOMEM
         self.notify("shm_attach", p, seg, start)
@@ -146,21 +162,24 @@ class ShmTable:
         flags; each segment gains an Attachment. Raises NoMemory; the caller
         then destroys child, which detaches what was attached."""
         for r in [r for r in parent.regions if r.kind == "shm"]:
-            self._attach_at(child, pid, r.obj, r.start, not r.writable)
+            self._attach_at(child, pid, r.obj, r.start, not r.writable,
+                            r.executable)
 
-    def _attach_at(self, aspace, pid, seg, start, readonly):
+    def _attach_at(self, aspace, pid, seg, start, readonly, executable):
         """Map seg at start in aspace and record the Attachment; raises
         NoMemory having changed nothing."""
         region = Region(start, start + seg.size, not readonly, "shm",
                         pager=self._pager, detach=self._detached, obj=seg,
-                        tag=f"id {seg.id}")
+                        tag=f"id {seg.id}", executable=executable,
+                        page_size=seg.page_size)
         aspace.add_region(region)        # first, so the trace names it
         try:
-            self._map_touched(aspace, seg, start, readonly)
+            self._map_touched(aspace, seg, region)
         except NoMemory:                 # nothing was mapped
             aspace.regions.remove(region)
             raise
-        seg.attachments.append(Attachment(pid, start, readonly, region))
+        seg.attachments.append(Attachment(pid, start, readonly, region,
+                                          executable))
 
     def detach(self, p, addr):
         """shm_detach: unmap the attachment of p's that starts at addr."""
@@ -201,30 +220,33 @@ class ShmTable:
         return 0
 
     # -- placement and mapping -------------------------------------------
-    def _place(self, aspace, addr, size):
+    def _place(self, aspace, addr, size, align=PAGE_SIZE):
         """The start of the new attachment, or -errno: a fixed addr must be
-        page-aligned, in user space and free; 0 picks the first free range
-        of the shm window (-ENOMEM when none is left)."""
+        aligned (to the segment's page size), in user space and free; 0
+        picks the first free aligned range of the shm window (-ENOMEM when
+        none is left)."""
         if addr == 0:
-            start = first_fit(aspace, size, SHM_BASE, SHM_END)
+            start = first_fit(aspace, size, SHM_BASE, SHM_END, align)
             return -Errno.ENOMEM if start is None else start
-        if addr % PAGE_SIZE or not aspace.is_free(addr, addr + size):
+        if addr % align or not aspace.is_free(addr, addr + size):
             return -Errno.EINVAL
         return addr
 
-    def _map_touched(self, aspace, seg, start, readonly):
+    def _map_touched(self, aspace, seg, region):
         """Point PTEs at every page of seg already touched, one physical
         write per page table. Raises NoMemory, having changed nothing, when
         the page tables this needs cannot all be had."""
-        runs = seg.touched_runs()
+        if seg.page_size > PAGE_SIZE:
+            return hugetlb.map_zeroed(self.vm, aspace, seg, region)
+        runs, start, dirx = seg.touched_runs(), region.start, self.vm.mode.dirx
         tables = set()
         for i, pas in runs:
             first, last = start + (i << PAGE_SHIFT), \
                 start + ((i + len(pas)) << PAGE_SHIFT) - 1
-            tables.update(range(pdx(first), pdx(last) + 1))
+            tables.update(range(dirx(first), dirx(last) + 1))
         if len(tables - aspace.tables.keys()) > self.vm.frames.nfree:
             raise NoMemory()
-        flags = PTE_P | PTE_U | (0 if readonly else PTE_W)
+        flags = self.vm.leaf_flags(region.writable, region.executable)
         frames = self.vm.frames
         for i, pas in runs:
             for pa in pas:
@@ -235,6 +257,8 @@ class ShmTable:
         """A not-present page of an attachment: the segment's frame for it,
         zero-filled on first touch, plus the reference the PTE will own."""
         seg = region.obj
+        if seg.page_size > PAGE_SIZE:
+            return hugetlb.pager(self.vm, seg, region, va)
         i = (va - region.start) >> PAGE_SHIFT
         pa = seg.frames[i]
         if not pa:
@@ -301,24 +325,28 @@ class ShmTable:
                 self._check_attachment(checker, seg, a)
 
     def _check_attachment(self, checker, seg, a):
-        """Compare all of an attachment's PTEs at once: each 32-bit lane of
-        a big integer is one PTE (C-speed bitwise operations, no Python
-        loop over 16,384 entries)."""
+        """Compare all of an attachment's PTEs at once: each lane (32 or 64
+        bits, the mode's entry size) of a big integer is one PTE (C-speed
+        bitwise operations, no Python loop over 16,384 entries)."""
         proc = checker.k.procs.get(a.pid)
         if proc is None or proc.aspace is None:
             checker.fail("attachments belong to live processes",
                          f"segment {seg.id} attached in pid {a.pid}")
-        n = seg.npages
+        if seg.page_size > PAGE_SIZE:
+            return hugetlb.check_attachment(checker, self.vm, seg, a,
+                                            proc.aspace)
+        n, mode = seg.npages, self.vm.mode
         ptes = proc.aspace.ptes(a.addr, n)
-        lanes = _lanes(n)
+        lanes = _lanes(n, mode.entry_size)
         actual = int.from_bytes(ptes.tobytes(), "little")
-        present = (actual & lanes) * 0xFFFFFFFF       # P bit -> whole lane
-        flags = PTE_P | PTE_U | (0 if a.readonly else PTE_W)
-        want = int.from_bytes(seg.frames.tobytes(), "little") | lanes * flags
-        keep = lanes * (0xFFFFF000 | PTE_P | PTE_U | PTE_W)   # not A, D
-        if (actual ^ want) & keep & present:
+        present = (actual & lanes) * mode.entry_mask  # P bit -> whole lane
+        flags = self.vm.leaf_flags(not a.readonly, a.executable)
+        frames = array(mode.typecode, seg.frames)
+        want = int.from_bytes(frames.tobytes(), "little") | lanes * flags
+        bits = mode.addr_mask | PTE_P | PTE_U | PTE_W | mode.nx   # not A, D
+        if (actual ^ want) & lanes * bits & present:
             i = next(i for i in range(n) if ptes[i] & PTE_P and
-                     (ptes[i] ^ (seg.frames[i] | flags)) & (0xFFFFF000 | 7))
+                     (ptes[i] ^ (seg.frames[i] | flags)) & bits)
             checker.fail("attachment PTEs match the segment",
                          f"pid {a.pid} va {a.addr + i * PAGE_SIZE:#x} PTE "
                          f"{ptes[i]:#x}, segment {seg.id} page {i} frame "
@@ -343,23 +371,30 @@ class ShmTable:
         return [self.segments[i] for i in sorted(self.segments)]
 
 
-def _lanes(n, _cache={}):
-    """A big integer with a 1 in the low bit of each of n 32-bit lanes."""
-    if n not in _cache:
-        _cache[n] = int.from_bytes(array("I", [1] * n).tobytes(), "little")
-    return _cache[n]
+def _lanes(n, size=4, _cache={}):
+    """A big integer with a 1 in the low bit of each of n lanes of size
+    bytes."""
+    if (n, size) not in _cache:
+        _cache[n, size] = int.from_bytes(
+            array("I" if size == 4 else "Q", [1] * n).tobytes(), "little")
+    return _cache[n, size]
 
 
-def first_fit(aspace, size, lo, hi):
-    """The lowest page-aligned start in [lo, hi) with size bytes free of
+def first_fit(aspace, size, lo, hi, align=PAGE_SIZE):
+    """The lowest align-aligned start in [lo, hi) with size bytes free of
     every region of aspace, or None."""
     start = lo
     for r in aspace.regions:                 # sorted by start
         if r.start >= start + size:
             break
         if r.end > start:
-            start = pgroundup(r.end)
+            start = (r.end + align - 1) // align * align
     return start if start + size <= hi else None
+
+
+def page_text(size):
+    """' 4M pages' for a large-page segment; '' for 4 KiB pages."""
+    return f" {size >> 20}M pages" if size > PAGE_SIZE else ""
 
 
 def describe(seg):
@@ -367,6 +402,7 @@ def describe(seg):
     return {"id": seg.id, "key": seg.key, "size": seg.size,
             "owner": seg.owner, "mode": seg.mode, "creator": seg.creator,
             "destroyed": seg.destroyed, "frames": seg.nframes,
+            "page_size": seg.page_size,
             "attachments": [{"pid": a.pid, "addr": a.addr,
                              "readonly": a.readonly}
                             for a in seg.attachments]}
@@ -381,7 +417,8 @@ def ipcs_text(table):
         lines.append(f"{s.key:#010x} {s.id:>6} {s.owner:>6} {s.mode:>5o} "
                      f"{s.size:>10} {len(s.attachments):>6} "
                      f"{s.nframes:>6} {s.creator:>5} "
-                     f"{'dest' if s.destroyed else ''}".rstrip())
+                     f"{'dest' if s.destroyed else ''}"
+                     f"{page_text(s.page_size)}".rstrip())
     lines.append(f"{len(table.segments)} segment(s), {table.frames_in_use()} "
                  f"frame(s), {table.reserved} of {table.quota} pages reserved")
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ the end of a run therefore equal frames free at boot with no extra step.
 
 from dataclasses import dataclass
 
-from emu.x86 import PAGE_SIZE, PTE_COW, PTE_P, PTE_U, PTE_W
+from emu.x86 import PAGE_SIZE, PTE_COW
 from kernel.loader import fill_page, has_file_bytes, page_perms, page_runs
 from kernel.vm import NoMemory, Region
 
@@ -23,9 +23,10 @@ from kernel.vm import NoMemory, Region
 @dataclass
 class Text:
     """One program's cached frames: frames[page] for each page with file
-    bytes; runs are the image's regions [start, end, writable], map_runs
-    the cached pages as (first page, [frames], writable) runs, bss_runs
-    the .bss-only pages as (first page, count, writable) runs."""
+    bytes; runs are the image's regions [start, end, perm], map_runs the
+    cached pages as (first page, [frames], perm) runs, bss_runs the
+    .bss-only pages as (first page, count, perm) runs; perm is (writable,
+    executable), as kernel.loader.page_perms gives it."""
     image: object
     frames: dict
     runs: list
@@ -48,17 +49,17 @@ class TextCache:
         live process runs it. Raises NoMemory (the caller destroys aspace,
         which drops the regions and references taken here)."""
         text = self._get(image)
-        for start, end, w in text.runs:      # first: destroy() releases them
+        for start, end, (w, x) in text.runs:  # first: destroy() releases
             aspace.add_region(Region(start, end, w, "image", tag=image.name,
                                      obj=text, detach=self._released,
-                                     share=self._shared))
+                                     share=self._shared, executable=x))
             text.users += 1
-        for first, pas, w in text.map_runs:
+        for first, pas, (w, x) in text.map_runs:
             for pa in pas:                   # the references the PTEs own
                 self.vm.frames.incref(pa)
             try:
-                aspace.map_pages(first, pas, PTE_P | PTE_U |
-                                 (PTE_COW if w else 0))
+                aspace.map_pages(first, pas, self.vm.leaf_flags(False, x)
+                                 | (PTE_COW if w else 0))
             except NoMemory:
                 for pa in pas:
                     self.vm.frames.decref(pa)
@@ -66,14 +67,13 @@ class TextCache:
         for first, n, w in text.bss_runs:
             self._map_zeroed(aspace, first, n, w)
 
-    def _map_zeroed(self, aspace, first, n, writable):
+    def _map_zeroed(self, aspace, first, n, perm):
         """n private zeroed frames at first; NoMemory with none kept."""
         pas = []
         try:
             for _ in range(n):
                 pas.append(self.vm.alloc_zeroed())
-            aspace.map_pages(first, pas, PTE_P | PTE_U |
-                             (PTE_W if writable else 0))
+            aspace.map_pages(first, pas, self.vm.leaf_flags(*perm))
         except NoMemory:
             for pa in pas:
                 self.vm.frames.decref(pa)
@@ -90,7 +90,7 @@ class TextCache:
     def _load(self, image):
         """Frames holding image's file bytes, page by page; NoMemory with
         every frame taken so far given back."""
-        perms, frames = page_perms(image), {}
+        perms, frames = page_perms(image, self.vm.mode.nx), {}
         try:
             for page in sorted(perms):
                 if has_file_bytes(image, page):
@@ -140,9 +140,9 @@ class TextCache:
 
 
 def _frame_runs(frames, perms):
-    """(first page, [frames], writable) for each run of contiguous cached
-    pages of one permission: one map_pages call (one physical write per
-    page table) each."""
+    """(first page, [frames], perm) for each run of contiguous cached pages
+    of one permission: one map_pages call (one physical write per page
+    table) each."""
     out = []
     for page in sorted(frames):
         w = perms[page]

@@ -28,7 +28,7 @@ from typing import Optional
 from weakref import WeakKeyDictionary
 
 from emu.walk import ACCESSES, FETCH, READ, WRITE, Walk, format_walk
-from emu.x86 import PAGE_SIZE, PF_U, PF_W, PTE_ADDR, PTE_P
+from emu.x86 import PAGE_SIZE, PF_U, PF_W, PTE_P
 from kernel import ptdump
 
 MAX_INSN = 15
@@ -221,7 +221,7 @@ class Tracer:
         for i, e in enumerate(ents):
             if not e & PTE_P:
                 continue
-            page, pa = va + i * PAGE_SIZE, e & PTE_ADDR
+            page, pa = va + i * PAGE_SIZE, e & aspace.vm.mode.addr_mask
             seen[pa] += 1
             self.emit(Record("unmap", pid, aspace.walk(page),
                              ptdump.backing_of(aspace, page),

@@ -243,6 +243,7 @@ def kill(k, vector, eip, cr2=None, error_code=None):
     p = k.current
     fault = {"vector": vector, "eip": eip, "cr2": cr2,
              "error_code": error_code, "instruction": disassemble(p, eip)}
+    k.notify("fatal", p, fault)             # a debugger stops here first
     k.console.message(describe_fault(p, fault))
     k.exit_process(p, EXC_STATUS_BASE + vector, fault)
     k.end_slice()

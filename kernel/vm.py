@@ -1,4 +1,4 @@
-"""Address spaces: a page directory and its page tables in guest RAM.
+"""Address spaces: page directories and page tables in guest RAM.
 
 Only this module writes PDEs and PTEs. Processes and shared memory ask it to
 map or unmap ranges; every user pointer the kernel follows goes through
@@ -10,6 +10,13 @@ MMU ignores). fork() puts every private writable page of both address spaces
 in that state; break_cow() resolves a write to such a page, for the CPU's
 write fault and for the kernel's own copy-out alike: the last PTE naming the
 frame gets W back, any other gets a copy of the frame.
+
+Both paging modes run through the same code (emu.x86.PagingMode, folded):
+an address space is a flat array of PDEs spread over `dirs` (one page
+directory under 32-bit paging; four under PAE, named by a four-entry PDPT
+that CR3 points at), indexed by mode.dirx(va); each PDE names a page table
+of mode.ptes_per_table entries of mode.entry_size bytes. Leaf flags come
+from leaf_flags(), which adds NX where the mode has it.
 """
 
 from array import array
@@ -18,15 +25,16 @@ from typing import Callable, Optional
 
 from emu import x86
 from emu.walk import READ, WRITE, walk
-from emu.x86 import (NPTENTRIES, PAGE_SIZE, PF_P, PTE_A, PTE_ADDR, PTE_COW,
-                     PTE_D, PTE_P, PTE_U, PTE_W, pdx, pgaddr, ptx)
-from kernel.frames import lanes
-from kernel.memlayout import USER_END, USER_LOW
+from emu.x86 import (PAGE_SIZE, PAGING_32, PF_P, PTE_A, PTE_COW, PTE_D,
+                     PTE_P, PTE_U, PTE_W)
+from kernel.memlayout import KERNBASE, USER_END, USER_LOW
 
 TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
 
 
 SHARED_KINDS = ("shm", "shared")   # "shared": tools/ipc_harness premaps
+
+TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
 
 
 class NoMemory(Exception):
@@ -42,13 +50,13 @@ class UserFault(Exception):
         self.walk = walk_
 
 
-def table_runs(va, npages):
+def table_runs(va, npages, mode=PAGING_32):
     """Split npages pages from va by page table: (index of the first page,
     its address, how many pages) for each table the range touches."""
-    i = 0
+    i, per = 0, mode.ptes_per_table
     while i < npages:
         a = va + i * PAGE_SIZE
-        n = min(npages - i, NPTENTRIES - ptx(a))
+        n = min(npages - i, per - mode.tabx(a))
         yield i, a, n
         i += n
 
@@ -70,6 +78,8 @@ class Region:
     share: Optional[Callable] = None
     obj: object = None           # the segment, for shm
     tag: str = ""
+    executable: bool = True      # False: NX in every leaf (where the mode has NX)
+    page_size: int = PAGE_SIZE   # the mode's large_size: PDE leaves (shm)
 
     def contains(self, va):
         return self.start <= va < self.end
@@ -88,7 +98,8 @@ class VM:
     """What every address space shares: the machine, frames, kernel half."""
     hw: object
     frames: object
-    kernel_half: bytes           # PDEs 768..1023, identical everywhere
+    kernel_half: bytes           # the kernel's PDEs, identical everywhere
+    mode: object = PAGING_32     # emu.x86.PagingMode
     on_tables_changed: Callable = lambda aspace: None
     on_code_written: Callable = lambda aspace, pages, shared: None
     stats: dict = field(default_factory=lambda: {
@@ -96,13 +107,32 @@ class VM:
     tracer: object = None        # kernel.trace.Tracer, told of PTE changes
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
 
+    def __post_init__(self):
+        """Entry accessors of the mode's width, bound once."""
+        wide = self.mode.entry_size == 8
+        self.read_entry = self.hw.read64 if wide else self.hw.read32
+        self.write_entry = self.hw.write64 if wide else self.hw.write32
+
+    @property
+    def space_frames(self):
+        """Frames a new, empty address space takes: its directories, and
+        the PDPT under PAE."""
+        return self.mode.ndirs + (1 if self.mode.pde_level else 0)
+
+    def leaf_flags(self, writable, executable=True):
+        """A user leaf's flag bits: P, U, W when writable, and NX when not
+        executable and the mode has an NX bit (else nothing: 32-bit paging
+        executes whatever it can read)."""
+        return (PTE_P | PTE_U | (PTE_W if writable else 0)
+                | (0 if executable else self.mode.nx))
+
     def alloc_zeroed(self):
         """A fresh zero-filled frame, or NoMemory."""
         pa = self._alloc()
         self.hw.zero(pa, PAGE_SIZE)
         if self.zeroed is not None:
             self.zeroed.append(pa)
-        self._forget_code()
+        self.forget_code()
         return pa
 
     def alloc_table(self):
@@ -128,7 +158,7 @@ class VM:
             raise NoMemory()
         return pa
 
-    def _forget_code(self):
+    def forget_code(self):
         """After RAM writes into a new frame: a freed frame may hold code a
         CPU translated, which RAM writes never invalidate (UNICORN.md 2)."""
         if self.frames.reused:
@@ -137,22 +167,47 @@ class VM:
 
 
 class AddressSpace:
-    """One process's page directory, its page tables and its regions."""
+    """One process's page directories (and PDPT), page tables and regions.
+    `pd` is what CR3 holds: the page directory, or under PAE the PDPT."""
 
     def __init__(self, vm):
         self.vm = vm
-        self.pd = vm.alloc_table()
-        vm.hw.write(self.pd + 4 * 768, vm.kernel_half)
-        self.tables = {}         # pdx -> physical address of the page table
+        mode = vm.mode
+        if vm.frames.nfree < vm.space_frames:
+            raise NoMemory()
+        self.dirs = [vm.alloc_table() for _ in range(mode.ndirs)]
+        self.pd = self.dirs[0]
+        if mode.pde_level:               # PAE: a PDPT names the directories
+            self.pd = vm.alloc_table()   # below 4 GiB, as CR3 must be
+            for k, d in enumerate(self.dirs):
+                vm.write_entry(self.pd + mode.entry_size * k, d | PTE_P)
+        vm.hw.write(self.pde_addr(mode.dirx(KERNBASE)), vm.kernel_half)
+        self.tables = {}         # dirx -> physical address of the page table
         self.regions = []
         self.tlb = {}            # (page number, access) -> frame: the
         # kernel's own TLB for copy-in/copy-out, filled by the walker and
         # flushed whenever a PTE is cleared (a new PTE only fills a miss)
 
     # -- page tables -----------------------------------------------------
+    def pde_addr(self, d):
+        """Physical address of PDE d of the flat PDE array."""
+        mode = self.vm.mode
+        return (self.dirs[d // mode.per_dir]
+                + mode.entry_size * (d % mode.per_dir))
+
+    def pde(self, d):
+        return self.vm.read_entry(self.pde_addr(d))
+
+    def table_frames(self):
+        """Every frame this space's paging structures use: directories, the
+        PDPT under PAE, page tables."""
+        top = [self.pd] if self.pd not in self.dirs else []
+        return top + self.dirs + list(self.tables.values())
+
     def tables_needed(self, va, npages):
         """How many new page tables mapping npages at va would take."""
-        first, last = pdx(va), pdx(va + npages * PAGE_SIZE - 1)
+        dirx = self.vm.mode.dirx
+        first, last = dirx(va), dirx(va + npages * PAGE_SIZE - 1)
         return sum(1 for i in range(first, last + 1) if i not in self.tables)
 
     def _table(self, i):
@@ -160,16 +215,22 @@ class AddressSpace:
         if pt is None:
             pt = self.vm.alloc_table()
             self.tables[i] = pt
-            self.vm.hw.write32(self.pd + 4 * i, pt | PTE_P | PTE_W | PTE_U)
+            self.vm.write_entry(self.pde_addr(i), pt | PTE_P | PTE_W | PTE_U)
         return pt
+
+    def _pte_addr(self, va):
+        """Physical address of va's PTE, or None without a page table."""
+        mode = self.vm.mode
+        pt = self.tables.get(mode.dirx(va))
+        return None if pt is None else pt + mode.entry_size * mode.tabx(va)
 
     def map_pages(self, va, frames, flags):
         """Point PTEs for len(frames) pages at va to frames, one physical
         write per page table touched. Each PTE owns one reference, which
         the caller has already taken."""
-        pt = self.tables.get(pdx(va))
-        if len(frames) == 1 and pt is not None:     # the demand-paging path
-            self.vm.hw.write32(pt + 4 * ptx(va), frames[0] | flags)
+        addr = self._pte_addr(va)
+        if len(frames) == 1 and addr is not None:   # the demand-paging path
+            self.vm.write_entry(addr, frames[0] | flags)
         else:
             self._map_bulk(va, frames, flags)
         self.vm.stats["ptes_written"] += len(frames)
@@ -177,44 +238,59 @@ class AddressSpace:
             self.vm.tracer.mapped(self, va, len(frames))
 
     def _map_bulk(self, va, frames, flags):
-        if len(self.vm.frames.free) < self.tables_needed(va, len(frames)):
+        if self.vm.frames.nfree < self.tables_needed(va, len(frames)):
             raise NoMemory()
-        for i, a, n in table_runs(va, len(frames)):
-            ents = array("I", [pa | flags for pa in frames[i:i + n]])
-            self.vm.hw.write(self._table(pdx(a)) + 4 * ptx(a), ents.tobytes())
+        mode = self.vm.mode
+        for i, a, n in table_runs(va, len(frames), mode):
+            ents = array(mode.typecode, [pa | flags for pa in frames[i:i + n]])
+            self.vm.hw.write(self._table(mode.dirx(a))
+                             + mode.entry_size * mode.tabx(a), ents.tobytes())
 
     def unmap_pages(self, va, npages):
         """Clear npages PTEs at va, dropping each present frame's reference."""
         self.tlb.clear()
-        hw, frames = self.vm.hw, self.vm.frames
-        for _, a, n in table_runs(va, npages):
-            pt = self.tables.get(pdx(a))
-            if pt is None:
+        hw, frames, mode = self.vm.hw, self.vm.frames, self.vm.mode
+        size, addr_mask = mode.entry_size, mode.addr_mask
+        for _, a, n in table_runs(va, npages, mode):
+            off = self._pte_addr(a)
+            if off is None:
                 continue
-            off = pt + 4 * ptx(a)
-            ents = array("I", hw.read(off, 4 * n))
+            ents = array(mode.typecode, hw.read(off, size * n))
             if self.vm.tracer:
                 self.vm.tracer.unmapping(self, a, ents)
             for e in ents:
                 if e & PTE_P:
-                    frames.decref(e & PTE_ADDR)
-            hw.zero(off, 4 * n)
+                    frames.decref(e & addr_mask)
+            hw.zero(off, size * n)
         self.vm.on_tables_changed(self)
 
     def ptes(self, va, npages):
         """The raw PTEs of npages pages from va (0 where no table), read
         one page table at a time."""
-        out, hw = array("I"), self.vm.hw
-        for _, a, n in table_runs(va, npages):
-            pt = self.tables.get(pdx(a))
-            out += array("I", hw.read(pt + 4 * ptx(a), 4 * n)) if pt \
-                else array("I", bytes(4 * n))
+        mode, hw = self.vm.mode, self.vm.hw
+        out, size = array(mode.typecode), mode.entry_size
+        for _, a, n in table_runs(va, npages, mode):
+            off = self._pte_addr(a)
+            out += array(mode.typecode, hw.read(off, size * n)
+                         if off is not None else bytes(size * n))
         return out
 
     def pte(self, va):
         """The raw PTE for va (0 when its page table does not exist)."""
-        pt = self.tables.get(pdx(va))
-        return 0 if pt is None else self.vm.hw.read32(pt + 4 * ptx(va))
+        addr = self._pte_addr(va)
+        return 0 if addr is None else self.vm.read_entry(addr)
+
+    def frame_of(self, va):
+        """The physical address va's page maps to (through a PTE or a
+        large-page PDE leaf), or None when it is not present."""
+        mode = self.vm.mode
+        pte = self.pte(va)
+        if pte & PTE_P:
+            return pte & mode.addr_mask
+        pde = self.pde(mode.dirx(va))
+        if pde & (PTE_P | x86.PTE_PS) == PTE_P | x86.PTE_PS:
+            return mode.large_pa(pde, va) & ~(PAGE_SIZE - 1)
+        return None
 
     # -- regions ---------------------------------------------------------
     def region_at(self, va):
@@ -235,7 +311,11 @@ class AddressSpace:
 
     def remove_region(self, region):
         """Unmap a region's pages and forget it."""
-        self.unmap_pages(region.start, (region.end - region.start) // PAGE_SIZE)
+        if region.page_size > PAGE_SIZE:
+            self.unmap_large(region.start, region.end)
+        else:
+            self.unmap_pages(region.start,
+                             (region.end - region.start) // PAGE_SIZE)
         self.regions.remove(region)
         if region.detach:
             region.detach(region)
@@ -244,9 +324,8 @@ class AddressSpace:
         """Unmap everything and free the page tables and directory."""
         for r in list(self.regions):
             self.remove_region(r)
-        for pt in self.tables.values():
-            self.vm.frames.decref(pt)
-        self.vm.frames.decref(self.pd)
+        for f in self.table_frames():
+            self.vm.frames.decref(f)
         self.tables.clear()
 
     # -- fork and copy-on-write ------------------------------------------
@@ -258,9 +337,9 @@ class AddressSpace:
         Raises NoMemory, having changed nothing, when the child's directory
         and tables cannot all be had."""
         private = [r for r in self.regions if not r.shared]
-        spans = table_spans(private)
+        spans = table_spans(private, self.vm.mode)
         spans = {i: s for i, s in spans.items() if i in self.tables}
-        if self.vm.frames.nfree < 1 + len(spans):
+        if self.vm.frames.nfree < self.vm.space_frames + len(spans):
             raise NoMemory()
         child = AddressSpace(self.vm)
         for r in private:                    # first: traces name them
@@ -278,25 +357,28 @@ class AddressSpace:
         table i into a new table here, marking writable PTEs COW on both
         sides; each lane of a big integer is one PTE (C-speed, no loop over
         entries), only the reference counts loop over the runs' PTEs."""
-        hw, src = self.vm.hw, parent.tables[i]
+        hw, src, mode = self.vm.hw, parent.tables[i], self.vm.mode
+        bits = 8 * mode.entry_size
         v = int.from_bytes(hw.read(src, PAGE_SIZE), "little")
         mask = 0
         for j, end in runs:
-            mask |= lanes(end - j) << (32 * j)
+            mask |= _lanes(end - j, bits) << (bits * j)
         w = v & (v >> 1) & mask              # present and writable: 1 in bit 0
         if w:
             v = v & ~(w << 1) | (w << 9)     # W off, PTE_COW (bit 9) on
             hw.write(src, v.to_bytes(PAGE_SIZE, "little"))
-        v &= mask * 0xFFFFFFFF               # the child's: private lanes
+        v &= mask * mode.entry_mask          # the child's: private lanes
         hw.write(self._table(i), v.to_bytes(PAGE_SIZE, "little"))
-        pfns = array("I", ((v >> 12) & lanes(NPTENTRIES) * 0xFFFFF)
-                     .to_bytes(PAGE_SIZE, "little"))   # 0: no frame
+        every = _lanes(mode.ptes_per_table, bits)
+        pfn_mask = mode.addr_mask >> 12
+        pfns = array("I", array(mode.typecode, ((v >> 12) & every * pfn_mask)
+                                .to_bytes(PAGE_SIZE, "little")))  # 0: none
         for j, end in runs:                  # the child's PTEs own these
             self.vm.frames.incref_pfns(pfns[j:end])
-        present = v & lanes(NPTENTRIES)     # P bits
+        present = v & every                  # P bits
         self.vm.stats["ptes_written"] += present.bit_count() + w.bit_count()
         if self.vm.tracer:
-            self.vm.tracer.forked(self, [pgaddr(i, j) for j, pfn in
+            self.vm.tracer.forked(self, [mode.page_va(i, j) for j, pfn in
                                          enumerate(pfns) if pfn])
 
     def break_cow(self, va):
@@ -309,10 +391,11 @@ class AddressSpace:
         pte = self.pte(page)
         if pte & (PTE_P | PTE_COW) != PTE_P | PTE_COW:
             return None
-        old, frames = pte & PTE_ADDR, self.vm.frames
+        addr_mask = self.vm.mode.addr_mask
+        old, frames = pte & addr_mask, self.vm.frames
         new = old if frames.refcount(old) == 1 else self.vm.alloc_copy(old)
         self.tlb.clear()
-        flags = pte & ~(PTE_ADDR | PTE_COW | PTE_A | PTE_D) | PTE_W
+        flags = pte & ~(addr_mask | PTE_COW | PTE_A | PTE_D) | PTE_W
         self.map_pages(page, [new], flags)
         if new != old:
             frames.decref(old)               # the reference this PTE owned
@@ -326,12 +409,58 @@ class AddressSpace:
         return new != old
 
     # -- demand paging and user memory -----------------------------------
+    # -- large pages: the PDE is the leaf ------------------------------------
+    def map_large(self, va, pa, flags):
+        """Make the PDE for the large page at va (aligned) a leaf naming the
+        aligned contiguous frames from pa. The leaf owns one reference on
+        each 4 KiB frame it covers, which the caller has already taken. An
+        empty page table left there by an earlier mapping is freed."""
+        mode = self.vm.mode
+        d = mode.dirx(va)
+        old = self.tables.pop(d, None)
+        if old is not None:              # no region overlaps: no PTE in it
+            self.vm.frames.decref(old)
+        self.vm.write_entry(self.pde_addr(d), pa | flags | x86.PTE_PS)
+        self.vm.stats["ptes_written"] += 1
+        if self.vm.tracer:
+            self.vm.tracer.mapped(self, va, 1)
+
+    def unmap_large(self, start, end):
+        """Clear the large-page leaves of [start, end), dropping each leaf's
+        reference on every frame it covers."""
+        self.tlb.clear()
+        mode, frames = self.vm.mode, self.vm.frames
+        for va in range(start, end, mode.large_size):
+            addr = self.pde_addr(mode.dirx(va))
+            e = self.vm.read_entry(addr)
+            if not e & PTE_P:
+                continue
+            if self.vm.tracer:
+                self.vm.tracer.unmapping(self, va, [e])
+            frames.decref_run(mode.large_pa(e, 0), mode.large_pages)
+            self.vm.write_entry(addr, 0)
+        self.vm.on_tables_changed(self)
+
+    def _fault_in_large(self, r, va):
+        """fault_in for a region of large pages: one PDE leaf."""
+        mode = self.vm.mode
+        page = va & ~(mode.large_size - 1)
+        if self.pde(mode.dirx(page)) & PTE_P:
+            return False
+        pa = r.pager(r, page)
+        if pa is None:
+            raise NoMemory()
+        self.map_large(page, pa, self.vm.leaf_flags(r.writable, r.executable))
+        return True
+
     def fault_in(self, va, write):
         """Satisfy a not-present access at va from its region's pager.
         Returns True when a PTE was filled (the access may be retried)."""
         r = self.region_at(va)
         if r is None or r.pager is None or (write and not r.writable):
             return False
+        if r.page_size > PAGE_SIZE:
+            return self._fault_in_large(r, va)
         page = x86.pgrounddown(va)
         if self.pte(page) & PTE_P:
             return False
@@ -339,15 +468,16 @@ class AddressSpace:
         if pa is None:
             raise NoMemory()
         try:
-            self.map_pages(page, [pa], PTE_P | PTE_U |
-                           (PTE_W if r.writable else 0))
+            self.map_pages(page, [pa], self.vm.leaf_flags(r.writable,
+                                                          r.executable))
         except NoMemory:             # no frame for the page table: give
             self.vm.frames.decref(pa)  # back the PTE's reference
             raise
         return True
 
     def walk(self, va, access=READ, user=True):
-        return walk(self.vm.hw.read32, self.pd, va, access, user)
+        return walk(self.vm.hw.read32, self.pd, va, access, user,
+                    mode=self.vm.mode)
 
     def translate(self, va, access):
         """Physical address of user va for access, faulting in demand-zero
@@ -359,9 +489,7 @@ class AddressSpace:
             return frame | (va & (PAGE_SIZE - 1))
         w = self.walk(va, access)
         if w.ok:
-            if len(self.tlb) >= TLB_ENTRIES:      # bounded, whatever the
-                self.tlb.clear()                  # lengths user calls pass
-            self.tlb[(va >> 12, access)] = w.pa & PTE_ADDR
+            self._remember(va, access, w.pa)
             return w.pa
         try:
             if not w.error_code & PF_P:
@@ -387,6 +515,13 @@ class AddressSpace:
             length = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
             yield self.translate(va, access), length
             va, n = va + length, n - length
+
+    def _remember(self, va, access, pa):
+        """Enter a translation in the kernel's TLB, which holds at most
+        TLB_ENTRIES (bounded, whatever the lengths user calls pass)."""
+        if len(self.tlb) >= TLB_ENTRIES:
+            self.tlb.clear()
+        self.tlb[(va >> 12, access)] = pa & ~(PAGE_SIZE - 1)
 
     def chunks(self, va, n, access):
         """[(pa, length)] of pages(): all of [va, va+n) allows access, or
@@ -420,12 +555,19 @@ class AddressSpace:
             self.vm.on_code_written(self, pages, shared)
 
 
-def table_spans(regions):
-    """pdx -> [(first, end) PTE index] covered by regions, per page table."""
+def table_spans(regions, mode=PAGING_32):
+    """dirx -> [(first, end) PTE index] covered by regions, per page table."""
     spans = {}
     for r in regions:
         npages = (r.end - r.start) // PAGE_SIZE
-        for _, a, n in table_runs(r.start, npages):
-            spans.setdefault(pdx(a), []).append((ptx(a), ptx(a) + n))
+        for _, a, n in table_runs(r.start, npages, mode):
+            spans.setdefault(mode.dirx(a), []).append(
+                (mode.tabx(a), mode.tabx(a) + n))
     return spans
 
+
+def _lanes(n, bits=32, _cache={}):
+    """An integer with a 1 in the low bit of each of n lanes of bits bits."""
+    if (n, bits) not in _cache:
+        _cache[n, bits] = ((1 << (bits * n)) - 1) // ((1 << bits) - 1)
+    return _cache[n, bits]

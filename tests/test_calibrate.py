@@ -139,3 +139,16 @@ def test_context_registers_round_trip(booted):
         0x11223344, 0x00400010, 0x9000)
     assert hw.reg("eflags") & 0xFFF == 0xA93
     template.restore()
+
+
+def test_pae_template_carries_the_mode():
+    """boot_machine(mode=PAE): the ring-3 template every context is cloned
+    from has CR4.PAE and CR0.PG, and CR3 names a PDPT (below 4 GiB);
+    patching CR3 at the calibrated offset keeps a PDPT address intact."""
+    hw, template, half = boot_machine(16 << 20, mode=x86.PAGING_PAE)
+    assert template.get("cr4") & (x86.CR4_PAE | x86.CR4_PSE) == \
+        x86.CR4_PAE | x86.CR4_PSE
+    assert template.get("cr0") & x86.CR0_PG
+    assert len(half) == 8 * 512          # PDEs 1536..2047, 64-bit
+    template.set("cr3", 0x00FE0000)
+    assert template.get("cr3") == 0x00FE0000

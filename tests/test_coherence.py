@@ -11,21 +11,23 @@ FUNC = """
 f:  .byte 0xb0, 0x01, 0xc3, 0x90
     .align 16
 """
-
-RECV = """
+CALL_F = """
     xor eax, eax
-    call f                        # translate f as it is
+    call f
+"""
+EXIT_F = CALL_F + """
+    movzx ebx, al                 # exit with what f returns now
+    mov eax, SYS_EXIT
+    int 0x80
+"""
+
+RECV = CALL_F + """
     mov eax, SYS_RECV
     lea ebx, [f]
     mov ecx, 4
     xor edx, edx
     int 0x80
-    xor eax, eax
-    call f                        # must run what recv brought
-    movzx ebx, al
-    mov eax, SYS_EXIT
-    int 0x80
-""" + FUNC
+""" + EXIT_F + FUNC
 
 SEND = """
     mov eax, SYS_SEND
@@ -39,9 +41,7 @@ SEND = """
 code: .byte 0xb0, 0x02, 0xc3, 0x90
 """
 
-WAIT = """
-    xor eax, eax
-    call f
+WAIT = CALL_F + """
     lea ebx, [name]
     mov ecx, 5
     xor edx, edx
@@ -51,11 +51,7 @@ WAIT = """
     lea ecx, [f]                  # the status lands on f
     mov eax, SYS_WAIT
     int 0x80
-    xor eax, eax
-    call f
-    movzx ebx, al
-    mov eax, SYS_EXIT
-    int 0x80
+""" + EXIT_F + """
 name: .ascii "child"
 """ + FUNC
 
@@ -65,9 +61,7 @@ CHILD = """
     int 0x80
 """
 
-STAT = """
-    xor eax, eax
-    call f
+STAT = CALL_F + """
     mov eax, SYS_SHM_CREATE
     mov ebx, 0x90c304b0           # the key: the first u32 shm_stat writes
     mov ecx, 4096
@@ -81,12 +75,7 @@ STAT = """
     mov eax, SYS_SHM_DESTROY
     mov ebx, esi
     int 0x80
-    xor eax, eax
-    call f
-    movzx ebx, al
-    mov eax, SYS_EXIT
-    int 0x80
-""" + FUNC + ".zero 4096\n"
+""" + EXIT_F + FUNC + ".zero 4096\n"
 
 
 @pytest.mark.parametrize("cpus, seed", [(1, None), (2, 1), (2, 2), (2, 3)])

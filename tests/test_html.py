@@ -266,3 +266,21 @@ def test_a_failed_start_leaves_no_page_behind(ia32k, tmp_path):
     page = tmp_path / "p.html"
     r = ia32k("run", "--html", str(page), str(tmp_path / "missing.c"))
     assert r.returncode == 2 and not page.exists()
+
+
+def test_the_page_reads_the_pae_mode_from_the_kernel():
+    """Under --paging pae the page's mode has three levels (a PDPTE without
+    rights), NX and the I/D bit, and every snapshot starts at the PDPT."""
+    from emu import x86
+    k = Kernel(Programs(), console=Console(io.BytesIO(), io.BytesIO()),
+               paging="pae")
+    ex = Explorer("pae").attach(k)
+    k.boot(["shmshare"])
+    k.run()
+    mode = json.loads(json.dumps(ex.data()))["mode"]
+    assert [lv["name"] for lv in mode["levels"]] == ["PDPTE", "PDE", "PTE"]
+    assert [lv["rights"] for lv in mode["levels"]] == [False, True, True]
+    assert [lv["bits"] for lv in mode["levels"]] == [2, 9, 9]
+    assert mode["entry_bytes"] == 8 and mode["kernel_index"] == 3
+    assert int(mode["bits"]["NX"], 16) == x86.PTE_NX
+    assert mode["pf"]["I"] == x86.PF_I

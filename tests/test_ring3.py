@@ -5,6 +5,7 @@ smsw. Each test fails if its fix is removed."""
 import pytest
 
 from kernel.memlayout import GDT_PA, kva
+from tools.bench import LONG_WRITE
 
 PF, GP, DB = 270, 269, 257
 
@@ -166,37 +167,8 @@ def test_icebp_rdpmc_smsw_as_on_hardware(run_sources):
 
 
 # -- bounded copies: one write of a buffer far larger than the host would
-# want to hold, built from one 64 MiB segment attached 8 times in a row.
-BIGWRITE = """
-    mov eax, SYS_SHM_CREATE
-    xor ebx, ebx
-    mov ecx, 0x4000000
-    mov edx, 0x180
-    int 0x80
-    mov esi, eax
-    mov edi, 8
-attach:
-    mov eax, SYS_SHM_ATTACH
-    mov ebx, esi
-    xor ecx, ecx
-    xor edx, edx
-    int 0x80
-    dec edi
-    jnz attach
-    mov eax, SYS_WRITE             # write(1, 0x40000000, 512 MiB)
-    mov ebx, 1
-    mov ecx, 0x40000000
-    mov edx, 0x20000000
-    int 0x80
-    mov edi, eax
-    sub edi, 0x20000000            # exit 0 when it returned the length
-    mov eax, SYS_SHM_DESTROY
-    mov ebx, esi
-    int 0x80
-    mov ebx, edi
-    mov eax, SYS_EXIT
-    int 0x80
-"""
+# want to hold (512 MiB), built from one 64 MiB segment attached 8 times.
+BIGWRITE = LONG_WRITE         # the same program `make bench` times
 
 BYSTANDER = """
     mov esi, 1000               # outlasts the write's 256 turns

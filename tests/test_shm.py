@@ -381,7 +381,7 @@ def test_undestroyed_segment_stays_with_its_frames(run_sources):
     [seg] = r.report["segments"]
     assert seg == {"id": 1, "key": 0x0badcafe, "size": 4096, "owner": 0,
                    "mode": 0o644, "creator": 1, "destroyed": False,
-                   "frames": 1, "attachments": []}
+                   "frames": 1, "page_size": 4096, "attachments": []}
     s = r.stats
     assert s["shm_frames"] == 1
     assert s["frames_free_at_end"] + 1 == s["frames_free_at_boot"]

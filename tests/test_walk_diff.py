@@ -21,7 +21,7 @@ from kernel.memlayout import KERNBASE, SCRATCH_PA
 MEMORY = 16 << 20
 PD = 0x20000
 PT_POOL = (0x21000, 0x22000, 0x23000, 0x24000)
-PROBE_FRAMES = (0x30000, 0x31000)
+PROBE_FRAMES = (0x30000, 0x31000, 0x32000, 0x33000)
 DATA_POOL = tuple(0x100000 + 0x1000 * i for i in range(16))
 LARGE_POOL = (0x400000, 0x800000, 0xC00000)
 PDX_CHOICES = (0, 2, 3, 255, 256, 511, 767)    # not the probe's own

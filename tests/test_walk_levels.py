@@ -4,7 +4,7 @@
 import pytest
 
 from emu import x86
-from emu.walk import FETCH, READ, WRITE, large_page_pa, walk
+from emu.walk import FETCH, READ, WRITE, format_walk, large_page_pa, walk
 
 P, W, U, A, D, PS = (x86.PTE_P, x86.PTE_W, x86.PTE_U, x86.PTE_A, x86.PTE_D,
                      x86.PTE_PS)
@@ -96,3 +96,68 @@ def test_faulting_walk_sets_a_only_in_the_pde_it_used():
     assert not big.ok and big.ad_updates() == []
     done = walk(tables(P | W | U | PS | A | D), CR3, 0x10, WRITE, ad=True)
     assert done.ok and done.ad_updates() == []
+
+
+PAE = x86.PAGING_PAE
+PDPT, PD = 0x3000, 0x4000
+
+
+def pae_tables(pdpte, pde, pte=0):
+    """A read32 over 64-bit entries: PDPTE 1 = pdpte, its PDE 2 = pde, PTE 3
+    of PT = pte (VA 0x40403000 walks exactly these)."""
+    mem = {}
+    for addr, v in ((PDPT + 8, pdpte), (PD + 16, pde), (PT + 24, pte)):
+        mem[addr], mem[addr + 4] = v & 0xFFFFFFFF, v >> 32
+    return lambda pa: mem.get(pa, 0)
+
+
+def test_pae_walk_has_three_levels_and_wide_entries():
+    r = pae_tables(PD | P, PT | P | W | U, FRAME | P | W | U | x86.PTE_NX)
+    w = walk(r, PDPT, 0x40403ABC, READ, mode=PAE)
+    assert w.ok and w.pa == FRAME | 0xABC
+    assert [(lv.name, lv.index) for lv in w.levels] == \
+        [("PDPTE", 1), ("PDE", 2), ("PTE", 3)]
+    assert w.levels[2].flags == "P W U NX" and not w.executable
+    assert "PDPTE[1]" in format_walk(w) and "0x8000000000009007" in \
+        format_walk(w)
+    assert PAE.va_split(0x40403ABC) == (1, 2, 3, 0xABC)
+    assert x86.PAGING_32.va_split(0x40403ABC) == (0x101, 3, 0xABC)
+
+
+def test_pae_fetch_from_nx_faults_with_i_and_without_nxe_is_reserved():
+    r = pae_tables(PD | P, PT | P | W | U | x86.PTE_NX, FRAME | P | W | U)
+    w = walk(r, PDPT, 0x40403000, FETCH, mode=PAE)
+    assert w.error_code == x86.PF_P | x86.PF_U | x86.PF_I
+    assert walk(r, PDPT, 0x40403000, READ, mode=PAE).ok
+    w = walk(r, PDPT, 0x40403000, READ, mode=PAE.without_nx())
+    assert w.error_code == x86.PF_P | x86.PF_U | x86.PF_RSVD
+    w = walk(pae_tables(PD | P, 0), PDPT, 0x40403000, FETCH, mode=PAE)
+    assert w.error_code == x86.PF_U | x86.PF_I        # I even not present
+
+
+def test_pae_2mib_page_and_its_reserved_bits():
+    big = 0x00600000
+    w = walk(pae_tables(PD | P, big | P | U | PS), PDPT, 0x40512345,
+             mode=PAE)
+    assert w.large and w.pa == big + 0x112345 and len(w.levels) == 2
+    w = walk(pae_tables(PD | P, big | P | U | PS | 0x2000), PDPT,
+             0x40412345, mode=PAE)
+    assert w.error_code & x86.PF_RSVD
+
+
+@pytest.mark.parametrize("bad", [x86.PTE_W, x86.PTE_U, x86.PTE_A, 1 << 63,
+                                 1 << 45])
+def test_pdpte_with_bits_hardware_rejects_is_invalid(bad):
+    """Unicorn accepts R/W or U/S in a PDPTE (UNICORN.md); hardware #GPs
+    at the CR3 load. The walker says so rather than translating."""
+    r = pae_tables(PD | P | bad, PT | P | W | U, FRAME | P | W | U)
+    w = walk(r, PDPT, 0x40403000, mode=PAE)
+    assert not w.ok and w.invalid_pdpte and w.reason == "invalid PDPTE"
+    assert "invalid PDPTE" in format_walk(w)
+
+
+def test_pae_pdpte_carries_no_rights_and_gets_no_accessed_bit():
+    r = pae_tables(PD | P, PT | P | W | U, FRAME | P | W | U)
+    w = walk(r, PDPT, 0x40403000, WRITE, ad=True, mode=PAE)
+    assert w.ok and w.writable
+    assert [a for a, _ in w.ad_updates()] == [PD + 16, PT + 24]

@@ -178,6 +178,28 @@ def bench_messages():
     return rows
 
 
+def bench_debugger():
+    """Issue 13's figures (tools/bench_gdb.py): compute with gdb's stub
+    connected, a breakpoint hit, writes near a watchpoint."""
+    from tools.bench_gdb import bench_gdb
+    f = bench_gdb()
+    hook = bare_hook_seconds() * 1e6
+    plain = f["write_unwatched_ns"]
+    return [("compute with --gdb connected, no breakpoints (ratio)",
+             f["compute_attached_ratio"], f["compute_attached_ratio"],
+             ">= 0.8"),
+            ("breakpoint hit: stop and continue, gdb aside (us)",
+             f["breakpoint_hit_us"], f["breakpoint_hit_us"] / hook,
+             "reported"),
+            ("write loop, no watchpoint (ns per write)", plain, None, None),
+            ("  same, watchpoint on another page (ns)",
+             f["write_other_page_watched_ns"],
+             f["write_other_page_watched_ns"] / plain, "reported"),
+            ("  same, watchpoint on the written page (ns)",
+             f["write_watched_page_ns"], f["write_watched_page_ns"] / plain,
+             "reported")]
+
+
 def bench_fork():
     """Issue 11's figures (tools/bench_fork.py): fork of 1 MiB of touched
     private memory, copy-on-write faults against the bare hook round trip,
@@ -234,10 +256,15 @@ attach:
     mov ecx, 0x40000000
     mov edx, 0x20000000
     int 0x80
+    mov edi, eax
+    sub edi, 0x20000000            # exit 0 when it returned the length
     mov eax, SYS_SHM_DESTROY
     mov ebx, esi
     int 0x80
-""" + EXIT
+    mov ebx, edi
+    mov eax, SYS_EXIT
+    int 0x80
+"""
 
 
 class _NullSink:
@@ -260,6 +287,7 @@ def bench_long_write():
         k.boot(["w"])
         t = time.perf_counter()
         k.run()
+        assert all(p.status == 0 for p in k.procs), "bench program failed"
         return time.perf_counter() - t
     t = best(once)
     per_page = t / (2 * (0x20000000 >> 12))         # checked, then copied
@@ -267,6 +295,13 @@ def bench_long_write():
             ("  per page walked (us)", per_page * 1e6, None, "reported"),
             ("  one turn of the write (ms)", per_page * WRITE_SLICE * 1e3,
              None, "reported")]
+
+
+def bench_paging():
+    """Issue 12 (tools/bench_pae.py): PAE against 32-bit paging, large
+    pages against 4 KiB pages."""
+    from tools.bench_pae import large_pages, mode_costs
+    return mode_costs() + large_pages()
 
 
 def bench_race_finder():
@@ -279,7 +314,7 @@ def bench_race_finder():
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_shared_memory, bench_tracing, bench_messages,
             bench_long_write, bench_race_detector, bench_race_finder,
-            bench_fork]
+            bench_debugger, bench_fork, bench_paging]
 
 
 def main():

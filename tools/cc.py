@@ -26,6 +26,12 @@ def lib_sources():
 
 def compile_c(path):
     """Build path (a .c file) and return the ELF bytes; cached by content."""
+    return build_elf(path).read_bytes()
+
+
+def build_elf(path):
+    """Build path (a .c file, with debug information for gdb) and return
+    the cached ELF's path; cached by content."""
     path = Path(path)
     generate()
     srcs = [path] + lib_sources()
@@ -43,7 +49,7 @@ def compile_c(path):
         if r.returncode != 0:
             raise BuildError(first_error(path, r.stderr))
         tmp.replace(out)
-    return out.read_bytes()
+    return out
 
 
 def first_error(path, text):

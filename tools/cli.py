@@ -5,12 +5,13 @@ import json
 import sys
 import traceback
 
+from kernel.debug import EndRun
 from kernel.kernel import Kernel, KernelPanic
 from kernel.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from kernel.report import build_report
 from kernel.shm import ipcs_text
-from tools import html_cli, trace_cli
+from tools import gdb_cli, html_cli, trace_cli
 from tools import race as racefind
 from tools.asm import BuildError
 from tools.programs import Programs
@@ -55,8 +56,20 @@ def make_parser():
     return ap
 
 
+PAGING_HELP = ("page-table format: 32 = classic two-level paging (4 KiB "
+               "and 4 MiB pages, no no-execute bit); pae = three levels of "
+               "64-bit entries (4 KiB and 2 MiB pages) with no-execute "
+               "stacks, shm and ELF data (default 32)")
+
+
+def add_paging_option(parser):
+    parser.add_argument("--paging", choices=("32", "pae"), default="32",
+                        help=PAGING_HELP)
+
+
 def add_run_options(run):
     run.add_argument("programs", nargs="+", metavar="PROGRAM")
+    add_paging_option(run)
     run.add_argument("--program", action="append", default=[],
                      help="make a program spawnable by name")
     run.add_argument("--report", metavar="FILE")
@@ -84,6 +97,7 @@ def add_run_options(run):
                      help="print each process's memory map as it exits "
                      "(stderr)")
     trace_cli.add_options(run)
+    gdb_cli.add_options(run)
     html_cli.add_options(run)
 
 
@@ -123,6 +137,7 @@ def add_race_parser(sub):
     race.add_argument("--ignore-output", action="store_true",
                       help="compare only exit statuses, shared memory "
                       "(and races)")
+    add_paging_option(race)
     add_schedule_options(race)
     race.add_argument("--jobs", type=int, default=racefind.default_jobs(),
                       metavar="N", help="worker processes running seeds "
@@ -180,13 +195,18 @@ def cmd_run(args):
     k = Kernel(programs, memory=args.memory, quantum=args.quantum,
                cpus=args.cpus, seed=args.seed, check=args.check,
                policy=schedule_policy(args),
-               races=getattr(args, "races", False))
+               races=getattr(args, "races", False), paging=args.paging)
     if args.maps:
         k.extensions.append(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)
     tracer = trace_cli.attach(k, args, [page.record] if page else ())
     k.boot(boot)
-    k.run()
+    try:
+        dbg = gdb_cli.start(k, args)
+        k.run()
+    except EndRun as e:
+        print(f"ia32k: run ended: {e}", file=sys.stderr)
+        return 1
     trace_cli.finish(tracer)
     html_cli.finish(page, page_path)
     sys.stdout.flush()
@@ -196,7 +216,9 @@ def cmd_run(args):
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f, indent=1)
-    return 0 if all(p["status"] == 0 for p in report["processes"]) else 1
+    status = 0 if all(p["status"] == 0 for p in report["processes"]) else 1
+    gdb_cli.finish(dbg, status)
+    return status
 
 
 def cmd_race(args):
@@ -215,7 +237,7 @@ def cmd_race(args):
     scenario = racefind.Scenario(
         programs, boot, args.programs, args.program, args.cpus,
         args.quantum, args.memory, args.schedule or "random",
-        args.depth or 2, args.steps or 0, args.races)
+        args.depth or 2, args.steps or 0, args.races, args.paging)
     if scenario.schedule == "pct" and not scenario.steps:
         scenario.steps = racefind.calibrate_steps(scenario, seeds[0])
     search = racefind.find_races(scenario, seeds, args.jobs,

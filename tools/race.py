@@ -42,6 +42,7 @@ class Scenario:
     depth: int = 2
     steps: int = 0
     races: bool = False
+    paging: str = "32"               # --paging: "32" or "pae"
 
     def policy(self, seed):
         """The scheduler policy for seed (None: the kernel's FIFO one)."""
@@ -53,6 +54,8 @@ class Scenario:
     def replay(self, seed):
         """The `ia32k run` command line that replays seed exactly."""
         words = ["ia32k", "run", "--cpus", str(self.cpus)]
+        if self.paging != "32":
+            words += ["--paging", self.paging]
         if self.quantum:
             words += ["--quantum", str(self.quantum)]
         if self.memory != 128 << 20:
@@ -144,7 +147,7 @@ def run_seed(scenario, seed):
     out = io.BytesIO()
     k = Kernel(scenario.programs, memory=scenario.memory,
                quantum=scenario.quantum, cpus=scenario.cpus, seed=seed,
-               policy=scenario.policy(seed),
+               policy=scenario.policy(seed), paging=scenario.paging,
                console=Console(out, io.BytesIO()),
                **detector_options(scenario))
     final = FinalContents(k)

@@ -1,6 +1,7 @@
 # A program loaded into frames that held another program's code runs its
 # own code (UNICORN.md fact 2). Spawn codea, let it exit, then spawn codeb
-# at the same virtual address: with the kernel's LIFO frame reuse, codeb's
+# at the same virtual address: the kernel hands out the lowest free frame
+# first, so codeb, built in the same order, gets codea's frames and its
 # code page lands in the frame codea's code ran from (test_isolation.py
 # checks that precondition). Exits 0 when codeb's exit status says B.
     mov dword ptr [0xBFFFFFFC], 0     # stack page and its table, up front
@@ -8,7 +9,6 @@
     call run_child
     cmp dword ptr [status], 0x41
     jne fail
-    mov dword ptr [0xBFFFE000], 0     # exactly one frame between A and B
     lea ebx, [name_b]
     call run_child
     cmp dword ptr [status], 0x42
