@@ -12,12 +12,15 @@ process in place (a COW break copies, or reuses a frame nobody else names,
 and frames the kernel rewrites are handled where it writes them:
 vm.forget_code and the copy-out path).
 
-The rule, per CPU: after a slice whose process maps shared memory writable,
-every other CPU's translated code may be stale; before a CPU runs a process
+The rule, per CPU: after a slice whose process mapped shared memory
+writable at any moment of it (at its start, at its end, or by an attach
+in between: a process may attach, store and exit in one slice), every
+other CPU's translated code may be stale; before a CPU runs a process
 that maps shared memory executable (always under 32-bit paging, only
 SHM_EXEC attachments under PAE with NX), a CPU marked stale drops all its
-translated code (one ctl_flush_tb, ~10 us plus retranslating). A CPU that
-runs only private code never pays.
+translated code (one ctl_flush_tb, ~10 us plus retranslating), and so does
+a marked CPU whose process attaches shared memory during its slice. A CPU
+that runs only private code never pays.
 """
 
 
@@ -52,6 +55,18 @@ class CodeCoherence:
             return
         self._writer = shared_regions(p, writable=True)
         if self.stale[cpu.index] and shared_regions(p, executable=True):
+            cpu.flush_code()
+            self.stale[cpu.index] = False
+            self.flushes += 1
+
+    def mapped_during_slice(self, cpu, writable):
+        """The process running on cpu has just mapped shared memory (a
+        system call, so this runs in a hook, outside translated code): it
+        may store into it before its slice ends, and run it now."""
+        if len(self.stale) == 1:
+            return
+        self._writer = self._writer or writable
+        if self.stale[cpu.index]:
             cpu.flush_code()
             self.stale[cpu.index] = False
             self.flushes += 1

@@ -38,6 +38,13 @@ class Fault:
     cr2: Optional[int] = None
 
 
+# An iret with EFLAGS.NT set is a task return to the TSS named by the
+# current TSS's back link (SDM vol. 2, IRET). Unicorn makes it through a
+# TSS at linear address 0 (this machine loads no TR); a correct kernel's
+# TSS has back link 0, and a null selector is no busy TSS: #TS(0).
+TASK_RETURN = Fault(x86.T_TSS, 0)
+
+
 def fetch_bytes(aspace, eip, n=MAX_INSN):
     """Up to n instruction bytes at eip, as far as they are mapped."""
     out = bytearray()
@@ -74,15 +81,26 @@ def stack_accesses(code, esp):
     return []
 
 
-def user_stack_fault(aspace, code, esp):
+def user_stack_fault(aspace, code, esp, protection_only=False):
     """The #PF hardware raises for a far transfer whose stack the user may
-    not touch (first refused byte, user error code), or None."""
+    not touch (first refused byte, user error code), or None. With
+    protection_only, a not-present byte ends the search with None."""
     for va, size, access in stack_accesses(code, esp):
         for byte in (va, va + size - 1):
             w = aspace.walk(byte & 0xFFFFFFFF, access, user=True)
-            if not w.ok:
-                return Fault(x86.T_PGFLT, w.error_code, byte & 0xFFFFFFFF)
+            if w.ok:
+                continue
+            if protection_only and not w.error_code & x86.PF_P:
+                return None
+            return Fault(x86.T_PGFLT, w.error_code, byte & 0xFFFFFFFF)
     return None
+
+
+def is_string_io(code):
+    """ins or outs: at CPL 3 with IOPL 0 a #GP(0) before any memory access
+    (Unicorn makes the access first, so a bad buffer faults instead)."""
+    op, _ = opcode(code)
+    return op[:1] in (b"\x6c", b"\x6d", b"\x6e", b"\x6f")
 
 
 def invalid_opcode_fault(code):

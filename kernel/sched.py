@@ -93,6 +93,7 @@ class Scheduler:
         self.counting = self.policy.counting
         self.percpu = [PerCpu(c) for c in k.hw.cpus]
         self.coherence = CodeCoherence(len(self.percpu))
+        k.extensions.append(_AttachWatcher(k, self.coherence))
         self.preempting = False
         k.procs.on_runnable = self.need_preemption
 
@@ -219,6 +220,20 @@ class Scheduler:
     def others_waiting(self):
         return bool(self.k.procs.runq) or sum(
             1 for pc in self.percpu if pc.proc is not None) > 1
+
+
+class _AttachWatcher:
+    """Tells CodeCoherence when the running process maps shared memory in
+    the middle of its slice (the shm_attach event of kernel.shm)."""
+
+    def __init__(self, k, coherence):
+        self.k, self.coherence = k, coherence
+
+    def on_shm_attach(self, p, seg, start):
+        if p is self.k.current and self.k.cpu is not None:
+            r = p.aspace.region_at(start)
+            self.coherence.mapped_during_slice(self.k.cpu,
+                                               r is None or r.writable)
 
 
 class _Preempter:

@@ -126,18 +126,22 @@ def exception(k, intno):
         page_fault(k, ctx, eip)
         return
     err = ctx.error_code() if intno in (10, 11, 12, 13, 17) else None
-    if intno == x86.T_GPFLT and _far_stack_fault(k, ctx, eip):
+    if intno == x86.T_GPFLT and _far_stack_fault(k, ctx, eip, True):
         return
     kill(k, intno, eip, error_code=err)
 
 
-def _far_stack_fault(k, ctx, eip):
+def _far_stack_fault(k, ctx, eip, protection_only=False):
     """A far call, far return or iret whose stack ring 3 may not touch:
     Unicorn made those accesses as a supervisor (and may have read the
     GDT page, then raised #GP); hardware raises a user #PF. Kills the
-    process as hardware would and returns True, else returns False."""
+    process as hardware would and returns True, else returns False. After
+    a #GP only a page the supervisor could use counts (protection_only): a
+    not-present one would have faulted first in Unicorn too, and a far
+    call checks its selector before it pushes."""
     code = ring3.fetch_bytes(k.current.aspace, eip)
-    f = ring3.user_stack_fault(k.current.aspace, code, ctx.get("esp"))
+    f = ring3.user_stack_fault(k.current.aspace, code, ctx.get("esp"),
+                               protection_only)
     if f is None:
         return False
     kill(k, f.vector, eip, cr2=f.cr2, error_code=f.error_code)
@@ -172,7 +176,9 @@ def page_fault(k, ctx, eip):
         ctx.restore()
         return
     k.stats.page_faults += 1
-    if not _far_stack_fault(k, ctx, eip):
+    if ring3.is_string_io(ring3.fetch_bytes(p.aspace, eip)):
+        kill(k, x86.T_GPFLT, eip, error_code=0)   # I/O is checked first
+    elif not _far_stack_fault(k, ctx, eip):
         kill(k, x86.T_PGFLT, eip, cr2=cr2, error_code=err)
 
 
@@ -204,8 +210,14 @@ def iret(k, eip):
     p, cpu = k.current, k.cpu
     op, size = ring3.opcode(ring3.fetch_bytes(p.aspace, eip))
     flags = cpu.reg("eflags")
-    if op[:1] != b"\xcf" or size != 4 or flags & ring3.EFLAGS_NT:
-        return          # not an iret here, or one whose frame has no VM bit
+    if op[:1] != b"\xcf":
+        return                          # another process's code at eip
+    if flags & ring3.EFLAGS_NT:         # a task return: see ring3.TASK_RETURN
+        kill(k, ring3.TASK_RETURN.vector, eip,
+             error_code=ring3.TASK_RETURN.error_code)
+        return
+    if size != 4:
+        return                          # 16-bit: its EFLAGS has no VM bit
     frame = ring3.iret_frame(p.aspace, cpu.reg("esp"))
     if isinstance(frame, ring3.Fault):
         kill(k, frame.vector, eip, cr2=frame.cr2, error_code=frame.error_code)

@@ -270,10 +270,6 @@ UNTOUCHED = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="kernel/trap.py _far_stack_fault "
-                   "turns the #GP of a far transfer into a #PF when the "
-                   "stack page is demand-zero and not yet present (found "
-                   "by this test after issue 10's fix 1 landed)")
 def test_far_transfers_on_an_untouched_stack_page(run_sources):
     r = run_sources(UNTOUCHED)
     got = [(p["status"], (p["fault"] or {}).get("error_code"))
@@ -323,21 +319,12 @@ BYSTANDER = """
     int 0x80
 """.replace("1:", "by:").replace("1b", "by")
 
-@pytest.mark.xfail(strict=True, reason="Unicorn makes the memory access of "
-                   "ins/outs before the I/O permission check: an unmapped "
-                   "buffer gives #PF (270) where hardware gives #GP(0) "
-                   "(found by this test; not in issue 10's review)")
 def test_ins_outs_check_permission_before_memory(run_sources):
     r = run_sources({"ins.s": "xor edi, edi\n mov dx, 0x80\n insb\n",
                      "outs.s": "xor esi, esi\n mov dx, 0x80\n outsd\n"})
     assert r.statuses == [GP, GP], r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="popfd may set NT at CPL 3; the next "
-                   "iretd is then a task return, which Unicorn makes through "
-                   "a TSS at linear address 0 (no TR is loaded): a supervisor "
-                   "#PF at 0 (270); hardware under a kernel with a TSS whose "
-                   "back link is 0 gives #TS(0), 266 (found by the fuzzer)")
 def test_iret_with_nt_is_a_task_return_fault(run_sources):
     r = run_sources({"nt.s": "push 0x202\n push 0x1b\n lea eax, [next]\n"
                      " push eax\n pushfd\n or dword ptr [esp], 0x4000\n"

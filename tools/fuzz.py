@@ -134,7 +134,6 @@ class Campaign:
     slowest: float = 0.0            # the longest boot, in seconds
     peak_rss: int = 0               # the largest worker's peak host memory
     violations: list = field(default_factory=list)
-    known: Counter = field(default_factory=Counter)   # tolerated, see KNOWN
     results: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)
 
@@ -146,7 +145,6 @@ class Campaign:
         self.slowest = max(self.slowest, other.slowest)
         self.peak_rss = max(self.peak_rss, other.peak_rss)
         self.violations += other.violations
-        self.known.update(other.known)
         self.results.update(other.results)
         self.statuses.update(other.statuses)
 
@@ -160,9 +158,7 @@ class Campaign:
                 f"chance secret hits (not confirmed by replay) "
                 f"{self.chance_hits}, slowest boot {self.slowest:.2f} s, "
                 f"peak host memory {self.peak_rss >> 20} MiB, "
-                f"violations {len(self.violations)}"
-                + (f" (and {sum(self.known.values())} of known open kinds: "
-                   f"{dict(self.known)})" if self.known else ""))
+                f"violations {len(self.violations)}")
 
 
 class _Recorder:
@@ -348,16 +344,8 @@ def run_spec(spec, secret, plant=None):
     return o
 
 
-# Violations still open on main, each kept by a strict xfail test; a
-# campaign given known=KNOWN counts them apart instead of failing.
-KNOWN = {
-    "cross-cpu-code": "another process's store to shared code was not seen",
-    "nt-task-return": "'cr2': 0, 'error_code': 0, 'instruction': 'iretd'",
-}
-
-
 def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
-             hostile=0.35, check_every=1, known=()):
+             hostile=0.35, check_every=1):
     """One boot: a canary and programs_per_boot hostile programs. A secret
     hit is replayed with another secret and is a leak only if it recurs."""
     boot_seed = rng.getrandbits(63)
@@ -391,10 +379,6 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
     for what, h in o.hits:
         o.violations.append(f"secret leaked into {what}: {h}")
     for v in o.violations:
-        kind = next((k for k in known if KNOWN[k] in v), None)
-        if kind:
-            campaign.known[kind] += 1
-            continue
         campaign.violations.append({"where": where, "boot_seed": boot_seed,
                                     "cpus": ncpus, "what": v})
     campaign.boots += 1
@@ -511,11 +495,6 @@ def main(argv=None):
                     help="run the invariant checker after every Nth system "
                     "call or fault (1: every one; larger is faster; the end "
                     "of every boot is always checked)")
-    ap.add_argument("--known", action="append", default=[],
-                    choices=sorted(KNOWN),
-                    help="count this kind of violation apart instead of "
-                    "failing (kinds still open on main, each kept by a "
-                    "strict xfail test); repeatable")
     ap.add_argument("--replay", type=int, metavar="BOOT_SEED",
                     help="rerun one boot a violation named (with --cpus 1 "
                     "or 2) and print its programs")
@@ -532,7 +511,7 @@ def main(argv=None):
     if args.cases is None and args.seconds is None:
         args.seconds = 60
     c = fuzz(args.seed, args.cases, args.seconds, cpus, args.jobs,
-             check_every=args.check_every, known=tuple(args.known))
+             check_every=args.check_every)
     print(c.summary())
     for v in c.violations[:20]:
         print(f"  violation ({v['where']}): {v['what']}")
