@@ -12,7 +12,8 @@ import ctypes
 import mmap
 import struct
 
-from unicorn import (UC_ARCH_X86, UC_CTL_IO_WRITE, UC_CTL_TLB_FLUSH,
+from unicorn import (UC_ARCH_X86, UC_CTL_IO_WRITE, UC_CTL_TB_REMOVE_CACHE,
+                     UC_CTL_TLB_FLUSH,
                      UC_HOOK_CODE, UC_HOOK_INSN, UC_HOOK_INSN_INVALID,
                      UC_HOOK_INTR, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE,
                      UC_MEM_WRITE, UC_MODE_32, UC_PROT_ALL, Uc, UcError)
@@ -25,6 +26,8 @@ from emu.cpu import REGS, Context
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 _CTL_TLB_FLUSH = (UC_CTL_IO_WRITE << 30) | UC_CTL_TLB_FLUSH   # uc_ctl encoding
+_CTL_REMOVE_CACHE = (UC_CTL_IO_WRITE << 30) | (2 << 26) | \
+    UC_CTL_TB_REMOVE_CACHE                                  # with 2 arguments
 _INTR_CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32,
                             ctypes.c_void_p)
 _INVALID_CB = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p,
@@ -225,17 +228,18 @@ class Cpu:
         """Drop all translated code."""
         self.uc.ctl_flush_tb()
 
-    def remove_code(self, va):
+    def remove_code(self, va, nx=False):
         """Drop the translated code of the page at va, as the loaded context
-        maps it (~2.5 us); a page it cannot fetch from: drop everything.
-        The lookup is an instruction fetch: on a no-execute page (PAE) it
-        silently records a #PF as "in progress", which would turn the next
-        real fault into a double fault (UNICORN.md fact 1): reset it."""
-        try:
-            self.uc.ctl_remove_cache(va, va + x86.PAGE_SIZE)
-        except UcError:
+        maps it (~1 us, a raw uc_ctl); a page it cannot fetch from: drop
+        everything. The lookup is an instruction fetch: on a no-execute
+        page (nx: the paging mode has NX) it silently records a #PF as "in
+        progress", which would turn the next real fault into a double fault
+        (UNICORN.md fact 1): then reset it."""
+        if uclib.uc_ctl(self.uch, _CTL_REMOVE_CACHE, ctypes.c_uint64(va),
+                        ctypes.c_uint64(va + x86.PAGE_SIZE)):
             self.flush_code()
-        self.clear_exception()
+        if nx:
+            self.clear_exception()
 
     # -- running ---------------------------------------------------------
     @property

@@ -122,10 +122,11 @@ class Ipc:
         """Copy msg into p's own address space as rw asks; returns its size.
         The buffer was checked when p called recv and p cannot have changed
         its mappings since, but if it did the message goes back, unlost."""
+        out = [(rw.buf, msg.data[:rw.len])]
+        if rw.from_ptr:
+            out.append((rw.from_ptr, msg.sender.to_bytes(4, "little")))
         try:
-            p.aspace.copyout(rw.buf, msg.data[:rw.len])
-            if rw.from_ptr:
-                p.aspace.copyout(rw.from_ptr, msg.sender.to_bytes(4, "little"))
+            p.aspace.copyout_all(out)        # both, or neither
         except (UserFault, NoMemory):
             box.messages.appendleft(msg)
             return -Errno.EFAULT

@@ -78,6 +78,7 @@ class Kernel:
         self.switch = False                 # the hook asked to reschedule
         self.stats = Stats(frames_total=self.frames.total)
         self.extensions = []                # observers: see notify()
+        self._observers = {}                # notify()'s lookups
         self.ipc = Ipc.attach(self)         # mailboxes and futexes
         self.shm = ShmTable(self)
         self.text = TextCache(self.vm)      # program images, shared
@@ -128,11 +129,16 @@ class Kernel:
         child), exit(p), wait(parent, child), send(p, msg), recv(p, msg),
         futex_wake(waker, sleeper), shm_attach(p, seg, addr),
         shm_frame(seg, page, pa), shm_detach(seg), shm_free(seg),
-        slice_end(cpu, p), run_end()."""
-        for ext in self.extensions:
-            fn = getattr(ext, "on_" + event, None)
-            if fn is not None:
-                fn(*args)
+        slice_end(cpu, p), run_end(). The handlers of an event are looked
+        up once per length of the (append-only) extension list."""
+        key = (event, len(self.extensions))
+        fns = self._observers.get(key)
+        if fns is None:
+            fns = self._observers[key] = [
+                f for f in (getattr(e, "on_" + event, None)
+                            for e in self.extensions) if f is not None]
+        for fn in fns:
+            fn(*args)
 
     def _build_aspace(self, image):
         aspace = AddressSpace(self.vm)

@@ -195,6 +195,16 @@ class Scheduler:
         invalidates them before it runs aspace again (a frame other
         address spaces may map makes every CPU drop all its code)."""
         cur = self.k.cpu
+        if len(self.percpu) == 1 and not shared:     # the common case
+            pc = self.percpu[0]
+            if cur is not None and pc.loaded is not None and \
+                    pc.loaded.aspace is aspace:
+                nx = bool(self.k.vm.mode.nx)
+                for va in pages:
+                    cur.remove_code(va, nx)
+            else:
+                pc.code_stale.setdefault(aspace, set()).update(pages)
+            return
         for pc in self.percpu:
             if shared:
                 pc.code_stale_all = True
@@ -213,9 +223,11 @@ class Scheduler:
             pc.code_stale.clear()
             pc.cpu.flush_code()
             return
-        stale = pc.code_stale.pop(p.aspace, set()) if p else set()
-        for va in stale.union(pages):
-            pc.cpu.remove_code(va)
+        stale = pc.code_stale.pop(p.aspace, None) if p and pc.code_stale \
+            else None
+        nx = bool(self.k.vm.mode.nx)
+        for va in stale.union(pages) if stale else pages:
+            pc.cpu.remove_code(va, nx)
 
     def others_waiting(self):
         return bool(self.k.procs.runq) or sum(

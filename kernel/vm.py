@@ -524,9 +524,17 @@ class AddressSpace:
         self.tlb[(va >> 12, access)] = pa & ~(PAGE_SIZE - 1)
 
     def chunks(self, va, n, access):
-        """[(pa, length)] of pages(): all of [va, va+n) allows access, or
-        UserFault, having copied nothing (for short ranges)."""
-        return list(self.pages(va, n, access))
+        """[(pa, length)] of pages() as one list, built by a plain loop (the
+        hot path of every copy-in and copy-out): all of [va, va+n) allows
+        access, or UserFault, having copied nothing (for short ranges)."""
+        if n and va + n > 1 << 32:
+            raise UserFault(va, None)
+        out = []
+        while n > 0:
+            length = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+            out.append((self.translate(va, access), length))
+            va, n = va + length, n - length
+        return out
 
     def check(self, va, n, access):
         """Raise UserFault unless all of [va, va+n) allows access."""
@@ -540,17 +548,26 @@ class AddressSpace:
                         for pa, length in self.chunks(va, n, READ))
 
     def copyout(self, va, data):
-        """Write data to user memory at va, all or nothing. Translated code
-        of the pages written is then stale wherever it was translated (a
-        recv may bring in instructions): the kernel is told, to invalidate
-        it on every CPU before they run this code again."""
-        mem, i, frames = self.vm.hw.mem, 0, self.vm.frames
-        pages, shared = [], False
-        for pa, length in self.chunks(va, len(data), WRITE):
-            mem[pa:pa + length] = data[i:i + length]
-            pages.append(x86.pgrounddown(va + i))
-            shared = shared or frames.refcount(pa) > 1
-            i += length
+        """Write data to user memory at va, all or nothing (copyout_all)."""
+        self.copyout_all(((va, data),))
+
+    def copyout_all(self, items):
+        """Write each (va, data) of items to user memory, all or nothing:
+        every page is checked writable before the first byte is written.
+        Translated code of the pages written is then stale wherever it was
+        translated (a recv may bring in instructions): the kernel is told
+        once, to invalidate it on every CPU before they run it again."""
+        plans = [(self.chunks(va, len(data), WRITE), va, data)
+                 for va, data in items]
+        mem, frames = self.vm.hw.mem, self.vm.frames
+        pages, shared = set(), False
+        for chunks, va, data in plans:
+            i = 0
+            for pa, length in chunks:
+                mem[pa:pa + length] = data[i:i + length]
+                pages.add((va + i) & ~(PAGE_SIZE - 1))
+                shared = shared or frames.refcount(pa) > 1
+                i += length
         if pages:
             self.vm.on_code_written(self, pages, shared)
 
