@@ -8,6 +8,8 @@ through values planted at every frame the access could reach) or the #PF
 with its CR2 and error code, and the Accessed/Dirty bits the CPU writes.
 """
 
+from dataclasses import dataclass
+
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -107,30 +109,40 @@ def build(probe, c):
     return (PD,) + PT_POOL
 
 
-def candidates(va):
-    """Every physical address the access could reach in this test."""
-    return ([f + (va & 0xFFF) for f in DATA_POOL]
-            + [r + (va & (x86.LARGE_PAGE_SIZE - 1)) for r in LARGE_POOL])
+@dataclass(frozen=True)
+class Landing:
+    """Where an access may land in a differential test (the data frames,
+    the large pages and the mode's large-page size), and how the test
+    learns where the CPU's access did land."""
+    data: tuple
+    large: tuple
+    large_size: int
+
+    def candidates(self, va):
+        """Every physical address the access could reach in this test."""
+        return ([f + (va & 0xFFF) for f in self.data]
+                + [r + (va & (self.large_size - 1)) for r in self.large])
+
+    def plant(self, hw, access, va):
+        """Make each candidate tell where it is: its own address for a
+        read, a stub loading it for a fetch, zero for a write to land on."""
+        for pa in self.candidates(va):
+            if access == READ:
+                hw.write32(pa, pa)
+            elif access == FETCH:
+                hw.write(pa, fetch_stub(pa))
+            else:
+                hw.write32(pa, 0)
+
+    def observed_pa(self, hw, access, va, out):
+        """Where the CPU's access landed, from what it loaded or stored."""
+        if access != WRITE:
+            return out.eax
+        hits = [pa for pa in self.candidates(va) if hw.read32(pa) == MARKER]
+        return hits[0] if len(hits) == 1 else ("stored at", hits)
 
 
-def plant(hw, access, va):
-    """Make each candidate tell where it is: its own address for a read,
-    a stub loading it for a fetch, zero for a write to land on."""
-    for pa in candidates(va):
-        if access == READ:
-            hw.write32(pa, pa)
-        elif access == FETCH:
-            hw.write(pa, fetch_stub(pa))
-        else:
-            hw.write32(pa, 0)
-
-
-def observed_pa(hw, access, va, out):
-    """Where the CPU's access landed, from what it loaded or stored."""
-    if access != WRITE:
-        return out.eax
-    hits = [pa for pa in candidates(va) if hw.read32(pa) == MARKER]
-    return hits[0] if len(hits) == 1 else ("stored at", hits)
+LANDING = Landing(DATA_POOL, LARGE_POOL, x86.LARGE_PAGE_SIZE)
 
 
 def snapshot(hw, frames):
@@ -164,7 +176,7 @@ def check(probe, c):
     """Run one case on both sides; return the disagreements, if any."""
     hw = probe.hw
     frames = build(probe, c)
-    plant(hw, c["access"], c["va"])
+    LANDING.plant(hw, c["access"], c["va"])
     before = snapshot(hw, frames)
     w = walk(hw.read32, PD, c["va"], c["access"], c["user"], c["wp"],
              ad=True)
@@ -173,8 +185,9 @@ def check(probe, c):
         [f"cpu raised vector {out.vector}"]
     if w.ok and not out.ok:
         got.append(f"cpu faulted: cr2={out.cr2:#x} error={out.error_code:#x}")
-    elif w.ok and observed_pa(hw, c["access"], c["va"], out) != w.pa:
-        got.append(f"cpu reached {observed_pa(hw, c['access'], c['va'], out)}")
+    elif w.ok and LANDING.observed_pa(hw, c["access"], c["va"], out) != w.pa:
+        got.append("cpu reached "
+                   f"{LANDING.observed_pa(hw, c['access'], c['va'], out)}")
     elif not w.ok and (out.vector, out.cr2, out.error_code) != \
             (x86.T_PGFLT, c["va"], w.error_code):
         got.append(f"cpu: vector {out.vector} cr2={out.cr2} "

@@ -21,7 +21,7 @@ from emu.probe import FETCH_STUB_LEN, UNPROBED_FETCH, MMUProbe, fetch_stub
 from emu.walk import ACCESSES, FETCH, READ, WRITE, format_walk, walk
 from kernel.boot import prepare_machine
 from kernel.memlayout import KERNBASE, SCRATCH_PA
-from tests.test_walk_diff import MARKER, low_bits, mostly
+from tests.test_walk_diff import MARKER, Landing, low_bits, mostly
 
 PAE = x86.PAGING_PAE
 MEMORY = 16 << 20
@@ -127,26 +127,7 @@ def build(probe, c):
         hw.write(addr, struct.pack("<Q", v))
 
 
-def candidates(va):
-    return ([f + (va & 0xFFF) for f in DATA_POOL]
-            + [r + (va & (PAE.large_size - 1)) for r in LARGE_POOL])
-
-
-def plant(hw, access, va):
-    for pa in candidates(va):
-        if access == READ:
-            hw.write32(pa, pa)
-        elif access == FETCH:
-            hw.write(pa, fetch_stub(pa))
-        else:
-            hw.write32(pa, 0)
-
-
-def observed_pa(hw, access, va, out):
-    if access != WRITE:
-        return out.eax
-    hits = [pa for pa in candidates(va) if hw.read32(pa) == MARKER]
-    return hits[0] if len(hits) == 1 else ("stored at", hits)
+LANDING = Landing(DATA_POOL, LARGE_POOL, PAE.large_size)
 
 
 def snapshot(hw):
@@ -173,7 +154,7 @@ def check(probe, c):
     """Run one case on both sides; return the disagreements, if any."""
     hw, mode = probe.hw, c["mode"]
     build(probe, c)
-    plant(hw, c["access"], c["va"])
+    LANDING.plant(hw, c["access"], c["va"])
     before = snapshot(hw)
     w = walk(hw.read32, PDPT, c["va"], c["access"], c["user"], c["wp"],
              ad=True, mode=mode)
@@ -183,8 +164,9 @@ def check(probe, c):
         [f"cpu raised vector {out.vector}"]
     if w.ok and not out.ok:
         got.append(f"cpu faulted: cr2={out.cr2:#x} error={out.error_code:#x}")
-    elif w.ok and observed_pa(hw, c["access"], c["va"], out) != w.pa:
-        got.append(f"cpu reached {observed_pa(hw, c['access'], c['va'], out)}")
+    elif w.ok and LANDING.observed_pa(hw, c["access"], c["va"], out) != w.pa:
+        got.append("cpu reached "
+                   f"{LANDING.observed_pa(hw, c['access'], c['va'], out)}")
     elif not w.ok and (out.vector, out.cr2, out.error_code) != \
             (x86.T_PGFLT, c["va"], w.error_code):
         got.append(f"cpu: vector {out.vector} cr2={out.cr2} "

@@ -10,6 +10,7 @@ from kernel.hugetlb import SHM_HUGETLB
 from kernel.kernel import Console, Kernel
 from kernel.loader import flat_image
 from tools.asm import assemble_source
+from tools.bench import _Images, kernel_seconds
 
 REPEAT = 3
 REACH_PASSES = 128
@@ -40,22 +41,9 @@ touch:                              # one store per 4 KiB page
 """ + EXIT
 
 
-class _Images(dict):
-    def get(self, name, default=None):
-        return super().get(name, default)
-
-
 def _run(src, paging, n=1):
     """Seconds in Kernel.run for n processes of src under paging."""
-    images = _Images({"b": flat_image("b", assemble_source(src))})
-    k = Kernel(images, console=Console(io.BytesIO(), io.BytesIO()),
-               paging=paging)
-    k.boot(["b"] * n)
-    t = time.perf_counter()
-    k.run()
-    dt = time.perf_counter() - t
-    assert all(p.status == 0 for p in k.procs), "bench program failed"
-    return dt
+    return kernel_seconds({"b": src}, ["b"] * n, paging=paging)
 
 
 def best(fn):
