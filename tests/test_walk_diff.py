@@ -141,6 +141,22 @@ class Landing:
         hits = [pa for pa in self.candidates(va) if hw.read32(pa) == MARKER]
         return hits[0] if len(hits) == 1 else ("stored at", hits)
 
+    def disagreements(self, hw, access, va, w, out):
+        """Where the CPU's outcome (out, from the probe) differs from the
+        walker's prediction w: a list of texts, empty when they agree."""
+        got = [] if out.vector in (x86.T_SYSCALL, x86.T_PGFLT) else \
+            [f"cpu raised vector {out.vector}"]
+        if w.ok and not out.ok:
+            got.append(f"cpu faulted: cr2={out.cr2:#x} "
+                       f"error={out.error_code:#x}")
+        elif w.ok and self.observed_pa(hw, access, va, out) != w.pa:
+            got.append(f"cpu reached {self.observed_pa(hw, access, va, out)}")
+        elif not w.ok and (out.vector, out.cr2, out.error_code) != \
+                (x86.T_PGFLT, va, w.error_code):
+            got.append(f"cpu: vector {out.vector} cr2={out.cr2} "
+                       f"error={out.error_code} eax={out.eax:#x}")
+        return got
+
 
 LANDING = Landing(DATA_POOL, LARGE_POOL, x86.LARGE_PAGE_SIZE)
 
@@ -181,17 +197,7 @@ def check(probe, c):
     w = walk(hw.read32, PD, c["va"], c["access"], c["user"], c["wp"],
              ad=True)
     out = probe.run(PD, c["va"], c["access"], c["user"], c["wp"], MARKER)
-    got = [] if out.vector in (x86.T_SYSCALL, x86.T_PGFLT) else \
-        [f"cpu raised vector {out.vector}"]
-    if w.ok and not out.ok:
-        got.append(f"cpu faulted: cr2={out.cr2:#x} error={out.error_code:#x}")
-    elif w.ok and LANDING.observed_pa(hw, c["access"], c["va"], out) != w.pa:
-        got.append("cpu reached "
-                   f"{LANDING.observed_pa(hw, c['access'], c['va'], out)}")
-    elif not w.ok and (out.vector, out.cr2, out.error_code) != \
-            (x86.T_PGFLT, c["va"], w.error_code):
-        got.append(f"cpu: vector {out.vector} cr2={out.cr2} "
-                   f"error={out.error_code} eax={out.eax:#x}")
+    got = LANDING.disagreements(hw, c["access"], c["va"], w, out)
     got += table_diff(expected_tables(before, w), snapshot(hw, frames))
     if not got:
         return None

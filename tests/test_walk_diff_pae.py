@@ -160,17 +160,7 @@ def check(probe, c):
              ad=True, mode=mode)
     out = probe.run(PDPT, c["va"], c["access"], c["user"], c["wp"], MARKER,
                     mode=mode)
-    got = [] if out.vector in (x86.T_SYSCALL, x86.T_PGFLT) else \
-        [f"cpu raised vector {out.vector}"]
-    if w.ok and not out.ok:
-        got.append(f"cpu faulted: cr2={out.cr2:#x} error={out.error_code:#x}")
-    elif w.ok and LANDING.observed_pa(hw, c["access"], c["va"], out) != w.pa:
-        got.append("cpu reached "
-                   f"{LANDING.observed_pa(hw, c['access'], c['va'], out)}")
-    elif not w.ok and (out.vector, out.cr2, out.error_code) != \
-            (x86.T_PGFLT, c["va"], w.error_code):
-        got.append(f"cpu: vector {out.vector} cr2={out.cr2} "
-                   f"error={out.error_code} eax={out.eax:#x}")
+    got = LANDING.disagreements(hw, c["access"], c["va"], w, out)
     got += table_diff(before, w, snapshot(hw))
     if not got:
         return None
