@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/python tools/gen_include.py >/dev/null
+	$(BIN)/python -m tools.toolchain.gen_include >/dev/null
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -31,14 +31,14 @@ run: $(STAMP)
 	$(BIN)/ia32k run userland/demo/offlist.c
 	@# abslist's first child dies of a page fault on purpose, so ia32k exits 1
 	$(BIN)/ia32k run userland/demo/abslist.c || true
-	$(BIN)/python -m tools.bench_ipc --mib 4 --repeat 1
+	$(BIN)/python -m tools.bench.ipc --mib 4 --repeat 1
 	@# two CPUs, one shared counter: the plain increment loses updates, and
 	@# --races names the two instructions, both pids and addresses (stderr)
 	$(BIN)/ia32k run --cpus 2 --seed 7 --races userland/demo/race.c
 
 # The README's picture of the --html page, taken by its browser test.
 screenshot: $(STAMP)
-	IA32K_SCREENSHOT=1 $(BIN)/python -m pytest tests/test_html_browser.py -k screenshot
+	IA32K_SCREENSHOT=1 $(BIN)/python -m pytest tests/tools/explorer/test_html_browser.py -k screenshot
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -1,6 +1,6 @@
 """Find, at boot, what Unicorn keeps where inside a saved context.
 
-UNICORN.md fact 1: after a hook handles an exception, the CPU's "exception in
+docs/unicorn.md fact 1: after a hook handles an exception, the CPU's "exception in
 progress" field must be reset by hand, and the #PF error code has no register
 id. Both live at build-specific offsets inside the context bytes, so instead
 of trusting constants we provoke known faults in a scratch address space and

@@ -3,7 +3,7 @@
 A Context is one CPU's complete state (registers, CR3, segment state) as
 Unicorn saves it. The kernel keeps one per process. Some fields have no
 Unicorn register id (the #PF error code, the "exception in progress" field
-that must be reset after a handled exception, see UNICORN.md fact 1), so
+that must be reset after a handled exception, see docs/unicorn.md fact 1), so
 their offsets inside the context bytes are found at boot by calibration
 (emu.calibrate) rather than trusted as constants.
 """

@@ -68,7 +68,7 @@ void stop_next_hook(void *uc, uint64_t address, uint32_t size,
     }
 }
 
-/* The iret guard (ABI.md v2: an iret at CPL 3 never enters vm86 mode).
+/* The iret guard (docs/abi.md: an iret at CPL 3 never enters vm86 mode).
  * QEMU's iret helper enters virtual-8086 mode whenever the popped EFLAGS
  * has VM set, skipping the SDM's CPL test, and no hook sees an iret. So
  * this edge hook, called by Unicorn whenever it has just translated a new

@@ -206,7 +206,7 @@ class Cpu:
 
     def load(self, ctx):
         """Load ctx (saved on any CPU of this machine) and flush the TLB,
-        which context_restore leaves stale (UNICORN.md fact 3)."""
+        which context_restore leaves stale (docs/unicorn.md fact 3)."""
         uclib.uc_context_restore(self.uch, ctx.handle)
         self.flush_tlb()
 
@@ -234,7 +234,7 @@ class Cpu:
         everything. The lookup is an instruction fetch: on a no-execute
         page (nx: the paging mode has NX) it silently records a #PF as "in
         progress", which would turn the next real fault into a double fault
-        (UNICORN.md fact 1): then reset it."""
+        (docs/unicorn.md fact 1): then reset it."""
         if uclib.uc_ctl(self.uch, _CTL_REMOVE_CACHE, ctypes.c_uint64(va),
                         ctypes.c_uint64(va + x86.PAGE_SIZE)):
             self.flush_code()
@@ -263,7 +263,7 @@ class Cpu:
                 raise exc
             if self.on_stopped is None or not self.on_stopped():
                 return
-            self.clear_exception()          # UNICORN.md fact 6
+            self.clear_exception()          # docs/unicorn.md fact 6
             eip = self.reg("eip")
 
     def slice_used_up(self):
@@ -338,7 +338,7 @@ class Cpu:
         stops at its next block boundary. Only a debugger's rare interrupt
         (Ctrl-C) uses this, so that no per-block hook slows the guest down;
         the scheduler stops CPUs only from the emulating thread (see
-        UNICORN.md). A stop landing between two runs is lost: the caller
+        docs/unicorn.md). A stop landing between two runs is lost: the caller
         repeats it until the stop is seen."""
         uclib.uc_emu_stop(self.uch)
 

@@ -13,13 +13,13 @@ real instruction, with the address in EBX:
 and reports the trap that ended the run: int 0x80 (the access completed)
 or a #PF with CR2 and the error code from the saved context. The code is
 fixed bytes in one frame, because new code written from the host would not
-be seen (UNICORN.md fact 2). CPL 3 code runs at CODE_VA through a page
+be seen (docs/unicorn.md fact 2). CPL 3 code runs at CODE_VA through a page
 table the probe owns; CPL 0 code at kernbase + its physical address.
 
 One access cannot be probed: a fetch at linear address 0. Machine.run
 passes emu_start until = 0, and a run whose EIP reaches `until` stops there
 (no fetch fault is raised when page 0 is mapped) and then probes until - 1
-(UNICORN.md fact 6). The kernel never maps page 0, so for it a jump to 0 is
+(docs/unicorn.md fact 6). The kernel never maps page 0, so for it a jump to 0 is
 a plain #PF.
 """
 
@@ -137,7 +137,7 @@ class MMUProbe:
         hw = self.cpu
         (self.ring3 if user else self.ring0).restore()   # a clean state
         hw.enable_paging(pd, mode, wp)
-        hw.flush_tlb()                                   # UNICORN.md fact 3
+        hw.flush_tlb()                                   # docs/unicorn.md fact 3
         if access == FETCH:
             hw.flush_code()          # the test planted new code at targets
         hw.set_reg("ebx", va)

@@ -8,18 +8,18 @@ from dataclasses import dataclass
 from emu.x86 import PAGING_MODES
 from kernel import trap
 from kernel.boot import boot_machine
-from kernel.check import Checker
-from kernel.frames import Frames
-from kernel.ipc import Ipc
+from tools.observe.check import Checker
+from kernel.mm.frames import Frames
+from kernel.ipc.msg import Ipc
 from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
-from kernel.proc import Process, ProcState, ProcTable, WaitReason
-from kernel.racewatch import RaceWatch
-from kernel.sched import Scheduler
-from kernel.shm import ShmTable
+from kernel.proc.process import Process, ProcState, ProcTable, WaitReason
+from tools.race.watch import RaceWatch
+from kernel.sched.scheduler import Scheduler
+from kernel.ipc.shm import ShmTable
 from kernel.syscall import Errno
-from kernel.textcache import TextCache
-from kernel.vm import VM, AddressSpace, NoMemory, Region
+from kernel.mm.textcache import TextCache
+from kernel.mm.vm import VM, AddressSpace, NoMemory, Region
 
 EXIT_DEADLOCK = -int(Errno.EDEADLK)
 
@@ -83,7 +83,7 @@ class Kernel:
         self.shm = ShmTable(self)
         self.text = TextCache(self.vm)      # program images, shared
         self.extensions += [self.shm, self.text]
-        self.tracer = None                  # kernel.trace.Tracer, if tracing
+        self.tracer = None                  # tools.observe.trace.Tracer, if tracing
         self.sched = Scheduler(self, quantum, seed, policy)
         self.checker = Checker(self, check) if check else None
         self.races = RaceWatch.attach(self) if races else None   # --races
@@ -210,7 +210,7 @@ class Kernel:
         return procs
 
     def run(self):
-        """Run until every process has ended (see kernel.sched)."""
+        """Run until every process has ended (see kernel.sched.scheduler)."""
         self.sched.run()
         self.cpu = self.current = None
         self.notify("run_end")

@@ -1,4 +1,4 @@
-"""The address map of ABI.md, and where the kernel keeps things in RAM."""
+"""The address map of docs/abi.md, and where the kernel keeps things in RAM."""
 
 # Virtual: every process.
 USER_IMAGE = 0x00400000          # flat images load here; ELF at p_vaddr

@@ -2,7 +2,7 @@
 
 Each function here takes what the emulated CPU reported and returns what
 the SDM says the same program would see on hardware under a correct
-kernel (ABI.md, "Version 2: ring 3 sees the hardware's answer"):
+kernel (docs/abi.md, "ring 3 sees the hardware's answer"):
 - the stack accesses of a CPL-3 far call, far return and iret are user
   accesses (Unicorn makes them as supervisor accesses): a stack the user
   may not touch is a #PF with the U bit and CR2 at the first byte refused;
@@ -16,7 +16,7 @@ from typing import Optional
 
 from emu import x86
 from emu.walk import FETCH, READ, WRITE
-from kernel.vm import UserFault
+from kernel.mm.vm import UserFault
 
 PREFIXES = {0x66, 0x67, 0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65}
 OPSIZE = 0x66

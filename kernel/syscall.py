@@ -1,6 +1,6 @@
 """System call numbers, errno values, the dispatch table and its decorator.
 
-The numbers are ABI.md's. Handlers live beside the concept they serve
+The numbers are docs/abi.md's. Handlers live beside the concept they serve
 (sys_proc, shm, ipc) and register themselves with @syscall(Sys.X); each
 receives the kernel, the calling process and the five argument registers,
 and returns an int (a result, or -errno) or BLOCKED.

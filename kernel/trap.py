@@ -6,14 +6,14 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
 from emu import x86
 from emu.walk import FETCH
-from kernel import sys_proc  # noqa: F401  (registers the handlers)
-from kernel import ipc  # noqa: F401  (registers the handlers)
-from kernel import shm  # noqa: F401  (registers the handlers)
-from kernel import fork  # noqa: F401  (registers the handler)
+from kernel.proc import sysproc as sys_proc  # noqa: F401  (registers the handlers)
+from kernel.ipc import msg as ipc  # noqa: F401  (registers the handlers)
+from kernel.ipc import shm  # noqa: F401  (registers the handlers)
+from kernel.proc import fork  # noqa: F401  (registers the handler)
 from kernel import ring3
 from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, SYSCALLS, \
     Errno, Sys
-from kernel.vm import NoMemory
+from kernel.mm.vm import NoMemory
 
 EXC_STATUS_BASE = 256
 _disasm = Cs(CS_ARCH_X86, CS_MODE_32)
@@ -172,7 +172,7 @@ def page_fault(k, ctx, eip):
         k.tracer.fault_end(filled)
     if filled:
         k.stats.page_faults += 1
-        ctx.clear_exception()               # UNICORN.md fact 1
+        ctx.clear_exception()               # docs/unicorn.md fact 1
         ctx.restore()
         return
     k.stats.page_faults += 1

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kernel.kernel import Console, Kernel
-from kernel.report import build_report
-from tools.programs import Programs
+from tools.observe.report import build_report
+from tools.toolchain.programs import Programs
 
 ROOT = Path(__file__).resolve().parent.parent
 USERLAND = ROOT / "userland"

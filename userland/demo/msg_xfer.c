@@ -2,7 +2,7 @@
  * message. Each 4 KiB chunk carries its number in its first word and a
  * pattern in its last, and the consumer checks both. arg: role | MiB << 5
  * (shared_arg.h layout, no shared memory); arg 0 runs 4 MiB. The host
- * side of the comparison (time, calls, switches) is tools/bench_ipc.py. */
+ * side of the comparison (time, calls, switches) is tools/bench/ipc.py. */
 #include "shared_arg.h"
 
 enum { LAUNCH, PRODUCER, CONSUMER };

@@ -1,4 +1,4 @@
-/* ia32k user library: system calls (ABI.md) and a tiny libc. */
+/* ia32k user library: system calls (docs/abi.md) and a tiny libc. */
 #ifndef IA32K_H
 #define IA32K_H
 #include "syscalls.h"

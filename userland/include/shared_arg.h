@@ -2,7 +2,7 @@
  * its spawn argument (bits 0-3: role, bit 4: by segment id, bits 5-11: a
  * small parameter, bits 12-31: an address or a segment id):
  *   premapped   arg = va | param << 5 | role: a harness
- *               (tools/ipc_harness.py) mapped the same frames at va in every
+ *               (tools/bench/ipc_harness.py) mapped the same frames at va in every
  *               process before any of them ran;
  *   by segment  arg = id << 12 | SHARED_BY_ID | param << 5 | role: attach
  *               shm segment id wherever the kernel likes;

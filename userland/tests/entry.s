@@ -1,4 +1,4 @@
-# The state at entry (ABI.md): EAX = the spawn argument, the other general
+# The state at entry (docs/abi.md): EAX = the spawn argument, the other general
 # registers 0, ESP = 0xC0000000, EFLAGS = 0x202, CPL 3. Exits with the
 # argument when all of that holds, else with 1000 + the check's number.
     mov [arg], eax

@@ -1,5 +1,5 @@
 # One CPU exception per spawn argument (EAX at entry selects the case).
-# Each case must kill this process with the status ABI.md gives; the
+# Each case must kill this process with the status docs/abi.md gives; the
 # driver isolation.c spawns every case and checks each status, and
 # tests/test_isolation.py checks each fault report. Case numbers are the
 # table index; an argument past the table exits 99.

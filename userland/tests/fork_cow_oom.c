@@ -1,5 +1,5 @@
 /* A copy-on-write fault that finds no free frame kills the writer with
-   status 270, as a demand-zero fault does (ABI.md). Run at 4 MiB (tests/
+   status 270, as a demand-zero fault does (docs/abi.md). Run at 4 MiB (tests/
    test_fork): the parent holds 600 pages, the child writes them all and
    runs out of frames part way; the parent's pages stay intact. */
 #include "ia32k.h"

@@ -1,4 +1,4 @@
-# fork copies every register but EAX, EFLAGS included (ABI.md): the parent
+# fork copies every register but EAX, EFLAGS included (docs/abi.md): the parent
 # sets EBX..EBP, ESP and EFLAGS to patterns and forks; each side compares
 # them after the call. The child exits 0 when all hold (else 10 + register
 # index: 1 ebx .. 6 ebp, 7 esp, 8 eflags, 9 eax not 0); the parent waits,

@@ -2,7 +2,7 @@
  * hop is one futex_wake by the giver and one futex_wait that puts it to
  * sleep, so the other runs. Roles 1 and 2 (shared_arg.h), param = rounds
  * / 16 (0: 100 rounds); arg 0 launches both on a shm segment. Used by
- * tools/bench_ipc.py for the futex wake-to-run latency. */
+ * tools/bench/ipc.py for the futex wake-to-run latency. */
 #include "shared_arg.h"
 #include "sync.h"
 

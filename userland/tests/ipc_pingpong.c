@@ -1,6 +1,6 @@
 /* Message ping-pong: the parent sends a counter, the child sends it back
  * plus one. arg = rounds (0: 200); the child gets ECHO | rounds. Used by
- * the tests and by tools/bench_ipc.py for the round-trip time. */
+ * the tests and by tools/bench/ipc.py for the round-trip time. */
 #include "ia32k.h"
 
 #define ECHO 0x40000000

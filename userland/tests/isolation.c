@@ -1,5 +1,5 @@
 /* Spawn every case of faults.s, each after the one before has died, and
- * check its exit status (ABI.md): a fault kills only that process, and
+ * check its exit status (docs/abi.md): a fault kills only that process, and
  * this one keeps running. Exits 0 when every status is right. */
 #include "ia32k.h"
 

@@ -1,4 +1,4 @@
-/* The process table: at least 256 processes alive at once (ABI.md), then
+/* The process table: at least 256 processes alive at once (docs/abi.md), then
  * -EAGAIN; reaping one frees a slot; pids keep counting up, never reused.
  * arg 0: the check; arg 1: a child that exits at once (a zombie until
  * reaped, and a zombie still holds its slot). */

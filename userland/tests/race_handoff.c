@@ -6,7 +6,7 @@
  *               its only look at the word), the child futex_wakes it;
  *   3 wait      the parent reads after wait() reaped the child;
  *   4 flag      the parent polls a plain flag the child sets: a data race
- *               (on the flag and on the data) under ABI.md's rule.
+ *               (on the flag and on the data) under docs/abi.md's rule.
  * Modes 1-3 are race-free. The child attaches at another address. */
 #include "ia32k.h"
 

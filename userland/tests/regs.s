@@ -1,5 +1,5 @@
 # Every register but EAX, ESP, EBP and EFLAGS included, survives every
-# call (ABI.md), on success and on error paths, blocking or not. Each row
+# call (docs/abi.md), on success and on error paths, blocking or not. Each row
 # of the table sets EAX..EBP, ESP and EFLAGS to patterns, makes the call,
 # and compares everything after it; EAX must be the row's expected result.
 # Exits 0 when all rows hold, else 1000 + 10 * row + register index

@@ -1,5 +1,5 @@
 # A program loaded into frames that held another program's code runs its
-# own code (UNICORN.md fact 2). Spawn codea, let it exit, then spawn codeb
+# own code (docs/unicorn.md fact 2). Spawn codea, let it exit, then spawn codeb
 # at the same virtual address: the kernel hands out the lowest free frame
 # first, so codeb, built in the same order, gets codea's frames and its
 # code page lands in the frame codea's code ran from (test_isolation.py

@@ -1,4 +1,4 @@
-/* shm_create and shm_lookup: every error row of ABI.md calls 10 and 11,
+/* shm_create and shm_lookup: every error row of docs/abi.md calls 10 and 11,
  * and that a failed call changes nothing (it takes no id). */
 #include "ia32k.h"
 

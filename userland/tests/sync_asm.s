@@ -1,6 +1,6 @@
 # The assembly locks of sync.inc. Alone (EAX = 0 at entry): the lock words
 # go through their states in one process. With EAX = the address of a
-# premapped shared page | role (tools/ipc_harness.py): role 1 adds to a
+# premapped shared page | role (tools/bench/ipc_harness.py): role 1 adds to a
 # shared counter ROUNDS times under the futex mutex, role 2 under the
 # spinlock; the third process to finish checks the total (3 * ROUNDS).
 .include "check.inc"

@@ -1,4 +1,4 @@
-/* Bad arguments to calls 0-7 give ABI.md's -errno and change nothing.
+/* Bad arguments to calls 0-7 give docs/abi.md's -errno and change nothing.
  * arg 0: the checks; arg 1: exit with getuid(); arg 2: yield, exit 7. */
 #include "ia32k.h"
 

@@ -1,7 +1,7 @@
 # Run two or more of these at once: each writes its pid into its own image
 # page and its own stack page at the same virtual addresses as the others,
 # yields, and checks it still reads its own pid. A stale TLB entry after a
-# process switch (UNICORN.md fact 3) would show another's. Exits 0 if not.
+# process switch (docs/unicorn.md fact 3) would show another's. Exits 0 if not.
     mov eax, SYS_GETPID
     int 0x80
     mov edi, eax

@@ -1,4 +1,4 @@
-/* wait() semantics and exit statuses (ABI.md). arg 0: the checks. The
+/* wait() semantics and exit statuses (docs/abi.md). arg 0: the checks. The
  * children, by arg: 10+k yields k times and exits k; 100 faults (null
  * write); 200 waits for a grandchild (13) and exits its status + 1; 300
  * spawns a grandchild (50) and exits at once with the grandchild's pid;

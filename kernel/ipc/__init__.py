@@ -1,0 +1,1 @@
+"""Inter-process communication: shared-memory segments, messages and futexes."""

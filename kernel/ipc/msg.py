@@ -1,0 +1,279 @@
+"""Message passing and futexes (docs/abi.md calls 20-21 and 30-31).
+
+Messages: every live process owns a Mailbox, a FIFO of at most QUEUE_LEN
+messages of at most MSG_MAX bytes. send copies the bytes in from the
+sender's address space at once (so a sender blocked on a full queue holds
+its message in the kernel); recv copies them out into the receiver's own
+address space, either at once or, for a receiver that slept, at the moment
+a sender hands it a message.
+
+Futexes: a sleeper is keyed by the physical address of its u32, found by
+walking the caller's own page tables, so any two virtual addresses of one
+physical word meet and two words in one page never do. Each sleeper holds a
+reference on the frame, so the key cannot be freed and handed to someone
+else while anyone sleeps on it (docs/ipc.md).
+"""
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Optional
+
+from emu.walk import READ, WRITE
+from emu.x86 import PAGE_SIZE, pgrounddown
+from kernel.proc.process import ProcState
+from kernel.syscall import BLOCKED, Errno, Sys, s32, syscall
+from kernel.mm.vm import NoMemory, UserFault
+
+MSG_MAX = 4096                   # bytes in one message
+QUEUE_LEN = 16                   # messages one mailbox holds
+U32_MASK = 0xFFFFFFFF
+
+
+@dataclass
+class Message:
+    sender: int                  # pid
+    data: bytes
+    clock: object = None         # the sender's vector clock (--races)
+
+
+@dataclass
+class RecvWait:
+    """Where a receiver asked its message to go (checked writable)."""
+    buf: int
+    len: int
+    from_ptr: int
+
+
+@dataclass
+class Mailbox:
+    """One process's queue, its sleeping receiver, its blocked senders."""
+    messages: deque = field(default_factory=deque)
+    receiver: Optional[RecvWait] = None
+    senders: deque = field(default_factory=deque)   # (Process, Message)
+
+
+@dataclass
+class IpcStats:
+    messages: int = 0
+    message_bytes: int = 0
+    handoffs: int = 0            # messages given straight to a sleeper
+    futex_waits: int = 0
+    futex_wakeups: int = 0
+
+
+class Ipc:
+    """The mailboxes and futex queues of one kernel; an extension of it
+    (on_exit cleans up after a process, report adds the counters)."""
+
+    def __init__(self, k):
+        self.k = k
+        self.boxes = {}          # pid -> Mailbox, made on first use
+        self.futexes = {}        # physical address -> deque of Process
+        self.stats = IpcStats()
+
+    @classmethod
+    def attach(cls, k):
+        """Make the Ipc state of kernel k and register it for exit hooks."""
+        ipc = cls(k)
+        k.extensions.append(ipc)
+        return ipc
+
+    def box(self, pid):
+        b = self.boxes.get(pid)
+        if b is None:
+            b = self.boxes[pid] = Mailbox()
+        return b
+
+    # -- messages ----------------------------------------------------------
+    def send(self, p, target, data):
+        """Queue data for target, hand it straight to a sleeping receiver,
+        or block p while target's queue is full."""
+        box, msg = self.box(target.pid), Message(p.pid, data)
+        self.k.notify("send", p, msg)
+        self.stats.messages += 1
+        self.stats.message_bytes += len(data)
+        if box.receiver is not None:
+            rw, box.receiver = box.receiver, None
+            self.stats.handoffs += 1
+            self.k.wake(target, self._deliver(target, rw, msg, box))
+            return 0
+        if len(box.messages) < QUEUE_LEN:
+            box.messages.append(msg)
+            return 0
+        box.senders.append((p, msg))
+        self.k.block(p, "send", f"send to pid {target.pid}", key=target.pid)
+        return BLOCKED
+
+    def recv(self, p, rw):
+        """Give p its oldest message, or put p to sleep until one comes."""
+        box = self.box(p.pid)
+        if not box.messages:
+            box.receiver = rw
+            self.k.block(p, "recv", "recv from anyone")
+            return BLOCKED
+        result = self._deliver(p, rw, box.messages.popleft(), box)
+        if result >= 0 and box.senders:
+            sender, msg = box.senders.popleft()
+            box.messages.append(msg)
+            self.k.wake(sender, 0)
+        return result
+
+    def _deliver(self, p, rw, msg, box):
+        """Copy msg into p's own address space as rw asks; returns its size.
+        The buffer was checked when p called recv and p cannot have changed
+        its mappings since, but if it did the message goes back, unlost."""
+        out = [(rw.buf, msg.data[:rw.len])]
+        if rw.from_ptr:
+            out.append((rw.from_ptr, msg.sender.to_bytes(4, "little")))
+        try:
+            p.aspace.copyout_all(out)        # both, or neither
+        except (UserFault, NoMemory):
+            box.messages.appendleft(msg)
+            return -Errno.EFAULT
+        self.k.notify("recv", p, msg)
+        return len(msg.data)
+
+    # -- futexes -------------------------------------------------------------
+    def futex_wait(self, p, pa):
+        """Put p to sleep on the physical word pa, holding its frame."""
+        self.k.frames.incref(pgrounddown(pa))
+        self.futexes.setdefault(pa, deque()).append(p)
+        self.stats.futex_waits += 1
+        frame, off = pgrounddown(pa), pa & (PAGE_SIZE - 1)
+        self.k.block(p, "futex", f"futex at frame {frame:#x} + {off:#x}",
+                     key=pa)
+        return BLOCKED
+
+    def futex_wake(self, pa, n):
+        """Wake at most n sleepers on pa, oldest first; return how many."""
+        q, woken = self.futexes.get(pa), 0
+        while q and woken < n:
+            sleeper = q.popleft()
+            self.k.notify("futex_wake", self.k.current, sleeper)
+            self._unqueue_futex(sleeper, pa)
+            woken += 1
+        self.stats.futex_wakeups += woken
+        return woken
+
+    def _unqueue_futex(self, p, pa, result=0):
+        """p has left the queue of pa: drop its frame hold, wake it."""
+        if not self.futexes.get(pa):
+            self.futexes.pop(pa, None)
+        self.k.frames.decref(pgrounddown(pa))
+        if result is not None:
+            self.k.wake(p, result)
+
+    # -- kernel hooks ----------------------------------------------------------
+    def on_exit(self, p):
+        """p is ending: leave any queue it sleeps in, drop its mailbox and
+        fail the senders blocked on it with -ESRCH."""
+        w = p.wait_on
+        if w is not None and w.kind == "futex":
+            self.futexes[w.key].remove(p)
+            self._unqueue_futex(p, w.key, result=None)
+        elif w is not None and w.kind == "send":
+            senders = self.boxes[w.key].senders
+            senders.remove(next(s for s in senders if s[0] is p))
+        box = self.boxes.pop(p.pid, None)
+        for sender, _ in box.senders if box else ():
+            self.k.wake(sender, -Errno.ESRCH)
+
+    def report(self, report):
+        report["ipc"] = dict(vars(self.stats))
+
+    def frame_refs(self):
+        """The frame references ipc owns (tools.observe.check): one per sleeper."""
+        for pa, q in self.futexes.items():
+            for p in q:
+                yield pgrounddown(pa), f"futex sleeper pid {p.pid}"
+
+    def check(self, checker):
+        """Every queued process sleeps for the reason the queue says, and
+        every mailbox belongs to a live process and holds at most 16."""
+        for pa, q in self.futexes.items():
+            for p in q:
+                if not _waits(p, "futex", pa):
+                    checker.fail("futex sleepers sleep on their key",
+                                 f"pid {p.pid} queued at {pa:#x}")
+        for pid, box in self.boxes.items():
+            owner = self.k.procs.get(pid)
+            if owner is None or not owner.alive or \
+                    len(box.messages) > QUEUE_LEN:
+                checker.fail("mailboxes: live owner, at most 16 messages",
+                             f"pid {pid}")
+            if (box.receiver is not None) != _waits(owner, "recv"):
+                checker.fail("a receiver is set while its owner is in recv",
+                             f"pid {pid}")
+            if any(not _waits(p, "send", pid) for p, _ in box.senders):
+                checker.fail("blocked senders sleep in send", f"to pid {pid}")
+
+
+def _waits(p, kind, key=None):
+    """True when p sleeps for kind (with that key, unless key is None)."""
+    w = p.wait_on
+    return p.state is ProcState.BLOCKED and w is not None and w.kind == kind \
+        and (key is None or w.key == key)
+
+
+# -- the system calls (thin: check arguments, then ask Ipc) -------------------
+@syscall(Sys.SEND)
+def sys_send(k, p, pid, buf, n, *_):
+    """Checks, in order: len (-EINVAL), target (-ESRCH), buffer (-EFAULT)."""
+    if n > MSG_MAX:
+        return -Errno.EINVAL
+    target = k.procs.get(s32(pid))
+    if target is None or not target.alive:
+        return -Errno.ESRCH
+    try:
+        data = p.aspace.copyin(buf, n) if n else b""
+    except UserFault:
+        return -Errno.EFAULT
+    except NoMemory:
+        return -Errno.ENOMEM
+    return k.ipc.send(p, target, data)
+
+
+@syscall(Sys.RECV)
+def sys_recv(k, p, buf, n, from_ptr, *_):
+    """Both user pointers are checked writable before anything is taken."""
+    try:
+        if n:
+            p.aspace.check(buf, min(n, MSG_MAX), WRITE)
+        if from_ptr:
+            p.aspace.check(from_ptr, 4, WRITE)
+    except UserFault:
+        return -Errno.EFAULT
+    except NoMemory:
+        return -Errno.ENOMEM
+    return k.ipc.recv(p, RecvWait(buf, n, from_ptr))
+
+
+def futex_key(p, addr):
+    """The physical address of p's u32 at addr (demand pages are filled as
+    a load would fill them), or -EINVAL (unaligned) / -EFAULT."""
+    if addr & 3:
+        return -Errno.EINVAL
+    try:
+        return p.aspace.translate(addr, READ)
+    except UserFault:
+        return -Errno.EFAULT
+    except NoMemory:
+        return -Errno.ENOMEM
+
+
+@syscall(Sys.FUTEX_WAIT)
+def sys_futex_wait(k, p, addr, expected, *_):
+    pa = futex_key(p, addr)
+    if pa < 0:
+        return pa
+    if k.hw.read32(pa) != expected & U32_MASK:
+        return -Errno.EAGAIN
+    return k.ipc.futex_wait(p, pa)
+
+
+@syscall(Sys.FUTEX_WAKE)
+def sys_futex_wake(k, p, addr, n, *_):
+    pa = futex_key(p, addr)
+    if pa < 0:
+        return pa
+    return k.ipc.futex_wake(pa, n & U32_MASK)

@@ -1,0 +1,1 @@
+"""Memory management: physical frames, address spaces, large pages, code coherence."""

@@ -1,0 +1,1 @@
+"""Processes: the process table, loading images, fork, and the process system calls."""

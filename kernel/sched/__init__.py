@@ -1,0 +1,1 @@
+"""Scheduling: the run queue, time slices and the PCT policy."""

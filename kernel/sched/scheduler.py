@@ -1,0 +1,272 @@
+"""The scheduler: CPUs take turns from one host thread, each running a slice
+of its current process; the kernel runs between slices and inside hooks
+(one big kernel lock, by construction). One FIFO run queue feeds every CPU,
+so a process may run on a different CPU each time it is scheduled; loading
+its context there loads its CR3 and flushes that CPU's TLB.
+
+Slices end in one of three ways:
+- reproducible (`--quantum N`, `--seed S`): every instruction is counted
+  and a slice is N instructions (or, with a seed, a length drawn from a PRNG
+  seeded by S), so the same inputs give the same interleaving;
+- default: while another process or CPU waits for a turn, a host timer
+  raises a flag every few milliseconds and a C block hook stops the CPU at
+  its next block start (full speed, not reproducible; installed only once
+  a second process is runnable);
+- early, when the process blocks, yields, exits or is killed.
+
+Which process runs next, and how long its slice is, is the policy's
+choice: FifoPolicy (below: the FIFO run queue, the default and
+`--schedule random`) or kernel.sched.pct.PctPolicy (`--schedule pct`).
+"""
+
+import random
+import threading
+from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
+
+from kernel.mm.coherence import CodeCoherence
+from kernel.proc.process import ProcState
+
+PREEMPT_SECONDS = 0.005
+DEFAULT_SEED_QUANTUM = 1000
+
+
+@dataclass
+class PerCpu:
+    """The kernel's view of one CPU."""
+    cpu: object                   # emu.machine.Cpu
+    proc: object = None           # the process it runs, if any
+    loaded: object = None         # the process whose context is in the CPU
+    tlb_stale: bool = False       # mappings changed since its last flush
+    code_stale: WeakKeyDictionary = field(default_factory=WeakKeyDictionary)
+    # aspace -> pages the kernel wrote that this CPU may hold translated
+    code_stale_all: bool = False  # a shared frame was written: flush all
+    instructions: int = 0
+    idle_turns: int = 0
+    context_switches: int = 0
+    processes_run: set = field(default_factory=set)
+
+    def report(self):
+        return {"cpu": self.cpu.index, "instructions": self.cpu.instructions,
+                "idle_turns": self.idle_turns,
+                "context_switches": self.context_switches,
+                "processes_run": sorted(self.processes_run)}
+
+
+class FifoPolicy:
+    """First come, first served: an idle CPU takes the head of the run
+    queue; a preempted process goes to the back when others wait. Slices
+    are --quantum instructions, or with a seed drawn uniformly from
+    1..2*quantum (default 1000) by a PRNG seeded by it."""
+
+    by_steps = False            # needs no global instruction count
+
+    def __init__(self, quantum=0, seed=None):
+        self.quantum = quantum
+        self.rng = random.Random(seed) if seed is not None else None
+        self.counting = bool(quantum) or seed is not None
+
+    def pick(self, runq):
+        """Remove and return the process an idle CPU runs next."""
+        return runq.popleft()
+
+    def slice_length(self, p, now):
+        """Instructions p may run from global step `now` (0: unlimited)."""
+        if self.rng is not None:
+            return self.rng.randint(1, 2 * (self.quantum or
+                                            DEFAULT_SEED_QUANTUM))
+        return self.quantum
+
+    def preempts(self, p, runq):
+        """After a full slice: does p give its CPU to someone in runq?"""
+        return bool(runq)
+
+    def ran(self, p, start, end, yielded):
+        """p ran global steps [start, end) and then kept running, was
+        preempted, or (yielded) gave the CPU up (only when by_steps)."""
+
+
+class Scheduler:
+    def __init__(self, k, quantum=0, seed=None, policy=None):
+        self.k = k
+        self.policy = policy or FifoPolicy(quantum, seed)
+        self.counting = self.policy.counting
+        self.percpu = [PerCpu(c) for c in k.hw.cpus]
+        self.coherence = CodeCoherence(len(self.percpu))
+        k.extensions.append(_AttachWatcher(k, self.coherence))
+        self.preempting = False
+        k.procs.on_runnable = self.need_preemption
+
+    def need_preemption(self):
+        """A process became runnable: in the default mode, from now on the
+        CPUs must be preemptible (a C block hook per CPU, installed once:
+        a lone process never pays for it)."""
+        if self.preempting or self.counting:
+            return
+        if len(self.k.procs.runq) + sum(
+                1 for pc in self.percpu if pc.proc is not None) > 1 or \
+                len(self.percpu) > 1:
+            for pc in self.percpu:
+                pc.cpu.enable_preemption()
+            self.preempting = True          # read by the timer thread
+
+    def run(self):
+        """Run until every process has ended; deadlocks end the blocked."""
+        if self.counting:
+            for pc in self.percpu:
+                if pc.cpu.counter is None:
+                    pc.cpu.count_instructions()
+        self.need_preemption()
+        timer = None if self.counting else _Preempter(self)
+        try:
+            while self._turn() or self.k.break_deadlock():
+                pass
+        finally:
+            if timer:
+                timer.stop()
+
+    def _turn(self):
+        """Give each CPU one slice in order; False when none had work."""
+        ran = False
+        for pc in self.percpu:
+            if pc.proc is None and self.k.procs.runq:
+                pc.proc = self.policy.pick(self.k.procs.runq)
+            if pc.proc is None:
+                pc.idle_turns += 1
+                continue
+            self._slice(pc)
+            ran = True
+        return ran
+
+    def _slice(self, pc):
+        """Run pc's process for one slice on pc's CPU."""
+        k, p, cpu = self.k, pc.proc, pc.cpu
+        if pc.loaded is not p:
+            cpu.load(p.ctx)
+            eip = p.ctx.get("eip")
+            pc.loaded, pc.tlb_stale = p, False
+            pc.context_switches += 1
+            k.stats.context_switches += 1
+            pc.processes_run.add(p.pid)
+        else:
+            eip = cpu.reg("eip")
+            if pc.tlb_stale:
+                cpu.flush_tlb()
+                pc.tlb_stale = False
+        self._refresh_code(pc, p)
+        self.coherence.before_slice(cpu, p)
+        k.cpu, k.current, k.switch = cpu, p, False
+        p.state = ProcState.RUNNING
+        cpu.new_slice()
+        if self.policy.by_steps:            # it schedules by global steps
+            start = k.hw.instructions
+            cpu.run(eip, self.policy.slice_length(p, start))
+            self.policy.ran(p, start, k.hw.instructions,
+                            k.switch and p.state is ProcState.RUNNABLE)
+        else:
+            cpu.run(eip, self.policy.slice_length(p, None))
+        self.coherence.after_slice(cpu, p)
+        k.notify("slice_end", cpu, p)
+        if k.switch:                        # blocked, yielded, exited
+            pc.proc = pc.loaded = None
+        elif self.policy.preempts(p, k.procs.runq):   # others waiting
+            cpu.save(p.ctx)
+            p.ctx.clear_exception()         # docs/unicorn.md fact 6
+            k.procs.make_runnable(p)
+            pc.proc = pc.loaded = None
+        else:                               # preempted, keeps the CPU
+            cpu.clear_exception()
+
+    def tables_changed(self, aspace):
+        """Mappings of aspace changed: every CPU that may cache them must
+        flush its TLB before it runs user code again (the current CPU now)."""
+        for pc in self.percpu:
+            if pc.loaded is not None and pc.loaded.aspace is aspace:
+                pc.tlb_stale = True
+        if self.k.cpu is not None:
+            self.k.cpu.flush_tlb()
+
+    def code_written(self, aspace, pages, shared):
+        """The kernel wrote pages of aspace (a copy-out). Real x86 fetches
+        see every store; a Unicorn CPU keeps running code it translated
+        from the old bytes (docs/unicorn.md fact 2, and its section on code
+        coherence between CPUs). Invalidate those pages now on the CPU
+        running aspace, if any, and mark them for every other CPU, which
+        invalidates them before it runs aspace again (a frame other
+        address spaces may map makes every CPU drop all its code)."""
+        cur = self.k.cpu
+        if len(self.percpu) == 1 and not shared:     # the common case
+            pc = self.percpu[0]
+            if cur is not None and pc.loaded is not None and \
+                    pc.loaded.aspace is aspace:
+                nx = bool(self.k.vm.mode.nx)
+                for va in pages:
+                    cur.remove_code(va, nx)
+            else:
+                pc.code_stale.setdefault(aspace, set()).update(pages)
+            return
+        for pc in self.percpu:
+            if shared:
+                pc.code_stale_all = True
+            elif not (pc.cpu is cur and pc.loaded is not None and
+                      pc.loaded.aspace is aspace):
+                pc.code_stale.setdefault(aspace, set()).update(pages)
+                continue
+            if pc.cpu is cur:        # in a hook, outside translated code
+                self._refresh_code(pc, pc.loaded, pages)
+
+    def _refresh_code(self, pc, p, pages=()):
+        """Before pc's CPU runs p (or now, inside a hook): drop translated
+        code of pages the kernel wrote since this CPU last ran p."""
+        if pc.code_stale_all:
+            pc.code_stale_all = False
+            pc.code_stale.clear()
+            pc.cpu.flush_code()
+            return
+        stale = pc.code_stale.pop(p.aspace, None) if p and pc.code_stale \
+            else None
+        nx = bool(self.k.vm.mode.nx)
+        for va in stale.union(pages) if stale else pages:
+            pc.cpu.remove_code(va, nx)
+
+    def others_waiting(self):
+        return bool(self.k.procs.runq) or sum(
+            1 for pc in self.percpu if pc.proc is not None) > 1
+
+
+class _AttachWatcher:
+    """Tells CodeCoherence when the running process maps shared memory in
+    the middle of its slice (the shm_attach event of kernel.ipc.shm)."""
+
+    def __init__(self, k, coherence):
+        self.k, self.coherence = k, coherence
+
+    def on_shm_attach(self, p, seg, start):
+        if p is self.k.current and self.k.cpu is not None:
+            r = p.aspace.region_at(start)
+            self.coherence.mapped_during_slice(self.k.cpu,
+                                               r is None or r.writable)
+
+
+class _Preempter:
+    """The default (fast, not reproducible) preemption: a host thread that,
+    every few milliseconds while others wait, asks the running CPU to stop
+    at its next block start. It never calls uc_emu_stop itself: a stop from
+    another thread at an arbitrary moment lost futex wake-ups."""
+
+    def __init__(self, sched):
+        self.sched = sched
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.done.wait(PREEMPT_SECONDS):
+            cpu = self.sched.k.cpu
+            if cpu is not None and self.sched.preempting and \
+                    self.sched.others_waiting():
+                cpu.preempt_later()
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()

@@ -1,0 +1,1 @@
+"""Benchmarks: ratios against bare Unicorn, measured in one run (`make bench`)."""

@@ -1,0 +1,48 @@
+"""How large a run the --html page handles: write the page for 256
+processes and for a 64 MiB segment, open each in headless chromium, and
+print the run's time, the page's size and its load time.
+
+    .venv/bin/python -m tools.bench.html
+"""
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tools.explorer.browser import chromium, load
+
+from tools import ROOT
+CASES = (("256 processes", "userland/tests/html_many.c"),
+         ("64 MiB segment (16,384 PTEs, twice)",
+          "userland/tests/shm_64mib_test.c"),
+         ("shared-memory demo", "userland/demo/shmshare.c"))
+
+
+def write_page(program, page):
+    """Run program with --html page; return the run's seconds."""
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tools.cli", "run", "--html",
+                    str(page), program], cwd=ROOT, check=True,
+                    capture_output=True)
+    return time.perf_counter() - t
+
+
+def main():
+    with tempfile.TemporaryDirectory() as d, chromium() as driver:
+        print(f"{'run':<38} {'run s':>6} {'page':>8} {'events':>7} "
+              f"{'load s':>7} {'draw ms':>8}")
+        for name, program in CASES:
+            page = Path(d) / "page.html"
+            run_s = write_page(program, page)
+            took, init_ms, errors = load(driver, page)
+            events = driver.execute_script("return D.events.length")
+            print(f"{name:<38} {run_s:>6.2f} "
+                  f"{page.stat().st_size / 1e6:>6.1f}MB {events:>7} "
+                  f"{took:>7.2f} {init_ms:>8}" +
+                  (f"  ERRORS: {errors}" if errors else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The `ia32k` command line."""

@@ -1,0 +1,47 @@
+"""The command-line side of the page-table explorer: `--html FILE` on
+`ia32k run` and `ia32k trace` (tools/explorer/page.py makes the page)."""
+
+from pathlib import Path
+
+from tools.explorer.page import Explorer
+
+
+def add_options(ap):
+    """Add --html to an argparse parser."""
+    ap.add_argument("--html", metavar="FILE",
+                    help="write a page-table explorer of the run to FILE: "
+                         "one HTML page (open it in any browser) with every "
+                         "process's page tables, the frames they share, a "
+                         "translate box and a timeline of page walks")
+
+
+def check_output(args, usage_error):
+    """Make sure --html's file can be written, now, before the run starts
+    (a path that cannot raises usage_error with one clear line). The file
+    is left as it was: the page is written at the end."""
+    if not args.html:
+        return None
+    path = Path(args.html)
+    existed = path.exists()
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as e:
+        raise usage_error(f"--html {args.html}: cannot write: "
+                          f"{e.strerror}") from None
+    if not existed:
+        path.unlink()
+    return path
+
+
+def attach(k, path, programs):
+    """An Explorer observing kernel k when a page is asked for, else None."""
+    if path is None:
+        return None
+    return Explorer("ia32k: " + " ".join(programs)).attach(k)
+
+
+def finish(explorer, path):
+    """Write the page."""
+    if explorer is not None:
+        path.write_text(explorer.html(), encoding="utf-8")

@@ -1,0 +1,1 @@
+"""The --html explorer: the page builder, its template, and a headless browser."""

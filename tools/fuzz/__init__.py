@@ -1,0 +1,1 @@
+"""Fuzzing: random-program campaigns, hostile programs, leak checks, system-call fuzzing."""

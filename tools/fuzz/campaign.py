@@ -1,0 +1,534 @@
+"""Hostile campaigns (`make fuzz`): random guest programs, mixed with the
+attacker's moves of tools/fuzz/hostile.py, run beside a canary that holds a
+secret (tools/fuzz/leak.py), with the invariant checker on and every syscall
+result checked against the errors docs/abi.md allows for that call.
+
+A random program is a straight line of instructions drawn from loads,
+stores, arithmetic, atomics, forward jumps, privileged and I/O
+instructions, software interrupts and system calls with wild arguments;
+jumps only go forward and a step guard ends any loop a stale far-return
+frame makes, so every program ends. Each boot is replayable from its seed
+(counted slices); a secret hit is a leak only when the replay with a new
+secret hits too. --jobs runs worker processes with their own seeds.
+"""
+
+import contextlib
+import io
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from kernel import syscall as sc
+from kernel.kernel import Console, Kernel
+from kernel.proc.loader import flat_image
+from kernel.syscall import Errno, Sys
+from tools.fuzz import hostile as hostile_mod
+from tools.fuzz import leak
+from tools.toolchain.asm import BuildError, assemble_source
+
+E = Errno
+ALLOWED = {
+    Sys.EXIT: (), Sys.WRITE: (E.EBADF, E.EFAULT), Sys.GETPID: (),
+    Sys.YIELD: (), Sys.SPAWN: (E.ENOENT, E.EFAULT, E.EAGAIN, E.ENOMEM),
+    Sys.WAIT: (E.ECHILD, E.EFAULT), Sys.GETUID: (), Sys.SETUID: (E.EPERM,),
+    Sys.FORK: (E.EAGAIN, E.ENOMEM),
+    Sys.SHM_CREATE: (E.EEXIST, E.EINVAL, E.ENOSPC, E.ENOMEM),
+    Sys.SHM_LOOKUP: (E.ENOENT,),
+    Sys.SHM_ATTACH: (E.EINVAL, E.EIDRM, E.EACCES, E.ENOMEM),
+    Sys.SHM_DETACH: (E.EINVAL,), Sys.SHM_DESTROY: (E.EPERM, E.EINVAL, E.EIDRM),
+    Sys.SHM_STAT: (E.EFAULT, E.EINVAL),
+    Sys.SEND: (E.EINVAL, E.ESRCH, E.EFAULT), Sys.RECV: (E.EFAULT,),
+    Sys.FUTEX_WAIT: (E.EAGAIN, E.EINVAL, E.EFAULT),
+    Sys.FUTEX_WAKE: (E.EINVAL, E.EFAULT),
+}
+REGS = ("eax", "ebx", "ecx", "edx", "esi", "edi")   # ebp: the data base
+WILD = (0, 1, 0xFFFFFFFF, 0x1000, 0xFFF, 0x00400000, 0x00400FFC, 0x40000000,
+        0xBFFFF000, 0xBFFFFFFC, 0xC0000000, 0xFFFFF000, 4096, 4097,
+        64 << 20, (64 << 20) + 1, 0x7FFFFFFF, 0x80000000)
+PRIVILEGED = ("cli", "hlt", "in al, dx", "out dx, al", "mov cr3, eax",
+              "invlpg [eax]", "lgdt [eax]", "int3", "int 0x0e", "int 0x21",
+              "ud2", "rdmsr", "wrmsr", "insb", "outsb", "sti", "into")
+
+# mov imm, store, load, arith, xadd, xchg, jmp, privileged, syscall x3, push
+WEIGHTS = (10, 10, 10, 10, 4, 4, 5, 1, 6, 6, 6, 5)
+
+
+def _imm(rng):
+    return rng.choice(WILD) if rng.random() < 0.7 else rng.getrandbits(32)
+
+
+def _instruction(rng, i):
+    """One random instruction (or a short group) as assembly text."""
+    r, s = rng.choice(REGS), rng.choice(REGS)
+    kind = rng.choices(range(12), WEIGHTS)[0]
+    if kind == 0:
+        return f"mov {r}, {_imm(rng):#x}"
+    base = "ebp" if rng.random() < 0.8 else s
+    if kind == 1:
+        return f"mov dword ptr [{base} + {rng.randrange(-64, 4096)}], {r}"
+    if kind == 2:
+        return f"mov {r}, dword ptr [{base} + {rng.randrange(-64, 4096)}]"
+    if kind == 3:
+        return f"{rng.choice(('add', 'sub', 'xor', 'and', 'or'))} {r}, {s}"
+    if kind == 4:
+        return f"lock xadd dword ptr [{base} + {rng.randrange(0, 4096, 4)}], {r}"
+    if kind == 5:
+        return f"xchg dword ptr [{base} + {rng.randrange(0, 4096, 4)}], {r}"
+    if kind == 6:
+        return f"jmp l{i + rng.randrange(1, 4)}"
+    if kind == 7:
+        return rng.choice(PRIVILEGED)
+    if kind in (8, 9, 10):
+        return _syscall(rng)
+    return f"push {r}" if rng.random() < 0.5 else f"pop {r}"
+
+
+def _syscall(rng):
+    num = rng.choice(list(Sys) + [99, 0xFFFFFFFF]) if rng.random() < 0.95 \
+        else Sys.EXIT
+    if num == Sys.EXIT and rng.random() < 0.7:
+        num = Sys.GETPID
+    args = "\n".join(f"    mov {r}, {_imm(rng):#x}"
+                     for r in ("ebx", "ecx", "edx", "esi", "edi"))
+    return f"{args}\n    mov eax, {int(num):#x}\n    int 0x80"
+
+
+
+
+def random_program(rng, length=40, targets=None, hostile=0.35):
+    """Assembly text of one random program: a straight line of plain random
+    instructions and, with probability hostile each, attacker's moves
+    (tools/fuzz/hostile.py). EBP points at its own data pages (most loads and
+    stores use it, so most programs run on past their first instruction)."""
+    w = hostile_mod.Writer(rng, targets or hostile_mod.Targets(),
+                           hostile_mod.shm_shape(rng) if hostile else None)
+    w.emit("lea ebp, [data]",
+           f"mov dword ptr [ebp + {hostile_mod.STEP}], -1")
+    if w.shm:
+        w.shm_prologue()
+    for i in range(length):
+        w.label(f"l{i}")
+        if rng.random() < hostile:
+            w.move(i)
+        else:
+            w.lines.append("    " + _instruction(rng, i))
+    for i in range(length, length + 4):
+        w.label(f"l{i}")
+    w.label("stop")
+    w.emit("lea ebp, [data]", "mov eax, SYS_EXIT", "xor ebx, ebx",
+           "int 0x80")
+    w.lines += [".align 4096", "data: .zero 8192"]
+    return "\n".join(w.lines)
+
+
+@dataclass
+class Campaign:
+    cases: int = 0
+    boots: int = 0
+    checks: int = 0
+    seconds: float = 0.0
+    chance_hits: int = 0            # secret windows not found again on replay
+    slowest: float = 0.0            # the longest boot, in seconds
+    peak_rss: int = 0               # the largest worker's peak host memory
+    violations: list = field(default_factory=list)
+    results: Counter = field(default_factory=Counter)
+    statuses: Counter = field(default_factory=Counter)
+
+    def merge(self, other):
+        """Add another worker's campaign to this one."""
+        for f in ("cases", "boots", "checks", "chance_hits"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        self.seconds = max(self.seconds, other.seconds)
+        self.slowest = max(self.slowest, other.slowest)
+        self.peak_rss = max(self.peak_rss, other.peak_rss)
+        self.violations += other.violations
+        self.results.update(other.results)
+        self.statuses.update(other.statuses)
+
+    def summary(self):
+        errors = sorted(k for k in self.results if k[1] < 0)
+        rate = self.cases / self.seconds if self.seconds else 0
+        return (f"cases {self.cases} (in {self.boots} boots, {self.seconds:.1f} s,"
+                f" {rate:.1f} programs/s), invariant checks "
+                f"{self.checks}, distinct syscall errors {len(errors)}, "
+                f"distinct exit statuses {len(self.statuses)}, "
+                f"chance secret hits (not confirmed by replay) "
+                f"{self.chance_hits}, slowest boot {self.slowest:.2f} s, "
+                f"peak host memory {self.peak_rss >> 20} MiB, "
+                f"violations {len(self.violations)}")
+
+
+class _Recorder:
+    """Wraps the syscall table to check every result against ALLOWED, and
+    that no system call comes from vm86 mode or with IOPL above 0."""
+
+    def __init__(self, campaign):
+        self.c = campaign
+        self.saved = dict(sc.SYSCALLS)
+        self.sink = campaign.violations
+
+    def __enter__(self):
+        for num, fn in self.saved.items():
+            sc.SYSCALLS[num] = self._wrap(num, fn)
+        return self
+
+    def __exit__(self, *exc):
+        sc.SYSCALLS.clear()
+        sc.SYSCALLS.update(self.saved)
+
+    def _wrap(self, num, fn):
+        allowed = {-int(e) for e in ALLOWED.get(num, ())}
+
+        def recorded(k, p, *args):
+            if k.cpu is not None and k.cpu.reg("eflags") & RING3_NEVER:
+                self.sink.append(f"pid {p.pid} made call {Sys(num).name} "
+                                 f"with EFLAGS {k.cpu.reg('eflags'):#x} "
+                                 "(vm86 or IOPL > 0)")
+            t0 = time.monotonic()
+            r = fn(k, p, *args)
+            took = time.monotonic() - t0
+            if took > STALL_SECONDS:
+                self.sink.append(f"call {Sys(num).name} by pid {p.pid} held "
+                                 f"the machine for {took:.1f} s")
+            if isinstance(r, int) and -4095 <= r < 0:
+                self.c.results[(num, r)] += 1
+                if r not in allowed:
+                    self.sink.append(
+                        f"call {Sys(num).name} returned {r}, not allowed")
+            return r
+        return recorded
+
+
+RING3_NEVER = 0x20000 | 0x3000      # EFLAGS.VM, EFLAGS.IOPL
+
+
+class Ring3Watch:
+    """Kernel extension: what every process's end must look like. A page
+    fault has the U bit (every access a ring-3 instruction makes is a user
+    access on hardware); no process ends in vm86 mode or with IOPL > 0;
+    no program reports stale code (tools.fuzz.hostile.STALE)."""
+
+    def __init__(self, k):
+        self.k, self.found = k, []
+
+    def on_exit(self, p):
+        f = p.fault or {}
+        if f.get("vector") == 14 and not (f.get("error_code") or 0) & 4:
+            self.found.append(f"pid {p.pid} ({p.name}): page fault without "
+                              f"the U bit: {f}")
+        if self.k.current is p and self.k.cpu is not None and \
+                self.k.cpu.reg("eflags") & RING3_NEVER:
+            self.found.append(f"pid {p.pid} ({p.name}) ended with EFLAGS "
+                              f"{self.k.cpu.reg('eflags'):#x} (vm86 or IOPL)")
+        if p.status in hostile_mod.STALE:
+            self.found.append(f"pid {p.pid} ({p.name}): "
+                              f"{hostile_mod.STALE[p.status]}")
+
+
+@dataclass
+class Spec:
+    """One boot, replayable: the same spec runs the same way every time."""
+    boot_seed: int
+    cpus: int
+    quantum: int
+    texts: dict                     # program name -> assembly text
+    images: dict
+    check: int = 1                  # invariant checker every Nth event
+
+
+@dataclass
+class Outcome:
+    """What one run of a spec showed."""
+    violations: list
+    hits: list                      # (where, hits) of the secret
+    statuses: list = field(default_factory=list)
+    checks: int = 0
+    whole: bool = False             # the whole secret appeared
+
+
+class Fixed:
+    """The images every boot shares (the canary, the helpers) and where
+    the canary's secret lies: built once per worker."""
+
+    def __init__(self):
+        self.canary = flat_image("canary", assemble_source(hostile_mod.CANARY))
+        seg = self.canary.segments[0]
+        self.secret_va = seg.va + len(seg.data) - 16
+        self.helpers = {n: flat_image(n, assemble_source(t))
+                        for n, t in hostile_mod.HELPERS.items()}
+        k = Kernel({"canary": self.canary}, console=Console(io.BytesIO(),
+                                                            io.BytesIO()))
+        p = k.boot(["canary"])[0]
+        self.spread_pa = p.aspace.walk(self.secret_va - 4096).pa
+        self.targets = hostile_mod.Targets(self.spread_pa)
+
+
+_FIXED = None
+
+
+def fixed():
+    global _FIXED
+    if _FIXED is None:
+        _FIXED = Fixed()
+    return _FIXED
+
+
+class _Images(dict):
+    """Programs by name; once sealed (after the boot) the canary cannot be
+    spawned, so only one process ever holds the secret legitimately."""
+
+    sealed = False
+
+    def get(self, name, default=None):
+        if self.sealed and name == "canary":
+            return default
+        return super().get(name, default)
+
+
+def make_spec(boot_seed, cpus=1, programs_per_boot=8, hostile=0.35):
+    rng = random.Random(boot_seed)
+    fx = fixed()
+    texts = {f"rnd{i}": random_program(rng, targets=fx.targets,
+                                       hostile=hostile)
+             for i in range(programs_per_boot)}
+    images = _Images(canary=fx.canary, **fx.helpers)
+    for name, text in texts.items():
+        images[name] = flat_image(name, assemble_source(text))
+    return Spec(boot_seed, cpus, rng.choice((50, 500, 5000)), texts, images)
+
+
+def run_spec(spec, secret, plant=None):
+    """Boot spec with the canary holding secret (bytes); plant(k, secret)
+    may add a deliberate leak (tests of the detector only)."""
+    s = leak.Secret(secret)
+    out, err = leak.ScanSink(s), leak.ScanSink(s)
+    k = Kernel(spec.images, check=spec.check, cpus=spec.cpus, seed=spec.boot_seed,
+               quantum=spec.quantum, console=Console(out, err))
+    watch, ring3 = leak.LeakWatch(k, s, 1), Ring3Watch(k)
+    k.extensions += [watch, ring3]
+    spec.images.sealed = False
+    procs = k.boot(["canary"] + list(spec.texts))
+    spec.images.sealed = True
+    procs[0].aspace.copyout(fixed().secret_va, secret)
+    if plant:
+        plant(k, secret)
+    o = Outcome([], [])
+    try:
+        with _watchdog(HANG_SECONDS):
+            k.run()
+    except Exception as e:  # noqa: BLE001 - a finding, reported
+        o.violations.append(f"{type(e).__name__}: {e}")
+        return o
+    o.checks = k.checker.checks if k.checker else 0
+    o.violations += ring3.found
+    canary = k.procs.get(1)
+    if canary.status != 0:
+        o.violations.append(f"canary ended with {canary.status}")
+    # Segments outlive their creators: frames they still hold (touched
+    # pages; every page of a SHM_HUGETLB segment, reserved at shm_create)
+    # are not leaked.
+    held = k.shm.frames_in_use()
+    if k.stats.frames_free_at_end + held != k.stats.frames_free_at_boot:
+        o.violations.append(f"frames leaked: {k.stats.frames_free_at_boot} "
+                            f"free at boot, {k.stats.frames_free_at_end} at "
+                            f"the end, {held} held by live segments")
+    o.statuses = [p.status for p in k.procs]
+    o.hits = [(f"pid {pid} ({name}) {where}", h)
+              for pid, name, where, h in watch.found]
+    o.hits += [(f"{n} output", sink.found)
+               for n, sink in (("stdout", out), ("stderr", err)) if sink.found]
+    o.whole = any("whole secret" in h for _, h in o.hits)
+    return o
+
+
+def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
+             hostile=0.35, check_every=1):
+    """One boot: a canary and programs_per_boot hostile programs. A secret
+    hit is replayed with another secret and is a leak only if it recurs."""
+    boot_seed = rng.getrandbits(63)
+    ncpus = rng.choice((1, 1, 2)) if cpus == "mix" else cpus
+    try:
+        spec = make_spec(boot_seed, ncpus, programs_per_boot, hostile)
+    except BuildError as e:             # a fuzzer bug: say so, go on
+        campaign.violations.append({"where": f"boot {boot_seed}",
+                                    "boot_seed": boot_seed, "cpus": ncpus,
+                                    "what": f"generator: {e}"})
+        return
+    spec.check = check_every
+    if any(t.count("SYS_SHM_ATTACH") > 40 for t in spec.texts.values()):
+        # the 3 GiB buffer (47 attachments): a long write restarts ~1,500
+        # times and each check compares 786,432 PTEs; check rarely (and at
+        # the end), or the boot outruns the watchdog
+        spec.check = check_every * 256
+    t0, rss0 = time.monotonic(), _peak_rss()
+    o = run_spec(spec, leak.new_secret(), plant)
+    took, rss = time.monotonic() - t0, _peak_rss()
+    campaign.slowest = max(campaign.slowest, took)
+    campaign.peak_rss = max(campaign.peak_rss, rss)
+    if rss > HOST_MEMORY_LIMIT >= rss0:
+        o.violations.append(f"host memory peaked at {rss >> 20} MiB")
+    where = f"boot {boot_seed} on {ncpus} CPU(s)"
+    if o.hits and not o.whole:
+        again = run_spec(spec, leak.new_secret(), plant)
+        if not again.hits:
+            campaign.chance_hits += 1
+            o.hits = []
+    for what, h in o.hits:
+        o.violations.append(f"secret leaked into {what}: {h}")
+    for v in o.violations:
+        campaign.violations.append({"where": where, "boot_seed": boot_seed,
+                                    "cpus": ncpus, "what": v})
+    campaign.boots += 1
+    campaign.cases += programs_per_boot
+    campaign.checks += o.checks
+    campaign.statuses.update(o.statuses)
+
+
+STALL_SECONDS = 2              # one system call holding every CPU that long
+HOST_MEMORY_LIMIT = 1536 << 20  # resident: 128 MiB guest RAM + translations
+
+
+HANG_SECONDS = 60              # a boot still running then is stopped
+
+
+class Hang(Exception):
+    """A boot that did not end (raised from a timer signal)."""
+
+
+@contextlib.contextmanager
+def _watchdog(seconds):
+    """Raise Hang in the kernel's next hook once seconds have passed (only
+    in the main thread, where signals arrive)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(*_):
+        raise Hang(f"the boot ran for more than {seconds} s")
+    old = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _peak_rss():
+    """This process's peak resident memory in bytes."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss << 10
+
+
+def fuzz(seed=0, cases=None, seconds=None, cpus=1, jobs=0, plant=None,
+         **boot):
+    """Run a campaign until cases programs or seconds have been spent.
+    jobs > 0: that many worker processes, each with its own seeds
+    (seed, seed + 1, ...), results added up. boot: run_boot's
+    programs_per_boot, hostile (the share of attacker's moves) and
+    check_every (run the invariant checker after every Nth syscall or
+    fault; always at the end)."""
+    if jobs:
+        return _parallel(seed, cases, seconds, cpus, jobs, boot)
+    rng, c = random.Random(seed), Campaign()
+    t0 = time.monotonic()
+    with _Recorder(c):
+        while (cases is None or c.cases < cases) and \
+                (seconds is None or time.monotonic() - t0 < seconds):
+            run_boot(rng, c, cpus=cpus, plant=plant, **boot)
+    c.seconds = time.monotonic() - t0
+    return c
+
+
+def _worker(args):
+    seed, cases, seconds, cpus, boot = args
+    return fuzz(seed, cases, seconds, cpus, **boot)
+
+
+def _parallel(seed, cases, seconds, cpus, jobs, boot):
+    import multiprocessing
+    share = None if cases is None else -(-cases // jobs)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(jobs) as pool:
+        parts = pool.map(_worker, [(seed + j, share, seconds, cpus, boot)
+                                   for j in range(jobs)])
+    total = Campaign()
+    for part in parts:
+        total.merge(part)
+    return total
+
+
+def replay(boot_seed, cpus):
+    """Rerun one boot by its seed (as a violation names it); return the
+    Outcome and the programs' texts."""
+    spec = make_spec(boot_seed, cpus)
+    c = Campaign()
+    with _Recorder(c):
+        o = run_spec(spec, leak.new_secret())
+    o.violations += c.violations
+    return o, spec.texts
+
+
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(
+        prog="ia32k-fuzz",
+        description="Hostile random programs beside a canary that holds a "
+        "secret; fails on any broken invariant or leaked secret.")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="campaign seed (worker j uses seed + j)")
+    ap.add_argument("--cases", type=int, default=None,
+                    help="stop after this many random programs")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="stop after this many seconds (default 60 when "
+                    "--cases is not given)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="worker processes (one per core); 0 runs in this "
+                    "process")
+    ap.add_argument("--cpus", default="mix", choices=("1", "2", "mix"),
+                    help="CPUs of each booted machine (mix: one or two, "
+                    "drawn per boot)")
+    ap.add_argument("--check-every", type=int, default=1, metavar="N",
+                    help="run the invariant checker after every Nth system "
+                    "call or fault (1: every one; larger is faster; the end "
+                    "of every boot is always checked)")
+    ap.add_argument("--replay", type=int, metavar="BOOT_SEED",
+                    help="rerun one boot a violation named (with --cpus 1 "
+                    "or 2) and print its programs")
+    ap.add_argument("--save", metavar="DIR",
+                    help="write the programs of every violating boot to DIR")
+    args = ap.parse_args(argv)
+    cpus = args.cpus if args.cpus == "mix" else int(args.cpus)
+    if args.replay is not None:
+        o, texts = replay(args.replay, 1 if cpus == "mix" else cpus)
+        for name, text in texts.items():
+            print(f"--- {name}\n{text}")
+        print("violations:", o.violations, "secret hits:", o.hits)
+        return 1 if o.violations or o.hits else 0
+    if args.cases is None and args.seconds is None:
+        args.seconds = 60
+    c = fuzz(args.seed, args.cases, args.seconds, cpus, args.jobs,
+             check_every=args.check_every)
+    print(c.summary())
+    for v in c.violations[:20]:
+        print(f"  violation ({v['where']}): {v['what']}")
+    if args.save:
+        _save(args.save, c.violations)
+    return 1 if c.violations else 0
+
+
+def _save(directory, violations):
+    from pathlib import Path
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    for v in violations:
+        spec = make_spec(v["boot_seed"], v["cpus"])
+        for name, text in spec.texts.items():
+            (d / f"{v['boot_seed']}-{v['cpus']}-{name}.s").write_text(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

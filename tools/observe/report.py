@@ -1,0 +1,18 @@
+"""The run report of docs/abi.md: every process's end, and the machine's stats."""
+
+from dataclasses import asdict
+
+
+def build_report(k):
+    """The --report JSON object for kernel k after its run."""
+    procs = [{"pid": p.pid, "name": p.name, "uid": p.uid, "status": p.status,
+              "fault": p.fault} for p in sorted(k.procs, key=lambda p: p.pid)]
+    report = {"processes": procs, "stats": asdict(k.stats),
+              "cpus": [pc.report() for pc in k.sched.percpu]}
+    if k.checker:
+        report["stats"]["invariant_checks"] = k.checker.checks
+    for ext in k.extensions:
+        extra = getattr(ext, "report", None)
+        if extra:
+            extra(report)
+    return report

@@ -1,0 +1,1 @@
+"""Data races: the happens-before detector, its memory watcher, and the race finder."""

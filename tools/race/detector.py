@@ -1,0 +1,304 @@
+"""The race detector's runtime: vector clocks, shadow memory and verdicts
+(docs/abi.md, "watching the machine", --races).
+
+Fed by two kinds of events and nothing else, so it can be tested on
+synthetic streams: accesses (pid, physical address, size, read or write,
+atomic or not) and happens-before edges between processes (spawn, exit ->
+wait, a release carried to an acquire: send -> recv, futex_wake ->
+futex_wait). tools.race.watch turns a running kernel into these events.
+
+Clocks: each process p has a vector clock C_p (pid -> count); its epoch is
+C_p[p]. An access by q at epoch e happens before p's current point iff
+e <= C_p[q]. A release copies C_p out and then advances p's epoch; an
+acquire joins a copy into C_p.
+
+Shadow: per physical byte, the last write and the reads since it (one per
+process), kept per 4-byte word while whole words are accessed. Two
+accesses race when they touch one byte from different processes, at least
+one writes, and neither happens before the other.
+
+Synchronization words: a 4-byte aligned word that an atomic instruction
+(lock prefix, xchg with memory) touches becomes a sync word: from then on
+every write to it (atomic or plain) is a release into the word's clock and
+every read an acquire from it, and it is never itself a race. A word can
+become a sync word after plain accesses to it (memset of a header, say):
+those earlier accesses keep the order they had (they synchronized nothing),
+and any race already found on the word is withdrawn when its frame's life
+ends or the run ends - "never itself a race" holds for the whole run.
+"""
+
+from dataclasses import dataclass, field
+
+WORD = ~3
+FRAME = ~0xFFF
+
+
+@dataclass(slots=True)
+class Access:
+    """One guest access as the shadow remembers it."""
+    pid: int
+    epoch: int
+    eip: int
+    write: bool
+    pa: int                      # the first byte the access touched
+    size: int
+    cpu: int = 0
+    program: str = ""            # the instruction's program (pairs' key)
+
+    @property
+    def kind(self):
+        return "write" if self.write else "read"
+
+
+@dataclass(slots=True)
+class SyncWord:
+    """A sync word's clock (what its writers released), and who has
+    acquired it since its last write."""
+    clock: dict = field(default_factory=dict)
+    acquired: set = field(default_factory=set)
+
+
+@dataclass
+class Race:
+    """A racing pair: a happened first, b found the conflict. byte is the
+    physical byte both touched; va_a/va_b where each process saw it (the
+    first byte of each access), filled in by the kernel side."""
+    a: Access
+    b: Access
+    byte: int
+    va_a: object = None
+    va_b: object = None
+    where: str = ""              # what the byte belongs to (a segment)
+    count: int = 1               # how many conflicting pairs this stands for
+    seq: int = 0                 # the order races were found in
+
+    @property
+    def key(self):
+        return pair_key(self.a, self.b)
+
+
+def pair_key(a, b):
+    """A racing pair is reported once per pair of instructions."""
+    return tuple(sorted(((a.program, a.eip), (b.program, b.eip))))
+
+
+@dataclass
+class Detector:
+    """Clocks, shadow state, sync words and the races found."""
+    located: object = None       # located(race): fills in va_a, va_b, where
+    clocks: dict = field(default_factory=dict)      # pid -> {pid: int}
+    exits: dict = field(default_factory=dict)       # pid -> clock at exit
+    writes: dict = field(default_factory=dict)      # byte -> Access
+    reads: dict = field(default_factory=dict)       # byte -> {pid: Access}
+    sync: dict = field(default_factory=dict)        # word -> clock
+    races: dict = field(default_factory=dict)       # pair key -> Race
+    final: list = field(default_factory=list)       # withdrawn-checked races
+    found: int = 0
+    accesses: int = 0
+    sync_accesses: int = 0
+
+    # -- happens-before edges ------------------------------------------
+    def clock(self, pid):
+        c = self.clocks.get(pid)
+        if c is None:
+            c = self.clocks[pid] = {pid: 1}
+        return c
+
+    def spawn(self, parent, child):
+        """child's first instruction comes after everything parent did so
+        far (parent None: a boot process, ordered after nothing)."""
+        c = dict(self.release(parent)) if parent is not None else {}
+        c[child] = c.get(child, 0) + 1
+        self.clocks[child] = c
+
+    def exit(self, pid):
+        """pid ends: what it did is what a waiting parent will acquire."""
+        self.exits[pid] = dict(self.clock(pid))
+
+    def wait(self, parent, child):
+        """parent reaped child: child's whole life happens before."""
+        self.acquire(parent, self.exits.get(child))
+
+    def release(self, pid):
+        """A copy of pid's clock to carry (a message, a wake-up); pid's
+        later accesses are not covered by it."""
+        c = self.clock(pid)
+        snap = dict(c)
+        c[pid] += 1
+        return snap
+
+    def acquire(self, pid, snap):
+        """Join a carried clock into pid's."""
+        if snap:
+            _join(self.clock(pid), snap)
+
+    def wake(self, waker, sleeper):
+        """futex_wake by waker ends sleeper's futex_wait."""
+        self.acquire(sleeper, self.release(waker))
+
+    # -- accesses --------------------------------------------------------
+    def access(self, pid, pa, size, write, atomic=False, eip=0, cpu=0,
+               program=""):
+        """One guest access of size bytes at physical pa."""
+        self.accesses += 1
+        word, end = pa & WORD, pa + size
+        if atomic:
+            for w in range(word, end, 4):
+                self._make_sync(w)
+        c = self.clocks.get(pid) or self.clock(pid)
+        a = None
+        while word < end:
+            if word in self.sync:
+                self._sync_access(pid, word, write)
+            elif pa <= word and end >= word + 4:
+                a = self._whole(c, pid, word, write, a, eip, pa, size, cpu,
+                                program)
+            else:
+                a = a or Access(pid, c[pid], eip, write, pa, size, cpu,
+                                program)
+                self._bytes(c, a, word, max(pa, word) - word,
+                            min(end, word + 4) - word)
+            word += 4
+
+    def _sync_access(self, pid, word, write):
+        """A release into, or an acquire from, the sync word's clock."""
+        self.sync_accesses += 1
+        s = self.sync[word]
+        if write:
+            _join(s.clock, self.release(pid))
+            s.acquired.clear()
+        elif pid not in s.acquired:     # a spin loop's re-reads of an
+            _join(self.clock(pid), s.clock)     # unchanged word: nothing new
+            s.acquired.add(pid)
+
+    def _make_sync(self, word):
+        """word becomes a sync word: it leaves the shadow."""
+        if word not in self.sync:
+            self.sync[word] = SyncWord()
+            self.writes.pop(word, None)
+            self.reads.pop(word, None)
+
+    # The shadow of a word: writes[word] is the Access that last wrote all
+    # four bytes, or a list of four (one per byte, None if never written);
+    # reads[word] is {pid: Access} for reads that covered all four bytes
+    # since, or a list of four such dicts. Whole-word accesses (nearly all)
+    # stay in the short form. As in ThreadSanitizer, an access that adds
+    # nothing is skipped: a read of a word its process already read (same
+    # instruction) or wrote in this epoch, a write it already made (same
+    # instruction) with no other process's read since.
+    def _whole(self, c, pid, word, write, a, *info):
+        """An access of all four bytes of word; returns its Access."""
+        epoch = c[pid]
+        w, rs = self.writes.get(word), self.reads.get(word)
+        own = w.__class__ is Access and w.pid == pid and w.epoch == epoch
+        if not write:
+            if own and rs is None:
+                return a
+            r = rs.get(pid) if rs.__class__ is dict else None
+            if r is not None and r.epoch == epoch and r.eip == info[0]:
+                return a
+        elif own and w.eip == info[0]:
+            if rs is None:
+                return a
+            if rs.__class__ is dict and len(rs) == 1 and pid in rs:
+                del self.reads[word]        # only its own reads since
+                return a
+        a = a or Access(pid, epoch, info[0], write, *info[1:])
+        if w.__class__ is Access:
+            if w.pid != pid and w.epoch > c.get(w.pid, 0):
+                self._race(w, a, word)
+        elif w is not None:
+            self._check(c, a, word, w)
+        if write:
+            if rs.__class__ is dict:
+                for r in rs.values():
+                    if r.pid != pid and r.epoch > c.get(r.pid, 0):
+                        self._race(r, a, word)
+            elif rs is not None:
+                self._check(c, a, word, rs, reads=True)
+            if rs is not None:
+                del self.reads[word]
+            self.writes[word] = a
+        elif rs is None:
+            self.reads[word] = {pid: a}
+        elif rs.__class__ is dict:
+            rs[pid] = a
+        else:
+            for d in rs:
+                d[pid] = a
+        return a
+
+    def _bytes(self, c, a, word, lo, hi):
+        """An access of bytes lo..hi-1 of word: the per-byte form."""
+        w, rs = self.writes.get(word), self.reads.get(word)
+        if w.__class__ is Access:
+            w = self.writes[word] = [w] * 4
+        if rs.__class__ is dict:
+            rs = self.reads[word] = [dict(rs) for _ in range(4)]
+        if w is not None:
+            self._check(c, a, word, w, lo, hi)
+        if a.write:
+            if rs is not None:
+                self._check(c, a, word, rs, lo, hi, reads=True)
+                for i in range(lo, hi):
+                    rs[i] = {}
+            if w is None:
+                w = self.writes[word] = [None] * 4
+            w[lo:hi] = [a] * (hi - lo)
+        else:
+            if rs is None:
+                rs = self.reads[word] = [{} for _ in range(4)]
+            for i in range(lo, hi):
+                rs[i][a.pid] = a
+
+    def _check(self, c, a, word, per_byte, lo=0, hi=4, reads=False):
+        """Report a against each earlier access in per_byte[lo:hi] (Access
+        or None; with reads, {pid: Access}) that conflicts and is not
+        ordered before it; each earlier access once, at its first byte."""
+        seen = set()
+        for i in range(lo, hi):
+            for x in (per_byte[i].values() if reads else (per_byte[i],)):
+                if x is None or id(x) in seen:
+                    continue
+                seen.add(id(x))
+                if x.pid != a.pid and x.epoch > c.get(x.pid, 0):
+                    self._race(x, a, word + i)
+
+    def _race(self, first, second, byte):
+        key = pair_key(first, second)
+        found = self.races.get(key)
+        if found is not None:
+            found.count += 1
+            return
+        race = Race(first, second, byte, seq=self.found)
+        self.found += 1
+        if self.located:
+            self.located(race)
+        self.races[key] = race
+
+    # -- frames come and go ---------------------------------------------
+    def forget(self, frames):
+        """The physical frames (a set of frame addresses) are about to be
+        reused for something else: settle the races found there (withdraw
+        those on sync words) and drop their shadow and sync words."""
+        for key, race in list(self.races.items()):
+            if race.byte & FRAME in frames:
+                del self.races[key]
+                if race.byte & WORD not in self.sync:
+                    self.final.append(race)
+        for table in (self.writes, self.reads, self.sync):
+            for k in [k for k in table if k & FRAME in frames]:
+                del table[k]
+
+    def verdicts(self):
+        """Every race of the run, in the order found, none on a sync word."""
+        live = [r for r in self.races.values()
+                if r.byte & WORD not in self.sync]
+        return sorted(self.final + live, key=lambda r: r.seq)
+
+
+def _join(into, other):
+    """into := into joined with other (pointwise max)."""
+    for pid, n in other.items():
+        if into.get(pid, 0) < n:
+            into[pid] = n

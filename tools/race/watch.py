@@ -1,0 +1,246 @@
+"""`--races`: the kernel side of the race detector. It watches the frames
+of every attached shared memory segment (emu.memlog's C hook, on every CPU,
+installed only while some frame is watched), feeds the accesses and the
+kernel's happens-before events to tools.race.detector in the order they happened,
+and reports each racing pair of instructions once: on stderr at the end of
+the run, and as `races` in the --report JSON.
+
+Interface (for `ia32k run --races` and the race finder):
+    k = Kernel(programs, ..., races=True)   # k.races is this RaceWatch
+    k.boot(names); k.run()
+    k.races.verdicts   # [tools.race.detector.Race], settled at the end of the run;
+                       # race.key: ((program, eip), (program, eip)), sorted
+    k.races.json()     # the report's `races` list (docs/abi.md)
+    k.races.text()     # the stderr blocks, one per pair
+    build_report(k)["races"]                # the same list as json()
+
+Accesses are drained from the CPU's log before every happens-before event
+and at the end of every slice: the CPUs take turns from one host thread, so
+that order is the order the accesses happened in. Only guest instructions'
+accesses are seen; the kernel's copy-in and copy-out (send, recv, a
+status written by wait) are not recorded.
+"""
+
+from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+
+from emu.memlog import WRITE_BIT, MemLog, Watch
+from emu.walk import FETCH
+from emu.x86 import PAGE_SHIFT, PAGE_SIZE
+from tools.observe.debuginfo import line_table
+from tools.race.detector import FRAME, Detector
+
+_disasm = Cs(CS_ARCH_X86, CS_MODE_32)
+MAX_INSN = 15
+
+
+class RaceWatch:
+    """The detector attached to one kernel (a kernel extension)."""
+
+    def __init__(self, k):
+        self.k = k
+        self.det = Detector(located=self.located)
+        self.watch = Watch(k.hw.memory)
+        self.logs = [MemLog(cpu, self.watch) for cpu in k.hw.cpus]
+        self.frames = {}         # frame -> (segment, page index)
+        self.placed = {}         # (pid, segment id) -> attach address
+        self.insns = {}          # program -> {eip: (atomic, text)}
+        self.lines = {}          # program -> LineTable
+        self.verdicts = None     # the races, once the run has ended
+
+    @classmethod
+    def attach(cls, k):
+        watch = cls(k)
+        k.extensions.append(watch)
+        return watch
+
+    # -- accesses ----------------------------------------------------------
+    def drain(self, cpu, p):
+        """Feed cpu's logged accesses, all made by p, to the detector."""
+        recs = self.logs[cpu.index].drain()
+        if recs is None or p is None:
+            return
+        insns = self.insns.setdefault(p.name, {})
+        access, pid, idx, name = self.det.access, p.pid, cpu.index, p.name
+        for i in range(0, len(recs), 3):
+            eip, pa, sw = recs[i], recs[i + 1], recs[i + 2]
+            insn = insns.get(eip)
+            if insn is None:
+                insn = insns[eip] = decode(p, eip)
+            access(pid, pa, sw & 0xFF, sw & WRITE_BIT != 0, insn[0], eip,
+                   idx, name)
+
+    def _drain_current(self):
+        if self.k.cpu is not None:
+            self.drain(self.k.cpu, self.k.current)
+
+    def on_slice_end(self, cpu, p):
+        self.drain(cpu, p)
+
+    # -- happens-before events -------------------------------------------
+    def on_spawn(self, parent, child):
+        self._drain_current()
+        self.det.spawn(parent.pid if parent else None, child.pid)
+
+    def on_exit(self, p):
+        self._drain_current()
+        self.det.exit(p.pid)
+
+    def on_wait(self, parent, child):
+        self._drain_current()
+        self.det.wait(parent.pid, child.pid)
+
+    def on_send(self, p, msg):
+        self._drain_current()
+        msg.clock = self.det.release(p.pid)
+
+    def on_recv(self, p, msg):
+        self._drain_current()
+        self.det.acquire(p.pid, msg.clock)
+
+    def on_futex_wake(self, waker, sleeper):
+        self._drain_current()
+        self.det.wake(waker.pid, sleeper.pid)
+
+    # -- which frames are watched ----------------------------------------
+    def on_shm_attach(self, p, seg, addr):
+        self.placed[(p.pid, seg.id)] = addr
+        for i, pa in enumerate(seg.frames):
+            if pa:
+                self.on_shm_frame(seg, i, pa)
+        self._hooks()
+
+    def on_shm_frame(self, seg, page, pa):
+        self.frames[pa] = (seg, page)
+        self.watch.set(pa)
+        self._hooks()
+
+    def on_shm_detach(self, seg):
+        """The last attachment gone: its frames need no watching (their
+        shadow stays: the segment may be attached again)."""
+        if not seg.attachments:
+            for pa in seg.frames:
+                if pa:
+                    self.watch.set(pa, False)
+            self._hooks()
+
+    def on_shm_free(self, seg):
+        """The frames go back to the allocator: settle their races."""
+        self._drain_current()
+        gone = {pa for pa in seg.frames if pa}
+        self.det.forget(gone)
+        for pa in gone:
+            self.watch.set(pa, False)
+        self._hooks()
+
+    def _hooks(self):
+        """The memory hook is on exactly while some frame is watched."""
+        for log in self.logs:
+            if self.watch.count:
+                log.enable()
+            else:
+                log.disable()
+
+    def located(self, race):
+        """A race was just found: note where each process saw the byte,
+        while its attachments are still known."""
+        race.va_a = self.locate(race.a.pid, race.a.pa)
+        race.va_b = self.locate(race.b.pid, race.b.pa)
+        race.where = self._segment_text(race.byte)
+
+    def locate(self, pid, pa):
+        """The virtual address at which pid sees physical pa (through its
+        first attachment of the segment, or where it had it), or None."""
+        seg_page = self.frames.get(pa & FRAME)
+        if seg_page is None:
+            return None
+        seg, page = seg_page
+        addr = next((a.addr for a in seg.attachments if a.pid == pid),
+                    self.placed.get((pid, seg.id)))
+        if addr is None:
+            return None
+        return addr + (page << PAGE_SHIFT) + (pa & (PAGE_SIZE - 1))
+
+    # -- the verdicts ------------------------------------------------------
+    def on_run_end(self):
+        self.verdicts = self.det.verdicts()
+        dropped = sum(log.dropped for log in self.logs)
+        if dropped:
+            self.k.console.message(f"races: {dropped} accesses lost (the "
+                                   "host ran out of memory for the log)")
+        for block in self.blocks():
+            self.k.console.message(block)
+
+    def report(self, report):
+        report["races"] = self.json()
+
+    def json(self):
+        """The report's `races`: one entry per racing pair."""
+        return [{"a": _side(r.a, r.va_a), "b": _side(r.b, r.va_b),
+                 "pa": max(r.a.pa, r.b.pa)} for r in self.verdicts or ()]
+
+    def text(self):
+        return "".join(f"ia32k: {b}\n" for b in self.blocks())
+
+    def blocks(self):
+        return [self.describe(r) for r in self.verdicts or ()]
+
+    def describe(self, r):
+        """One racing pair as text: where, who, which instructions."""
+        head = (f"data race on physical {max(r.a.pa, r.b.pa):#010x}"
+                f"{r.where}: no happens-before order "
+                f"joins these two accesses")
+        lines = [head] + [self._access_text(a, va) for a, va in
+                          ((r.a, r.va_a), (r.b, r.va_b))]
+        if r.count > 1:
+            lines.append(f"  (seen {r.count} times)")
+        return "\n".join(lines)
+
+    def _segment_text(self, pa):
+        seg_page = self.frames.get(pa & FRAME)
+        if seg_page is None:
+            return ""
+        seg, page = seg_page
+        return f" (shm {seg.id} + {(page << PAGE_SHIFT) | (pa & 0xFFF):#x})"
+
+    def _access_text(self, a, va):
+        _, text = self.insns.get(a.program, {}).get(a.eip, (False, None))
+        where = self.line(a.program, a.eip)
+        return (f"  {a.kind:<5} {a.size} byte{'s' if a.size > 1 else ''} "
+                f"by pid {a.pid} ({a.program}) on cpu {a.cpu} at va "
+                f"{_hex(va)}: eip {a.eip:#010x} {text or '<unreadable>'}"
+                + (f"  [{where}]" if where else ""))
+
+    def line(self, program, eip):
+        """file:line of eip in program (C built with -g), or None."""
+        table = self.lines.get(program)
+        if table is None:
+            image = self.k.programs.get(program)
+            table = self.lines[program] = line_table(
+                getattr(image, "elf", b"") or b"")
+        return table.line(eip)
+
+
+def decode(p, eip):
+    """(atomic, text) for the instruction at eip in p: atomic when it has
+    a lock prefix or is an xchg with memory (always locked on x86)."""
+    code = b""
+    while len(code) < MAX_INSN:
+        w = p.aspace.walk(eip + len(code), FETCH) if p.aspace else None
+        if w is None or not w.ok:
+            break
+        n = min(MAX_INSN - len(code), PAGE_SIZE - (w.pa & (PAGE_SIZE - 1)))
+        code += p.aspace.vm.hw.read(w.pa, n)
+    for insn in _disasm.disasm(code, eip):
+        text = f"{insn.mnemonic} {insn.op_str}".strip()
+        atomic = insn.mnemonic.startswith("lock") or \
+            (insn.mnemonic == "xchg" and "ptr" in insn.op_str)
+        return atomic, text
+    return False, None
+
+
+def _side(a, va):
+    return {"pid": a.pid, "eip": a.eip, "access": a.kind, "va": va}
+
+
+def _hex(va):
+    return "?" if va is None else f"{va:#010x}"
