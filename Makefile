@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench fuzz trace debug setup clean screenshot
+.PHONY: run test bench fuzz trace debug setup clean screenshot docs
 
 setup: $(STAMP)
 
@@ -42,6 +42,10 @@ screenshot: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# `make docs`: the guide (docs/, nav in mkdocs.yml) as a website in site/.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 # `make trace`: the page-walk demo traced as text (trace.txt) and JSON lines
 # (trace.jsonl); see README, "Page-walk traces". Exit status 1 is expected:
