@@ -17,17 +17,14 @@ import queue
 import socket
 import threading
 
-from tools.debug.target import (CONTROL_REGS, CORE_REGS, SIGTRAP, DebugError,
-                          Resume)
+from tools.debug.gdbarch import (CORE_REGS, NREGS, SIGTRAP, TARGET_XML,
+                                 register_bytes, signal)
+from tools.debug.stops import DebugError, Reason, Resume, WatchKind
 
 PACKET_SIZE = 0x4000
 INTERRUPT = 0x03
-X87_REGS = 8                  # st0..st7, 10 bytes each
-FCTRL_AT_RESET = 0x37F
-X87_CONTROL = ("fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg",
-               "fooff", "fop")
-NREGS = len(CORE_REGS) + X87_REGS + len(X87_CONTROL) + len(CONTROL_REGS)
-FIRST_CR = len(CORE_REGS) + X87_REGS + len(X87_CONTROL)
+WATCH_KINDS = (WatchKind.WRITE, WatchKind.READ, WatchKind.ACCESS)  # Z2-Z4
+WATCH_NAMES = dict(zip(WATCH_KINDS, ("watch", "rwatch", "awatch")))
 _ESCAPED = b"#$}*"
 
 
@@ -128,7 +125,7 @@ class Args:
 
 
 class GdbStub:
-    """One gdb connection serving a target (see kernel/debug.Debugger)."""
+    """One gdb connection serving a target (see tools/debug/target.Debugger)."""
 
     def __init__(self, target, conn):
         self.target = target
@@ -254,11 +251,11 @@ class GdbStub:
             return "E02"
 
     def stop_reply(self, stop):
-        text = f"T{stop.signal:02x}thread:{stop.pid:x};"
-        if stop.reason == "swbreak":
+        text = f"T{signal(stop):02x}thread:{stop.pid:x};"
+        if stop.reason is Reason.BREAKPOINT:
             text += "swbreak:;"
-        elif stop.reason:
-            text += f"{stop.reason}:{stop.address:x};"
+        elif stop.reason is Reason.WATCHPOINT:
+            text += f"{WATCH_NAMES[stop.watch]}:{stop.address:x};"
         return text
 
     def _why(self, _):
@@ -315,20 +312,7 @@ class GdbStub:
 
     # registers: the XML's order, little-endian hex
     def _reg_bytes(self, n):
-        """Register n as gdb numbers it: the core set, then the x87 set
-        (zero: no program here uses it), then the control registers."""
-        pid, x87 = self._pid(), len(CORE_REGS) + X87_REGS
-        if n < len(CORE_REGS):
-            value = self.target.read_register(pid, CORE_REGS[n])
-        elif n < x87:
-            return bytes(10)
-        elif n < FIRST_CR:
-            value = FCTRL_AT_RESET if n == x87 else 0
-        elif n < NREGS:
-            value = self.target.read_register(pid, CONTROL_REGS[n - FIRST_CR])
-        else:
-            raise ValueError(f"no register {n}")
-        return value.to_bytes(4, "little")
+        return register_bytes(self.target, self._pid(), n)
 
     def _read_regs(self, _):
         return "".join(self._reg_bytes(n).hex() for n in range(NREGS))
@@ -390,7 +374,7 @@ class GdbStub:
              self.target.remove_breakpoint)(addr)
             return "OK"
         if kind in (2, 3, 4):
-            wkind = ("watch", "rwatch", "awatch")[kind - 2]
+            wkind = WATCH_KINDS[kind - 2]
             if insert:
                 self.target.add_watchpoint(self._pid(), addr, length, wkind)
             else:
@@ -482,27 +466,3 @@ def accept_one(server):
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return conn
 
-
-def _reg_xml(names, bitsize, start, typ="int32", group=None):
-    extra = f' group="{group}"' if group else ""
-    return "".join(f'<reg name="{n}" bitsize="{bitsize}" type="{typ}" '
-                   f'regnum="{start + i}"{extra}/>'
-                   for i, n in enumerate(names))
-
-
-TARGET_XML = (
-    '<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd">'
-    '<target version="1.0"><architecture>i386</architecture>'
-    '<feature name="org.gnu.gdb.i386.core">'
-    + _reg_xml(CORE_REGS[:4], 32, 0)
-    + '<reg name="esp" bitsize="32" type="data_ptr" regnum="4"/>'
-    '<reg name="ebp" bitsize="32" type="data_ptr" regnum="5"/>'
-    + _reg_xml(CORE_REGS[6:8], 32, 6)
-    + '<reg name="eip" bitsize="32" type="code_ptr" regnum="8"/>'
-    '<reg name="eflags" bitsize="32" type="int32" regnum="9"/>'
-    + _reg_xml(CORE_REGS[10:], 32, 10)
-    + _reg_xml([f"st{i}" for i in range(8)], 80, 16, "i387_ext")
-    + _reg_xml(X87_CONTROL, 32, 24, "int", "float")
-    + '</feature><feature name="org.ia32k.control">'
-    + _reg_xml(CONTROL_REGS, 32, FIRST_CR, "int32", "system")
-    + '</feature></target>')

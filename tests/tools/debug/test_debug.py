@@ -7,7 +7,8 @@ import io
 
 import pytest
 
-from tools.debug.target import DebugError, Debugger, Resume
+from tools.debug.stops import DebugError, Reason, Resume
+from tools.debug.target import Debugger
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
 from tools.toolchain.asm import assemble_source
@@ -62,7 +63,8 @@ def test_breakpoint_stops_each_process_and_writes_no_byte():
     dbg.add_breakpoint(HERE)
     assert dbg.read_memory(1, HERE, 4) == before == raw == k.hw.read(w.pa, 4)
     k.run()
-    assert seen == [(1, "swbreak", HERE, 1), (2, "swbreak", HERE, 2)]
+    assert seen == [(1, Reason.BREAKPOINT, HERE, 1),
+                    (2, Reason.BREAKPOINT, HERE, 2)]
     assert [p.status for p in k.procs] == [1, 2]
 
 

@@ -6,9 +6,10 @@ import socket
 
 import pytest
 
-from tools.debug.target import DebugError, Resume, Stop
-from tools.debug.gdbstub import (NREGS, TARGET_XML, GdbStub, PacketReader,
-                           checksum, escape, frame, unescape)
+from tools.debug.gdbarch import NREGS, TARGET_XML
+from tools.debug.gdbstub import (GdbStub, PacketReader, checksum, escape,
+                                 frame, unescape)
+from tools.debug.stops import DebugError, Reason, Resume, Stop, WatchKind
 
 
 class FakeTarget:
@@ -78,7 +79,7 @@ def stub():
     a, b = socket.socketpair()
     b.settimeout(10)
     s = GdbStub(FakeTarget(), a)
-    s.last_stop = Stop(1, 5)
+    s.last_stop = Stop(1, Reason.START)
     s.g_thread = 1
     yield s, b
     s.close()
@@ -176,8 +177,8 @@ def test_points(stub):
     assert ask(s, "Z2,1000,4") == "OK"
     assert ask(s, "Z4,1000,4") == "OK"
     assert ("break", 0x401000) in s.target.points
-    assert ("watch", 1, 0x1000, 4) in s.target.points
-    assert ("awatch", 1, 0x1000, 4) in s.target.points
+    assert (WatchKind.WRITE, 1, 0x1000, 4) in s.target.points
+    assert (WatchKind.ACCESS, 1, 0x1000, 4) in s.target.points
     assert ask(s, "z0,401000,1") == "OK"
     assert ("break", 0x401000) not in s.target.points
     assert ask(s, "Z9,0,1") == ""
@@ -200,10 +201,11 @@ def test_resume_packets(stub):
 
 def test_stop_replies(stub):
     s, _ = stub
-    assert s.stop_reply(Stop(2, 5, "swbreak")) == "T05thread:2;swbreak:;"
-    assert s.stop_reply(Stop(1, 5, "watch", 0x60000004)) == \
+    assert s.stop_reply(Stop(2, Reason.BREAKPOINT)) == "T05thread:2;swbreak:;"
+    assert s.stop_reply(Stop(1, Reason.WATCHPOINT, 0x60000004,
+                               WatchKind.WRITE)) == \
         "T05thread:1;watch:60000004;"
-    assert s.stop_reply(Stop(3, 11)) == "T0bthread:3;"
+    assert s.stop_reply(Stop(3, Reason.FAULT, vector=14)) == "T0bthread:3;"
 
 
 def test_target_xml_in_pieces(stub):
@@ -262,7 +264,7 @@ def test_no_ack_mode_and_stop_report(stub):
     assert _read_packet(gdb) == "OK"
     assert not s.ack
     s.events.put(("packet", b"D"))
-    resume = s.on_stop(Stop(2, 5, "swbreak"))
+    resume = s.on_stop(Stop(2, Reason.BREAKPOINT))
     assert _read_packet(gdb) == "T05thread:2;swbreak:;"
     assert resume.detach and s.closed
 
@@ -281,7 +283,7 @@ def test_any_bytes_and_any_packet_are_answered():
 
     a, b = socket.socketpair()
     s = GdbStub(FakeTarget(), a)
-    s.g_thread, s.last_stop = 1, Stop(1, 5)
+    s.g_thread, s.last_stop = 1, Stop(1, Reason.START)
     prefixes = st.sampled_from([p for p, _ in GdbStub.TABLE] + ["", "v", "q"])
 
     @settings(max_examples=400, deadline=None)
