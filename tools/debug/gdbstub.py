@@ -124,41 +124,37 @@ class Args:
         return -1 if text == "-1" else Args.hexint(text)
 
 
-class GdbStub:
-    """One gdb connection serving a target (see tools/debug/target.Debugger)."""
+class Connection:
+    """One gdb's socket: a thread reads it, so that Ctrl-C is seen while
+    the machine runs, and splits it into packets; replies go out framed.
+    Good packets are acked (until no-ack mode), bad ones NAKed, and a NAK
+    resends the last reply. interrupted(gone) is called from the reading
+    thread at a Ctrl-C (gone False) and when gdb hangs up (gone True)."""
 
-    def __init__(self, target, conn):
-        self.target = target
-        self.conn = conn
+    def __init__(self, sock, interrupted):
+        self.sock = sock
+        self.interrupted = interrupted
         self.events = queue.Queue()
         self.reader = PacketReader()
         self.ack = True
-        self.running = False
-        self.interrupt_pending = False   # a 0x03 not yet acted on
         self.closed = False
-        self.last_stop = None
-        self.g_thread = self.c_thread = None
         self.last_sent = b""
         threading.Thread(target=self._read_loop, daemon=True).start()
 
-    # -- the socket, read by a thread so Ctrl-C is seen while running -----
     def _read_loop(self):
         while True:
             try:
-                data = self.conn.recv(4096)
+                data = self.sock.recv(4096)
             except OSError:
                 data = b""
             if not data:
                 self.closed = True
                 self.events.put(None)
-                if self.running:
-                    self.target.interrupt()
+                self.interrupted(True)
                 return
             for ev in self.reader.feed(data):
                 if ev[0] == "interrupt":
-                    self.interrupt_pending = True
-                    if self.running:
-                        self.target.interrupt()
+                    self.interrupted(False)
                 else:
                     self.events.put(ev)
 
@@ -166,7 +162,7 @@ class GdbStub:
         if self.closed:
             return
         try:
-            self.conn.sendall(data)
+            self.sock.sendall(data)
         except OSError:
             self.closed = True
 
@@ -191,6 +187,33 @@ class GdbStub:
             elif kind == "nak" and self.last_sent:
                 self._send_raw(self.last_sent)
 
+    def close(self):
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class GdbStub:
+    """One gdb connection serving a target (see tools/debug/target.Debugger)."""
+
+    def __init__(self, target, sock):
+        self.target = target
+        self.running = False
+        self.interrupt_pending = False   # a 0x03 not yet acted on
+        self.last_stop = None
+        self.g_thread = self.c_thread = None
+        self.conn = Connection(sock, self._interrupted)
+
+    def _interrupted(self, gone):
+        """Ctrl-C, or gdb gone: stop the machine if it runs."""
+        if not gone:
+            self.interrupt_pending = True
+        if self.running:
+            self.target.interrupt()
+
     # -- called by the target ----------------------------------------------
     def on_stop(self, stop):
         """The machine stopped: report it (if gdb waits for it), then
@@ -200,27 +223,19 @@ class GdbStub:
         self.interrupt_pending = False
         if self.running:
             self.running = False
-            self.send(self.stop_reply(stop))
+            self.conn.send(self.stop_reply(stop))
         return self.serve()
 
     def on_exit(self, status):
         """The run ended: W<status> if gdb waits for a stop, then close."""
-        if self.running and not self.closed:
-            self.send(f"W{status & 0xFF:02x}")
-        self.close()
-
-    def close(self):
-        self.closed = True
-        try:
-            self.conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if self.running and not self.conn.closed:
+            self.conn.send(f"W{status & 0xFF:02x}")
         self.conn.close()
 
     def serve(self):
         """Answer packets until one resumes the machine."""
         while True:
-            pkt = self.next_packet()
+            pkt = self.conn.next_packet()
             if pkt is None:
                 return Resume(detach=True)
             reply = self.handle(pkt)
@@ -228,13 +243,13 @@ class GdbStub:
                 continue
             if isinstance(reply, Resume):
                 if reply.detach or reply.kill:
-                    self.close()
+                    self.conn.close()
                 else:
                     self.running = True
-                    if self.interrupt_pending or self.closed:
+                    if self.interrupt_pending or self.conn.closed:
                         self.target.interrupt()   # came with the resume
                 return reply
-            self.send(reply)
+            self.conn.send(reply)
 
     # -- packets -----------------------------------------------------------
     def handle(self, pkt):
@@ -267,8 +282,8 @@ class GdbStub:
                 "swbreak+;hwbreak+;QStartNoAckMode+")
 
     def _no_ack(self, _):
-        self.send("OK")
-        self.ack = False
+        self.conn.send("OK")
+        self.conn.ack = False
         return None
 
     def _features(self, rest):
@@ -415,7 +430,7 @@ class GdbStub:
         return Resume(kill=True)
 
     def _detach(self, _):
-        self.send("OK")
+        self.conn.send("OK")
         return Resume(detach=True)
 
     def _monitor(self, rest):
@@ -426,7 +441,7 @@ class GdbStub:
             text = f"error: {e}\n"
         chunk = PACKET_SIZE // 2 - 16
         for i in range(0, len(text.encode()), chunk):
-            self.send("O" + text.encode()[i:i + chunk].hex())
+            self.conn.send("O" + text.encode()[i:i + chunk].hex())
         return "OK"
 
     TABLE = [

@@ -82,7 +82,7 @@ def stub():
     s.last_stop = Stop(1, Reason.START)
     s.g_thread = 1
     yield s, b
-    s.close()
+    s.conn.close()
     b.close()
 
 
@@ -206,6 +206,17 @@ def test_stop_replies(stub):
                                WatchKind.WRITE)) == \
         "T05thread:1;watch:60000004;"
     assert s.stop_reply(Stop(3, Reason.FAULT, vector=14)) == "T0bthread:3;"
+    assert s.stop_reply(Stop(1, Reason.WATCHPOINT, 0x10, WatchKind.READ)) \
+        == "T05thread:1;rwatch:10;"
+    assert s.stop_reply(Stop(1, Reason.WATCHPOINT, 0x10, WatchKind.ACCESS)) \
+        == "T05thread:1;awatch:10;"
+    # only the stub speaks signals: each reason and fault vector has one
+    for reason in (Reason.START, Reason.STEP, Reason.EXIT):
+        assert s.stop_reply(Stop(1, reason)) == "T05thread:1;"
+    assert s.stop_reply(Stop(1, Reason.INTERRUPT)) == "T02thread:1;"
+    for vector, sig in ((0, 8), (6, 4), (13, 11), (16, 8)):
+        assert s.stop_reply(Stop(1, Reason.FAULT, vector=vector)) == \
+            f"T{sig:02x}thread:1;"
 
 
 def test_target_xml_in_pieces(stub):
@@ -253,7 +264,7 @@ def test_interrupt_while_running(stub):
     s.running = True
     gdb.sendall(b"\x03")
     gdb.sendall(frame("?"))                    # a later packet, to sync
-    s.next_packet()
+    s.conn.next_packet()
     assert s.target.interrupts == 1
 
 
@@ -262,11 +273,11 @@ def test_no_ack_mode_and_stop_report(stub):
     gdb.sendall(frame("QStartNoAckMode") + frame("vCont;c"))
     s.serve()
     assert _read_packet(gdb) == "OK"
-    assert not s.ack
-    s.events.put(("packet", b"D"))
+    assert not s.conn.ack
+    s.conn.events.put(("packet", b"D"))
     resume = s.on_stop(Stop(2, Reason.BREAKPOINT))
     assert _read_packet(gdb) == "T05thread:2;swbreak:;"
-    assert resume.detach and s.closed
+    assert resume.detach and s.conn.closed
 
 
 def test_disconnect_means_detach(stub):
@@ -295,5 +306,5 @@ def test_any_bytes_and_any_packet_are_answered():
     try:
         check()
     finally:
-        s.close()
+        s.conn.close()
         b.close()
