@@ -5,8 +5,11 @@ no-ack mode, escaping, the packet table, and Ctrl-C (a raw 0x03 while the
 machine runs). Everything it asks of the machine goes through a small
 target interface (tools/debug/target.py implements it): threads, registers,
 memory through one process's page tables, break/watchpoints, monitor
-commands. The target calls on_stop(stop) at every stop; the stub answers
-gdb's packets until one of them resumes the machine, and returns how.
+commands, all in the kernel's terms. Only the stub speaks gdb's: a stop's
+reason becomes a signal and a stop-reply field, a register number a name
+(tools/debug/gdbarch.py). The target calls on_stop(stop) at every stop;
+the stub answers gdb's packets until one of them resumes the machine, and
+returns how.
 
 Malformed input never raises: a bad checksum is NAKed ('-'), bytes
 outside packets are dropped, unknown packets get the empty reply ('' =
@@ -197,7 +200,7 @@ class Connection:
 
 
 class GdbStub:
-    """One gdb connection serving a target (see tools/debug/target.Debugger)."""
+    """One gdb connection serving a target (tools/debug/target.Debugger)."""
 
     def __init__(self, target, sock):
         self.target = target

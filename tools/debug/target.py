@@ -13,8 +13,10 @@ it, through whatever virtual address. A fault that would kill a process
 stops it first.
 
 The debugger (the "client") is called back at every stop with a Stop and
-answers how to go on: a Resume. It never touches the scheduler; between
-stops it talks to this object only.
+answers how to go on: a Resume (tools/debug/stops.py). It never touches
+the scheduler; between stops it talks to this object only, whose parts
+answer it: processes.py (threads, registers by name), memory.py,
+points.py (breakpoints, watchpoints, single step) and monitor.py.
 """
 
 import threading
@@ -42,6 +44,7 @@ class Interrupter:
         self._thread = None
 
     def request(self):
+        """Ask until a CPU has stopped (any thread may call this)."""
         self.requested = True
         t = self._thread
         if t is None or not t.is_alive():
@@ -56,9 +59,9 @@ class Interrupter:
 
 
 class Debugger:
-    """The debugging interface of one kernel: it serves stops to the
-    client and applies its answers; processes, memory, break- and
-    watchpoints and monitor commands are its parts'."""
+    """The debugging interface of one kernel. It serves each stop to the
+    client and applies the answer; the client's questions are answered by
+    its parts (processes, memory, points, monitor commands)."""
 
     def __init__(self, k):
         self.k = k
@@ -70,7 +73,7 @@ class Debugger:
         self.breakpoints = Breakpoints(k, self)
         self.watchpoints = Watchpoints(k, self, self.memory)
         self.step = Step(k, self)
-        self.monitors = Monitor(k, self.procs)
+        self.commands = Monitor(k, self.procs)
         self.attach(k)
 
     def attach(self, k):
@@ -119,7 +122,7 @@ class Debugger:
         self.watchpoints.remove(va, length, kind)
 
     def monitor(self, line):
-        return self.monitors.run(line)
+        return self.commands.run(line)
 
     # -- stops -------------------------------------------------------------
     def stop_now(self, cpu, stop):

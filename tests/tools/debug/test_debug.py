@@ -117,3 +117,24 @@ def test_threads_and_state_text():
     assert "ps" in dbg.monitor("help") and "PID" in dbg.monitor("ps")
     with pytest.raises(DebugError):
         dbg.monitor("walk 1")                      # usage
+
+
+def test_stop_reasons():
+    """Each stop says why in the kernel's terms: start, breakpoint, step,
+    and a fault with its vector."""
+    stops = []
+
+    def at_stop(dbg, stop):
+        stops.append((stop.pid, stop.reason, stop.vector))
+        if stop.reason is Reason.BREAKPOINT:
+            return Resume(step_pid=stop.pid)
+    k, dbg = machine(at_stop, copies=1)
+    dbg.add_breakpoint(HERE)
+    dbg.first_stop()
+    k.run()
+    assert stops == [(1, Reason.START, None), (1, Reason.BREAKPOINT, None),
+                     (1, Reason.STEP, None)]
+    stops.clear()
+    k, dbg = machine(at_stop, copies=1, src="ud2")
+    k.run()
+    assert stops == [(1, Reason.FAULT, 6)]
