@@ -8,7 +8,8 @@ import io
 import socket
 import time
 
-from tools.debug.target import Debugger, Resume
+from tools.debug.stops import Reason, Resume, WatchKind
+from tools.debug.target import Debugger
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
 from tools.toolchain.asm import assemble_source
@@ -73,7 +74,7 @@ class AutoContinue:
 
     def on_stop(self, stop):
         self.stops += 1
-        if self.on_ready and stop.reason == "swbreak":
+        if self.on_ready and stop.reason is Reason.BREAKPOINT:
             self.on_ready(self.dbg)
             self.on_ready = None
         return Resume()
@@ -128,7 +129,7 @@ def bench_gdb():
         def prepare(d, a):
             d.add_breakpoint(a["ready"])
             d.client.on_ready = lambda dbg: (
-                dbg.add_watchpoint(1, page, 4, "watch"),
+                dbg.add_watchpoint(1, page, 4, WatchKind.WRITE),
                 dbg.remove_breakpoint(a["ready"]))
         return prepare
     nowatch = best(lambda: run_seconds(WRITE_LOOP)[0])

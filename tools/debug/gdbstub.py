@@ -5,8 +5,11 @@ no-ack mode, escaping, the packet table, and Ctrl-C (a raw 0x03 while the
 machine runs). Everything it asks of the machine goes through a small
 target interface (tools/debug/target.py implements it): threads, registers,
 memory through one process's page tables, break/watchpoints, monitor
-commands. The target calls on_stop(stop) at every stop; the stub answers
-gdb's packets until one of them resumes the machine, and returns how.
+commands, all in the kernel's terms. Only the stub speaks gdb's: a stop's
+reason becomes a signal and a stop-reply field, a register number a name
+(tools/debug/gdbarch.py). The target calls on_stop(stop) at every stop;
+the stub answers gdb's packets until one of them resumes the machine, and
+returns how.
 
 Malformed input never raises: a bad checksum is NAKed ('-'), bytes
 outside packets are dropped, unknown packets get the empty reply ('' =
@@ -17,17 +20,14 @@ import queue
 import socket
 import threading
 
-from tools.debug.target import (CONTROL_REGS, CORE_REGS, SIGTRAP, DebugError,
-                          Resume)
+from tools.debug.gdbarch import (CORE_REGS, NREGS, SIGTRAP, TARGET_XML,
+                                 register_bytes, signal)
+from tools.debug.stops import DebugError, Reason, Resume, WatchKind
 
 PACKET_SIZE = 0x4000
 INTERRUPT = 0x03
-X87_REGS = 8                  # st0..st7, 10 bytes each
-FCTRL_AT_RESET = 0x37F
-X87_CONTROL = ("fctrl", "fstat", "ftag", "fiseg", "fioff", "foseg",
-               "fooff", "fop")
-NREGS = len(CORE_REGS) + X87_REGS + len(X87_CONTROL) + len(CONTROL_REGS)
-FIRST_CR = len(CORE_REGS) + X87_REGS + len(X87_CONTROL)
+WATCH_KINDS = (WatchKind.WRITE, WatchKind.READ, WatchKind.ACCESS)  # Z2-Z4
+WATCH_NAMES = dict(zip(WATCH_KINDS, ("watch", "rwatch", "awatch")))
 _ESCAPED = b"#$}*"
 
 
@@ -127,41 +127,37 @@ class Args:
         return -1 if text == "-1" else Args.hexint(text)
 
 
-class GdbStub:
-    """One gdb connection serving a target (see kernel/debug.Debugger)."""
+class Connection:
+    """One gdb's socket: a thread reads it, so that Ctrl-C is seen while
+    the machine runs, and splits it into packets; replies go out framed.
+    Good packets are acked (until no-ack mode), bad ones NAKed, and a NAK
+    resends the last reply. interrupted(gone) is called from the reading
+    thread at a Ctrl-C (gone False) and when gdb hangs up (gone True)."""
 
-    def __init__(self, target, conn):
-        self.target = target
-        self.conn = conn
+    def __init__(self, sock, interrupted):
+        self.sock = sock
+        self.interrupted = interrupted
         self.events = queue.Queue()
         self.reader = PacketReader()
         self.ack = True
-        self.running = False
-        self.interrupt_pending = False   # a 0x03 not yet acted on
         self.closed = False
-        self.last_stop = None
-        self.g_thread = self.c_thread = None
         self.last_sent = b""
         threading.Thread(target=self._read_loop, daemon=True).start()
 
-    # -- the socket, read by a thread so Ctrl-C is seen while running -----
     def _read_loop(self):
         while True:
             try:
-                data = self.conn.recv(4096)
+                data = self.sock.recv(4096)
             except OSError:
                 data = b""
             if not data:
                 self.closed = True
                 self.events.put(None)
-                if self.running:
-                    self.target.interrupt()
+                self.interrupted(True)
                 return
             for ev in self.reader.feed(data):
                 if ev[0] == "interrupt":
-                    self.interrupt_pending = True
-                    if self.running:
-                        self.target.interrupt()
+                    self.interrupted(False)
                 else:
                     self.events.put(ev)
 
@@ -169,7 +165,7 @@ class GdbStub:
         if self.closed:
             return
         try:
-            self.conn.sendall(data)
+            self.sock.sendall(data)
         except OSError:
             self.closed = True
 
@@ -194,6 +190,33 @@ class GdbStub:
             elif kind == "nak" and self.last_sent:
                 self._send_raw(self.last_sent)
 
+    def close(self):
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class GdbStub:
+    """One gdb connection serving a target (tools/debug/target.Debugger)."""
+
+    def __init__(self, target, sock):
+        self.target = target
+        self.running = False
+        self.interrupt_pending = False   # a 0x03 not yet acted on
+        self.last_stop = None
+        self.g_thread = self.c_thread = None
+        self.conn = Connection(sock, self._interrupted)
+
+    def _interrupted(self, gone):
+        """Ctrl-C, or gdb gone: stop the machine if it runs."""
+        if not gone:
+            self.interrupt_pending = True
+        if self.running:
+            self.target.interrupt()
+
     # -- called by the target ----------------------------------------------
     def on_stop(self, stop):
         """The machine stopped: report it (if gdb waits for it), then
@@ -203,27 +226,19 @@ class GdbStub:
         self.interrupt_pending = False
         if self.running:
             self.running = False
-            self.send(self.stop_reply(stop))
+            self.conn.send(self.stop_reply(stop))
         return self.serve()
 
     def on_exit(self, status):
         """The run ended: W<status> if gdb waits for a stop, then close."""
-        if self.running and not self.closed:
-            self.send(f"W{status & 0xFF:02x}")
-        self.close()
-
-    def close(self):
-        self.closed = True
-        try:
-            self.conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        if self.running and not self.conn.closed:
+            self.conn.send(f"W{status & 0xFF:02x}")
         self.conn.close()
 
     def serve(self):
         """Answer packets until one resumes the machine."""
         while True:
-            pkt = self.next_packet()
+            pkt = self.conn.next_packet()
             if pkt is None:
                 return Resume(detach=True)
             reply = self.handle(pkt)
@@ -231,13 +246,13 @@ class GdbStub:
                 continue
             if isinstance(reply, Resume):
                 if reply.detach or reply.kill:
-                    self.close()
+                    self.conn.close()
                 else:
                     self.running = True
-                    if self.interrupt_pending or self.closed:
+                    if self.interrupt_pending or self.conn.closed:
                         self.target.interrupt()   # came with the resume
                 return reply
-            self.send(reply)
+            self.conn.send(reply)
 
     # -- packets -----------------------------------------------------------
     def handle(self, pkt):
@@ -254,11 +269,11 @@ class GdbStub:
             return "E02"
 
     def stop_reply(self, stop):
-        text = f"T{stop.signal:02x}thread:{stop.pid:x};"
-        if stop.reason == "swbreak":
+        text = f"T{signal(stop):02x}thread:{stop.pid:x};"
+        if stop.reason is Reason.BREAKPOINT:
             text += "swbreak:;"
-        elif stop.reason:
-            text += f"{stop.reason}:{stop.address:x};"
+        elif stop.reason is Reason.WATCHPOINT:
+            text += f"{WATCH_NAMES[stop.watch]}:{stop.address:x};"
         return text
 
     def _why(self, _):
@@ -270,8 +285,8 @@ class GdbStub:
                 "swbreak+;hwbreak+;QStartNoAckMode+")
 
     def _no_ack(self, _):
-        self.send("OK")
-        self.ack = False
+        self.conn.send("OK")
+        self.conn.ack = False
         return None
 
     def _features(self, rest):
@@ -315,20 +330,7 @@ class GdbStub:
 
     # registers: the XML's order, little-endian hex
     def _reg_bytes(self, n):
-        """Register n as gdb numbers it: the core set, then the x87 set
-        (zero: no program here uses it), then the control registers."""
-        pid, x87 = self._pid(), len(CORE_REGS) + X87_REGS
-        if n < len(CORE_REGS):
-            value = self.target.read_register(pid, CORE_REGS[n])
-        elif n < x87:
-            return bytes(10)
-        elif n < FIRST_CR:
-            value = FCTRL_AT_RESET if n == x87 else 0
-        elif n < NREGS:
-            value = self.target.read_register(pid, CONTROL_REGS[n - FIRST_CR])
-        else:
-            raise ValueError(f"no register {n}")
-        return value.to_bytes(4, "little")
+        return register_bytes(self.target, self._pid(), n)
 
     def _read_regs(self, _):
         return "".join(self._reg_bytes(n).hex() for n in range(NREGS))
@@ -390,7 +392,7 @@ class GdbStub:
              self.target.remove_breakpoint)(addr)
             return "OK"
         if kind in (2, 3, 4):
-            wkind = ("watch", "rwatch", "awatch")[kind - 2]
+            wkind = WATCH_KINDS[kind - 2]
             if insert:
                 self.target.add_watchpoint(self._pid(), addr, length, wkind)
             else:
@@ -431,7 +433,7 @@ class GdbStub:
         return Resume(kill=True)
 
     def _detach(self, _):
-        self.send("OK")
+        self.conn.send("OK")
         return Resume(detach=True)
 
     def _monitor(self, rest):
@@ -442,7 +444,7 @@ class GdbStub:
             text = f"error: {e}\n"
         chunk = PACKET_SIZE // 2 - 16
         for i in range(0, len(text.encode()), chunk):
-            self.send("O" + text.encode()[i:i + chunk].hex())
+            self.conn.send("O" + text.encode()[i:i + chunk].hex())
         return "OK"
 
     TABLE = [
@@ -482,27 +484,3 @@ def accept_one(server):
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return conn
 
-
-def _reg_xml(names, bitsize, start, typ="int32", group=None):
-    extra = f' group="{group}"' if group else ""
-    return "".join(f'<reg name="{n}" bitsize="{bitsize}" type="{typ}" '
-                   f'regnum="{start + i}"{extra}/>'
-                   for i, n in enumerate(names))
-
-
-TARGET_XML = (
-    '<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd">'
-    '<target version="1.0"><architecture>i386</architecture>'
-    '<feature name="org.gnu.gdb.i386.core">'
-    + _reg_xml(CORE_REGS[:4], 32, 0)
-    + '<reg name="esp" bitsize="32" type="data_ptr" regnum="4"/>'
-    '<reg name="ebp" bitsize="32" type="data_ptr" regnum="5"/>'
-    + _reg_xml(CORE_REGS[6:8], 32, 6)
-    + '<reg name="eip" bitsize="32" type="code_ptr" regnum="8"/>'
-    '<reg name="eflags" bitsize="32" type="int32" regnum="9"/>'
-    + _reg_xml(CORE_REGS[10:], 32, 10)
-    + _reg_xml([f"st{i}" for i in range(8)], 80, 16, "i387_ext")
-    + _reg_xml(X87_CONTROL, 32, 24, "int", "float")
-    + '</feature><feature name="org.ia32k.control">'
-    + _reg_xml(CONTROL_REGS, 32, FIRST_CR, "int32", "system")
-    + '</feature></target>')

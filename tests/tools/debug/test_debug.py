@@ -7,7 +7,8 @@ import io
 
 import pytest
 
-from tools.debug.target import DebugError, Debugger, Resume
+from tools.debug.stops import DebugError, Reason, Resume
+from tools.debug.target import Debugger
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
 from tools.toolchain.asm import assemble_source
@@ -62,7 +63,8 @@ def test_breakpoint_stops_each_process_and_writes_no_byte():
     dbg.add_breakpoint(HERE)
     assert dbg.read_memory(1, HERE, 4) == before == raw == k.hw.read(w.pa, 4)
     k.run()
-    assert seen == [(1, "swbreak", HERE, 1), (2, "swbreak", HERE, 2)]
+    assert seen == [(1, Reason.BREAKPOINT, HERE, 1),
+                    (2, Reason.BREAKPOINT, HERE, 2)]
     assert [p.status for p in k.procs] == [1, 2]
 
 
@@ -115,3 +117,24 @@ def test_threads_and_state_text():
     assert "ps" in dbg.monitor("help") and "PID" in dbg.monitor("ps")
     with pytest.raises(DebugError):
         dbg.monitor("walk 1")                      # usage
+
+
+def test_stop_reasons():
+    """Each stop says why in the kernel's terms: start, breakpoint, step,
+    and a fault with its vector."""
+    stops = []
+
+    def at_stop(dbg, stop):
+        stops.append((stop.pid, stop.reason, stop.vector))
+        if stop.reason is Reason.BREAKPOINT:
+            return Resume(step_pid=stop.pid)
+    k, dbg = machine(at_stop, copies=1)
+    dbg.add_breakpoint(HERE)
+    dbg.first_stop()
+    k.run()
+    assert stops == [(1, Reason.START, None), (1, Reason.BREAKPOINT, None),
+                     (1, Reason.STEP, None)]
+    stops.clear()
+    k, dbg = machine(at_stop, copies=1, src="ud2")
+    k.run()
+    assert stops == [(1, Reason.FAULT, 6)]

@@ -6,9 +6,10 @@ import socket
 
 import pytest
 
-from tools.debug.target import DebugError, Resume, Stop
-from tools.debug.gdbstub import (NREGS, TARGET_XML, GdbStub, PacketReader,
-                           checksum, escape, frame, unescape)
+from tools.debug.gdbarch import NREGS, TARGET_XML
+from tools.debug.gdbstub import (GdbStub, PacketReader, checksum, escape,
+                                 frame, unescape)
+from tools.debug.stops import DebugError, Reason, Resume, Stop, WatchKind
 
 
 class FakeTarget:
@@ -78,10 +79,10 @@ def stub():
     a, b = socket.socketpair()
     b.settimeout(10)
     s = GdbStub(FakeTarget(), a)
-    s.last_stop = Stop(1, 5)
+    s.last_stop = Stop(1, Reason.START)
     s.g_thread = 1
     yield s, b
-    s.close()
+    s.conn.close()
     b.close()
 
 
@@ -176,8 +177,8 @@ def test_points(stub):
     assert ask(s, "Z2,1000,4") == "OK"
     assert ask(s, "Z4,1000,4") == "OK"
     assert ("break", 0x401000) in s.target.points
-    assert ("watch", 1, 0x1000, 4) in s.target.points
-    assert ("awatch", 1, 0x1000, 4) in s.target.points
+    assert (WatchKind.WRITE, 1, 0x1000, 4) in s.target.points
+    assert (WatchKind.ACCESS, 1, 0x1000, 4) in s.target.points
     assert ask(s, "z0,401000,1") == "OK"
     assert ("break", 0x401000) not in s.target.points
     assert ask(s, "Z9,0,1") == ""
@@ -200,10 +201,22 @@ def test_resume_packets(stub):
 
 def test_stop_replies(stub):
     s, _ = stub
-    assert s.stop_reply(Stop(2, 5, "swbreak")) == "T05thread:2;swbreak:;"
-    assert s.stop_reply(Stop(1, 5, "watch", 0x60000004)) == \
+    assert s.stop_reply(Stop(2, Reason.BREAKPOINT)) == "T05thread:2;swbreak:;"
+    assert s.stop_reply(Stop(1, Reason.WATCHPOINT, 0x60000004,
+                               WatchKind.WRITE)) == \
         "T05thread:1;watch:60000004;"
-    assert s.stop_reply(Stop(3, 11)) == "T0bthread:3;"
+    assert s.stop_reply(Stop(3, Reason.FAULT, vector=14)) == "T0bthread:3;"
+    assert s.stop_reply(Stop(1, Reason.WATCHPOINT, 0x10, WatchKind.READ)) \
+        == "T05thread:1;rwatch:10;"
+    assert s.stop_reply(Stop(1, Reason.WATCHPOINT, 0x10, WatchKind.ACCESS)) \
+        == "T05thread:1;awatch:10;"
+    # only the stub speaks signals: each reason and fault vector has one
+    for reason in (Reason.START, Reason.STEP, Reason.EXIT):
+        assert s.stop_reply(Stop(1, reason)) == "T05thread:1;"
+    assert s.stop_reply(Stop(1, Reason.INTERRUPT)) == "T02thread:1;"
+    for vector, sig in ((0, 8), (6, 4), (13, 11), (16, 8)):
+        assert s.stop_reply(Stop(1, Reason.FAULT, vector=vector)) == \
+            f"T{sig:02x}thread:1;"
 
 
 def test_target_xml_in_pieces(stub):
@@ -251,7 +264,7 @@ def test_interrupt_while_running(stub):
     s.running = True
     gdb.sendall(b"\x03")
     gdb.sendall(frame("?"))                    # a later packet, to sync
-    s.next_packet()
+    s.conn.next_packet()
     assert s.target.interrupts == 1
 
 
@@ -260,11 +273,11 @@ def test_no_ack_mode_and_stop_report(stub):
     gdb.sendall(frame("QStartNoAckMode") + frame("vCont;c"))
     s.serve()
     assert _read_packet(gdb) == "OK"
-    assert not s.ack
-    s.events.put(("packet", b"D"))
-    resume = s.on_stop(Stop(2, 5, "swbreak"))
+    assert not s.conn.ack
+    s.conn.events.put(("packet", b"D"))
+    resume = s.on_stop(Stop(2, Reason.BREAKPOINT))
     assert _read_packet(gdb) == "T05thread:2;swbreak:;"
-    assert resume.detach and s.closed
+    assert resume.detach and s.conn.closed
 
 
 def test_disconnect_means_detach(stub):
@@ -281,7 +294,7 @@ def test_any_bytes_and_any_packet_are_answered():
 
     a, b = socket.socketpair()
     s = GdbStub(FakeTarget(), a)
-    s.g_thread, s.last_stop = 1, Stop(1, 5)
+    s.g_thread, s.last_stop = 1, Stop(1, Reason.START)
     prefixes = st.sampled_from([p for p, _ in GdbStub.TABLE] + ["", "v", "q"])
 
     @settings(max_examples=400, deadline=None)
@@ -293,5 +306,5 @@ def test_any_bytes_and_any_packet_are_answered():
     try:
         check()
     finally:
-        s.close()
+        s.conn.close()
         b.close()
