@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_P, PTE_U, PTE_W, \
     pgroundup
 from kernel.mm import hugetlb
+from kernel.mm.frames import lanes
 from kernel.mm.hugetlb import SHM_HUGETLB
 from kernel.memlayout import MAX_SHM_BYTES, SHM_BASE, SHM_END
 from kernel.syscall import Errno, Sys, syscall
@@ -337,14 +338,14 @@ class ShmTable:
                                             proc.aspace)
         n, mode = seg.npages, self.vm.mode
         ptes = proc.aspace.ptes(a.addr, n)
-        lanes = _lanes(n, mode.entry_size)
+        ones = lanes(n, 8 * mode.entry_size)
         actual = int.from_bytes(ptes.tobytes(), "little")
-        present = (actual & lanes) * mode.entry_mask  # P bit -> whole lane
+        present = (actual & ones) * mode.entry_mask  # P bit -> whole lane
         flags = self.vm.leaf_flags(not a.readonly, a.executable)
         frames = array(mode.typecode, seg.frames)
-        want = int.from_bytes(frames.tobytes(), "little") | lanes * flags
+        want = int.from_bytes(frames.tobytes(), "little") | ones * flags
         bits = mode.addr_mask | PTE_P | PTE_U | PTE_W | mode.nx   # not A, D
-        if (actual ^ want) & lanes * bits & present:
+        if (actual ^ want) & ones * bits & present:
             i = next(i for i in range(n) if ptes[i] & PTE_P and
                      (ptes[i] ^ (seg.frames[i] | flags)) & bits)
             checker.fail("attachment PTEs match the segment",
@@ -369,15 +370,6 @@ class ShmTable:
 
     def in_order(self):
         return [self.segments[i] for i in sorted(self.segments)]
-
-
-def _lanes(n, size=4, _cache={}):
-    """A big integer with a 1 in the low bit of each of n lanes of size
-    bytes."""
-    if (n, size) not in _cache:
-        _cache[n, size] = int.from_bytes(
-            array("I" if size == 4 else "Q", [1] * n).tobytes(), "little")
-    return _cache[n, size]
 
 
 def first_fit(aspace, size, lo, hi, align=PAGE_SIZE):
