@@ -28,7 +28,7 @@ from emu.x86 import PAGE_SIZE
 from tools.observe.maps import maps_text
 from kernel.proc.process import ProcState
 from tools.observe.ptdump import frame_map_text, page_table_text
-from kernel.ipc.shm import ipcs_text
+from tools.observe.ipcs import ipcs_text
 from kernel.mm.vm import NoMemory, UserFault
 
 SIGINT, SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 2, 4, 5, 8, 11

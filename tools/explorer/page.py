@@ -7,7 +7,7 @@ kernel already computes and embeds it as JSON in tools/explorer/explorer.html:
 - spawn and exit events, and at each exit the process's page directory
   and page tables exactly as they stood in RAM (present entries only,
   contiguous runs merged), with its merged ranges (tools.observe.ptdump);
-- the shared memory table (kernel.ipc.shm.describe) whenever it changed;
+- the shared memory table (tools.observe.ipcs.describe) whenever it changed;
 - the paging mode (levels, bits per level), flag and error-code texts.
 The page replays recorded entry values; it decodes nothing itself.
 """
@@ -22,8 +22,8 @@ from emu.x86 import (PAE_ADDR, PAGE_SIZE, PAGING_32, PDE_LARGE_ADDR,
                      PDE_LARGE_HIGH, PF_I, PF_P, PF_RSVD, PF_U, PF_W, PTE_P,
                      PTE_PS, PTE_U, PTE_W, pte_flags_str)
 from tools.observe import ptdump
+from tools.observe.ipcs import describe
 from kernel.memlayout import KERNBASE
-from kernel.ipc.shm import describe
 
 TEMPLATE = Path(__file__).with_name("explorer.html")
 EVENT_FIELDS = ("kind", "pid", "va", "access", "levels", "pa", "error_code",
@@ -197,9 +197,10 @@ class Explorer:
                 for s in self.k.shm.segments.values()]
 
     def note_segments(self):
-        """The shm table as kernel.ipc.shm describes it, when it changed: at
-        each exit, and at the first event after a segment came or went, or
-        attached or detached (the frame counts are as of that moment)."""
+        """The shm table as tools.observe.ipcs describes it, when it
+        changed: at each exit, and at the first event after a segment came
+        or went, or attached or detached (the frame counts are as of that
+        moment)."""
         self._last_key = self._shm_key()
         segs = []
         for s in self.k.shm.in_order():

@@ -140,7 +140,7 @@ def test_destroy_unattached_frees_the_runs(kernel):
 
 def test_ipcs_and_maps_show_large_pages(kernel):
     from tools.observe.maps import maps_text
-    from kernel.ipc.shm import ipcs_text
+    from tools.observe.ipcs import ipcs_text
     k, mode = kernel, kernel.vm.mode
     a = k.procs.get(1)
     sid = k.shm.create(a, 9, 1, 0o600 | SHM_HUGETLB)
