@@ -24,6 +24,7 @@ from emu.x86 import (PAE_ADDR, PAGE_SIZE, PAGING_32, PDE_LARGE_ADDR,
 from tools.observe import ptdump
 from tools.observe.ipcs import describe
 from kernel.memlayout import KERNBASE
+from kernel.mm.frames import merge_runs
 
 TEMPLATE = Path(__file__).with_name("explorer.html")
 EVENT_FIELDS = ("kind", "pid", "va", "access", "levels", "pa", "error_code",
@@ -205,8 +206,7 @@ class Explorer:
         segs = []
         for s in self.k.shm.in_order():
             d = describe(s)
-            d["frame_runs"] = [[first, pas[0], len(pas)] for first, pas in
-                               runs_of(s.touched_runs())]
+            d["frame_runs"] = runs_of(s.touched_runs())
             segs.append(d)
         if segs != self._last_shm:
             self._last_shm = segs
@@ -313,10 +313,10 @@ def page_html(data):
 
 def runs_of(touched):
     """kernel.ipc.shm touched runs (first page, [frames]) split where frames
-    stop following each other: (first page, [frames]) again."""
+    stop following each other: [first page, first frame, count] each."""
+    out = []
     for first, pas in touched:
-        start = 0
-        for i in range(1, len(pas) + 1):
-            if i == len(pas) or pas[i] != pas[i - 1] + PAGE_SIZE:
-                yield first + start, pas[start:i]
-                start = i
+        for pa, n, _ in merge_runs((pa, 1, None) for pa in pas):
+            out.append([first, pa, n])
+            first += n
+    return out

@@ -149,8 +149,8 @@ def test_ipcs_and_maps_show_large_pages(kernel):
     a.aspace.translate(0x40000010, "write")        # first touch
     text = maps_text(a)
     assert "rwxs shm" in text
-    run = f"{k.shm.segments[sid].frames[0]:#x}.."
-    shm_line, = [ln for ln in text.splitlines() if "shm id" in ln]
+    run = f"{k.shm.segments[sid].frames[0]:#010x}-"
+    shm_line, = [ln for ln in text.splitlines() if f"shm {sid}" in ln]
     assert run in shm_line and "-x" not in shm_line.split("frames")[-1]
 
 
