@@ -11,6 +11,9 @@ compare per candidate:
   come from the top, away from the small ones (the two ends keep each other
   from fragmenting RAM, as a buddy allocator's split orders do).
 Both are deterministic: the same operations give the same frames.
+merge_runs merges frames (or pages) into runs of consecutive ones, for the
+kernel and for every observer that prints runs; lanes gives the constants
+of the big-integer lane arithmetic that handles many entries at once.
 """
 
 from array import array
