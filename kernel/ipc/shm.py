@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_P, PTE_U, PTE_W, \
     pgroundup
 from kernel.mm import hugetlb
+from kernel.mm.frames import lanes
 from kernel.mm.hugetlb import SHM_HUGETLB
 from kernel.memlayout import MAX_SHM_BYTES, SHM_BASE, SHM_END
 from kernel.syscall import Errno, Sys, syscall
@@ -88,7 +89,7 @@ class Segment:
 
 class ShmTable:
     """Every segment by id (live, or destroyed but still attached), the key
-    table, and the limits. A kernel extension: report() adds `segments` and
+    table, and the limits. A kernel extension: report() adds
     `stats.shm_frames` to the run report."""
 
     def __init__(self, k):
@@ -337,14 +338,14 @@ class ShmTable:
                                             proc.aspace)
         n, mode = seg.npages, self.vm.mode
         ptes = proc.aspace.ptes(a.addr, n)
-        lanes = _lanes(n, mode.entry_size)
+        ones = lanes(n, 8 * mode.entry_size)
         actual = int.from_bytes(ptes.tobytes(), "little")
-        present = (actual & lanes) * mode.entry_mask  # P bit -> whole lane
+        present = (actual & ones) * mode.entry_mask  # P bit -> whole lane
         flags = self.vm.leaf_flags(not a.readonly, a.executable)
         frames = array(mode.typecode, seg.frames)
-        want = int.from_bytes(frames.tobytes(), "little") | lanes * flags
+        want = int.from_bytes(frames.tobytes(), "little") | ones * flags
         bits = mode.addr_mask | PTE_P | PTE_U | PTE_W | mode.nx   # not A, D
-        if (actual ^ want) & lanes * bits & present:
+        if (actual ^ want) & ones * bits & present:
             i = next(i for i in range(n) if ptes[i] & PTE_P and
                      (ptes[i] ^ (seg.frames[i] | flags)) & bits)
             checker.fail("attachment PTEs match the segment",
@@ -364,20 +365,10 @@ class ShmTable:
         return sum(s.nframes for s in self.segments.values())
 
     def report(self, report):
-        report["segments"] = [describe(s) for s in self.in_order()]
         report["stats"]["shm_frames"] = self.frames_in_use()
 
     def in_order(self):
         return [self.segments[i] for i in sorted(self.segments)]
-
-
-def _lanes(n, size=4, _cache={}):
-    """A big integer with a 1 in the low bit of each of n lanes of size
-    bytes."""
-    if (n, size) not in _cache:
-        _cache[n, size] = int.from_bytes(
-            array("I" if size == 4 else "Q", [1] * n).tobytes(), "little")
-    return _cache[n, size]
 
 
 def first_fit(aspace, size, lo, hi, align=PAGE_SIZE):
@@ -390,38 +381,6 @@ def first_fit(aspace, size, lo, hi, align=PAGE_SIZE):
         if r.end > start:
             start = (r.end + align - 1) // align * align
     return start if start + size <= hi else None
-
-
-def page_text(size):
-    """' 4M pages' for a large-page segment; '' for 4 KiB pages."""
-    return f" {size >> 20}M pages" if size > PAGE_SIZE else ""
-
-
-def describe(seg):
-    """A segment as the --report JSON shows it."""
-    return {"id": seg.id, "key": seg.key, "size": seg.size,
-            "owner": seg.owner, "mode": seg.mode, "creator": seg.creator,
-            "destroyed": seg.destroyed, "frames": seg.nframes,
-            "page_size": seg.page_size,
-            "attachments": [{"pid": a.pid, "addr": a.addr,
-                             "readonly": a.readonly}
-                            for a in seg.attachments]}
-
-
-def ipcs_text(table):
-    """An ipcs-like table of the segments still in the table."""
-    lines = ["------ Shared Memory Segments ------",
-             f"{'key':>10} {'shmid':>6} {'owner':>6} {'perms':>5} "
-             f"{'bytes':>10} {'nattch':>6} {'frames':>6} {'cpid':>5} status"]
-    for s in table.in_order():
-        lines.append(f"{s.key:#010x} {s.id:>6} {s.owner:>6} {s.mode:>5o} "
-                     f"{s.size:>10} {len(s.attachments):>6} "
-                     f"{s.nframes:>6} {s.creator:>5} "
-                     f"{'dest' if s.destroyed else ''}"
-                     f"{page_text(s.page_size)}".rstrip())
-    lines.append(f"{len(table.segments)} segment(s), {table.frames_in_use()} "
-                 f"frame(s), {table.reserved} of {table.quota} pages reserved")
-    return "\n".join(lines) + "\n"
 
 
 # -- system calls 10-15 --------------------------------------------------

@@ -11,13 +11,16 @@ compare per candidate:
   come from the top, away from the small ones (the two ends keep each other
   from fragmenting RAM, as a buddy allocator's split orders do).
 Both are deterministic: the same operations give the same frames.
+merge_runs merges frames (or pages) into runs of consecutive ones, for the
+kernel and for every observer that prints runs; lanes gives the constants
+of the big-integer lane arithmetic that handles many entries at once.
 """
 
 from array import array
 from itertools import compress
 from operator import mul
 
-from emu.x86 import PAGE_SHIFT
+from emu.x86 import PAGE_SHIFT, PAGE_SIZE
 
 
 class FrameError(Exception):
@@ -177,13 +180,31 @@ class Frames:
         return out
 
 
+def merge_runs(items, step=PAGE_SIZE):
+    """[[first, count, key]]: the (first, count, key) items, in order, each
+    merged into the run before it when it has the same key and starts where
+    that run ends (first + count * step); a first of None (nothing there)
+    merges into a run of None. For frames step is PAGE_SIZE, for page
+    numbers 1."""
+    out = []
+    for first, n, key in items:
+        last = out[-1] if out else None
+        if last and last[2] == key and (last[0] is None) == (first is None) \
+                and (first is None or first == last[0] + last[1] * step):
+            last[1] += n
+        else:
+            out.append([first, n, key])
+    return out
+
+
 _NONZERO = bytes([0] + [1] * 255)
 
 
 def consecutive_runs(pfns):
-    """[(first, count)] splitting pfns into runs of consecutive numbers,
-    found with big-integer lanes (one 32-bit lane per number); None when
-    the runs are so many that a plain loop is cheaper."""
+    """merge_runs for an array("I") of frame numbers at C speed (fork's
+    bulk path): [(first, count)] found with big-integer lanes (one 32-bit
+    lane per number); None when the runs are so many that a plain loop is
+    cheaper."""
     n = len(pfns)
     if n == 0:
         return []
@@ -203,9 +224,9 @@ def consecutive_runs(pfns):
     return runs
 
 
-def lanes(n, _cache={}):
-    """An integer with a 1 in the low bit of each of n 32-bit lanes (for
-    operations on many 32-bit entries at once)."""
-    if n not in _cache:
-        _cache[n] = ((1 << (32 * n)) - 1) // 0xFFFFFFFF
-    return _cache[n]
+def lanes(n, bits=32, _cache={}):
+    """An integer with a 1 in the low bit of each of n lanes of bits bits
+    (for operations on many 32- or 64-bit entries at once)."""
+    if (n, bits) not in _cache:
+        _cache[n, bits] = ((1 << (bits * n)) - 1) // ((1 << bits) - 1)
+    return _cache[n, bits]

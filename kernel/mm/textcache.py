@@ -16,6 +16,7 @@ the end of a run therefore equal frames free at boot with no extra step.
 from dataclasses import dataclass
 
 from emu.x86 import PAGE_SIZE, PTE_COW
+from kernel.mm.frames import merge_runs
 from kernel.proc.loader import fill_page, has_file_bytes, page_perms, page_runs
 from kernel.mm.vm import NoMemory, Region
 
@@ -143,13 +144,6 @@ def _frame_runs(frames, perms):
     """(first page, [frames], perm) for each run of contiguous cached pages
     of one permission: one map_pages call (one physical write per page
     table) each."""
-    out = []
-    for page in sorted(frames):
-        w = perms[page]
-        last = out[-1] if out else None
-        if last and last[2] == w and \
-                last[0] + PAGE_SIZE * len(last[1]) == page:
-            last[1].append(frames[page])
-        else:
-            out.append((page, [frames[page]], w))
-    return out
+    return [(first, [frames[first + k * PAGE_SIZE] for k in range(n)], w)
+            for first, n, w in merge_runs((page, 1, perms[page])
+                                          for page in sorted(frames))]

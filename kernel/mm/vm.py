@@ -28,6 +28,7 @@ from emu.walk import READ, WRITE, walk
 from emu.x86 import (PAGE_SIZE, PAGING_32, PF_P, PTE_A, PTE_COW, PTE_D,
                      PTE_P, PTE_U, PTE_W)
 from kernel.memlayout import KERNBASE, USER_END, USER_LOW
+from kernel.mm.frames import lanes
 
 TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
 
@@ -362,14 +363,14 @@ class AddressSpace:
         v = int.from_bytes(hw.read(src, PAGE_SIZE), "little")
         mask = 0
         for j, end in runs:
-            mask |= _lanes(end - j, bits) << (bits * j)
+            mask |= lanes(end - j, bits) << (bits * j)
         w = v & (v >> 1) & mask              # present and writable: 1 in bit 0
         if w:
             v = v & ~(w << 1) | (w << 9)     # W off, PTE_COW (bit 9) on
             hw.write(src, v.to_bytes(PAGE_SIZE, "little"))
         v &= mask * mode.entry_mask          # the child's: private lanes
         hw.write(self._table(i), v.to_bytes(PAGE_SIZE, "little"))
-        every = _lanes(mode.ptes_per_table, bits)
+        every = lanes(mode.ptes_per_table, bits)
         pfn_mask = mode.addr_mask >> 12
         pfns = array("I", array(mode.typecode, ((v >> 12) & every * pfn_mask)
                                 .to_bytes(PAGE_SIZE, "little")))  # 0: none
@@ -581,10 +582,3 @@ def table_spans(regions, mode=PAGING_32):
             spans.setdefault(mode.dirx(a), []).append(
                 (mode.tabx(a), mode.tabx(a) + n))
     return spans
-
-
-def _lanes(n, bits=32, _cache={}):
-    """An integer with a 1 in the low bit of each of n lanes of bits bits."""
-    if (n, bits) not in _cache:
-        _cache[n, bits] = ((1 << (bits * n)) - 1) // ((1 << bits) - 1)
-    return _cache[n, bits]

@@ -18,9 +18,8 @@ import time
 from kernel import syscall as sc
 from kernel.mm.vm import AddressSpace
 from kernel.kernel import Console, Kernel
-from kernel.proc.loader import flat_image
 from kernel.syscall import Sys
-from tools.toolchain.asm import assemble_source
+from tools.toolchain.programs import Images
 
 PAGES = 256                      # 1 MiB
 FORKS = 50
@@ -105,15 +104,10 @@ mem: .zero 0x100000
 """
 
 
-class _Images(dict):
-    def get(self, name, default=None):
-        return super().get(name, default)
-
-
 def _run(src, extra=None):
     """Run src alone; returns (getuid marker times, [(fork handler seconds,
     AddressSpace.fork seconds, the child's page-table count)])."""
-    k = Kernel(_Images({"f": flat_image("f", assemble_source(src))}),
+    k = Kernel(Images.assembled({"f": src}),
                console=Console(io.BytesIO(), io.BytesIO()))
     marks, forks, copies = [], [], []
     getuid, fork = sc.SYSCALLS[Sys.GETUID], sc.SYSCALLS[Sys.FORK]

@@ -13,6 +13,7 @@ from tools.debug.target import Debugger
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
 from tools.toolchain.asm import assemble_source
+from tools.toolchain.programs import Images
 from tools.debug.gdbstub import GdbStub, frame
 
 LOOP_ITERS = 50_000_000
@@ -51,11 +52,6 @@ top:
 EXIT = "\n    mov eax, SYS_EXIT\n    xor ebx, ebx\n    int 0x80\n"
 
 
-class _Images(dict):
-    def get(self, name, default=None):
-        return super().get(name, default)
-
-
 def connect_stub(dbg, addresses):
     """Attach the real protocol stub, with a peer that says `c` at once."""
     ours, peer = socket.socketpair()
@@ -87,7 +83,7 @@ def run_seconds(src, debug=None, labels=()):
     """Run src as one process; debug(dbg, addresses) prepares the debugger
     (None: no debugger). Returns (seconds in Kernel.run, stops)."""
     code = assemble_source(src + EXIT)
-    k = Kernel(_Images({"b": flat_image("b", code)}),
+    k = Kernel(Images({"b": flat_image("b", code)}),
                console=Console(io.BytesIO(), io.BytesIO()))
     k.boot(["b"])
     client = dbg = None

@@ -10,6 +10,7 @@ from emu import bare
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
 from tools.toolchain.asm import assemble_source
+from tools.toolchain.programs import Images as _Images
 
 LOOP_ITERS = 20_000_000
 CALLS = 100_000
@@ -34,11 +35,6 @@ top:
 """
 YIELD = GETPID.replace("SYS_GETPID", "SYS_YIELD")
 EXIT = "\n    mov eax, SYS_EXIT\n    xor ebx, ebx\n    int 0x80\n"
-
-
-class _Images(dict):
-    def get(self, name, default=None):
-        return super().get(name, default)
 
 
 def kernel_seconds(progs, boot, **kw):

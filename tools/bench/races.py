@@ -7,9 +7,7 @@ import io
 import time
 
 from kernel.kernel import Console, Kernel
-from kernel.proc.loader import flat_image
-from tools.toolchain.asm import assemble_source
-from tools.toolchain.programs import Programs
+from tools.toolchain.programs import Images, Programs
 
 REPEAT = 5
 # Compute plus stack traffic: loads and stores, none of them shared.
@@ -25,11 +23,6 @@ top:
     xor ebx, ebx
     int 0x80
 """
-
-
-class _Images(dict):
-    def get(self, name, default=None):
-        return super().get(name, default)
 
 
 def _run_seconds(programs, start, races, **kw):
@@ -56,8 +49,7 @@ def _best_pair(programs, start, **kw):
 def bench_races(iters=2_000_000):
     """{figure: value}: private-memory speed with --races as a fraction of
     without (target >= 0.9), and race.c's slowdown (target <= 20)."""
-    images = _Images(p=flat_image("p", assemble_source(
-        PRIVATE.format(n=iters))))
+    images = Images.assembled({"p": PRIVATE.format(n=iters)})
     off, on = _best_pair(images, lambda k: k.boot(["p", "p"]))
     progs = Programs()
     plain_off, plain_on = _best_pair(

@@ -16,10 +16,9 @@ import time
 from emu.walk import WRITE
 from kernel import syscall as sc
 from kernel.kernel import Console, Kernel
-from kernel.proc.loader import flat_image
 from kernel.memlayout import MAX_SHM_BYTES
 from kernel.syscall import Sys
-from tools.toolchain.asm import assemble_source
+from tools.toolchain.programs import Images
 
 PAGES = MAX_SHM_BYTES // 4096          # 16,384
 REPEAT = 3
@@ -111,15 +110,9 @@ both:
 BUF = "\nbuf: .zero 24\n"
 
 
-class _Images(dict):
-    def get(self, name, default=None):
-        return super().get(name, default)
-
-
 def _kernel(progs):
-    images = _Images({n: flat_image(n, assemble_source(src))
-                      for n, src in progs.items()})
-    return Kernel(images, console=Console(io.BytesIO(), io.BytesIO()))
+    return Kernel(Images.assembled(progs),
+                  console=Console(io.BytesIO(), io.BytesIO()))
 
 
 def _marked_seconds(progs, boot):

@@ -10,7 +10,7 @@ from kernel.kernel import Kernel, KernelPanic
 from tools.observe.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from tools.observe.report import build_report
-from kernel.ipc.shm import ipcs_text
+from tools.observe.ipcs import ipcs_text
 from tools.cli import gdb_opts as gdb_cli
 from tools.cli import html_opts as html_cli
 from tools.cli import trace_opts as trace_cli

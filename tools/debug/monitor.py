@@ -3,7 +3,7 @@ memory maps, page walks and tables, frames, shared segments) as text, from
 tools/observe."""
 
 from emu.walk import format_walk
-from kernel.ipc.shm import ipcs_text
+from tools.observe.ipcs import ipcs_text
 from tools.debug.stops import DebugError
 from tools.observe.maps import maps_text
 from tools.observe.ptdump import frame_map_text, page_table_text

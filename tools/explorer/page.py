@@ -7,7 +7,7 @@ kernel already computes and embeds it as JSON in tools/explorer/explorer.html:
 - spawn and exit events, and at each exit the process's page directory
   and page tables exactly as they stood in RAM (present entries only,
   contiguous runs merged), with its merged ranges (tools.observe.ptdump);
-- the shared memory table (kernel.ipc.shm.describe) whenever it changed;
+- the shared memory table (tools.observe.ipcs.describe) whenever it changed;
 - the paging mode (levels, bits per level), flag and error-code texts.
 The page replays recorded entry values; it decodes nothing itself.
 """
@@ -22,8 +22,9 @@ from emu.x86 import (PAE_ADDR, PAGE_SIZE, PAGING_32, PDE_LARGE_ADDR,
                      PDE_LARGE_HIGH, PF_I, PF_P, PF_RSVD, PF_U, PF_W, PTE_P,
                      PTE_PS, PTE_U, PTE_W, pte_flags_str)
 from tools.observe import ptdump
+from tools.observe.ipcs import describe
 from kernel.memlayout import KERNBASE
-from kernel.ipc.shm import describe
+from kernel.mm.frames import merge_runs
 
 TEMPLATE = Path(__file__).with_name("explorer.html")
 EVENT_FIELDS = ("kind", "pid", "va", "access", "levels", "pa", "error_code",
@@ -197,15 +198,15 @@ class Explorer:
                 for s in self.k.shm.segments.values()]
 
     def note_segments(self):
-        """The shm table as kernel.ipc.shm describes it, when it changed: at
-        each exit, and at the first event after a segment came or went, or
-        attached or detached (the frame counts are as of that moment)."""
+        """The shm table as tools.observe.ipcs describes it, when it
+        changed: at each exit, and at the first event after a segment came
+        or went, or attached or detached (the frame counts are as of that
+        moment)."""
         self._last_key = self._shm_key()
         segs = []
         for s in self.k.shm.in_order():
             d = describe(s)
-            d["frame_runs"] = [[first, pas[0], len(pas)] for first, pas in
-                               runs_of(s.touched_runs())]
+            d["frame_runs"] = runs_of(s.touched_runs())
             segs.append(d)
         if segs != self._last_shm:
             self._last_shm = segs
@@ -312,10 +313,10 @@ def page_html(data):
 
 def runs_of(touched):
     """kernel.ipc.shm touched runs (first page, [frames]) split where frames
-    stop following each other: (first page, [frames]) again."""
+    stop following each other: [first page, first frame, count] each."""
+    out = []
     for first, pas in touched:
-        start = 0
-        for i in range(1, len(pas) + 1):
-            if i == len(pas) or pas[i] != pas[i - 1] + PAGE_SIZE:
-                yield first + start, pas[start:i]
-                start = i
+        for pa, n, _ in merge_runs((pa, 1, None) for pa in pas):
+            out.append([first, pa, n])
+            first += n
+    return out

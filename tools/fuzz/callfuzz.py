@@ -19,9 +19,8 @@ import io
 from dataclasses import dataclass
 
 from kernel.kernel import Console, Kernel
-from kernel.proc.loader import flat_image
 from kernel.syscall import Sys
-from tools.toolchain.asm import assemble_source
+from tools.toolchain.programs import Images
 from tools.fuzz.campaign import Campaign, _Recorder
 
 TOUCH_R, TOUCH_W = "touch_r", "touch_w"
@@ -130,13 +129,10 @@ def images(sequences):
     """The flat images of one case: reaper, leaf, and one per sequence."""
     creates = sum(1 for seq in sequences for num, _ in seq
                   if num == Sys.SHM_CREATE)
-    imgs = {"reaper": flat_image("reaper", assemble_source(
-        reaper(len(sequences), creates))),
-        "leaf": flat_image("leaf", assemble_source(LEAF))}
-    for i, seq in enumerate(sequences):
-        name = f"fz{i}"
-        imgs[name] = flat_image(name, assemble_source(program(seq)))
-    return imgs
+    sources = {"reaper": reaper(len(sequences), creates), "leaf": LEAF}
+    sources.update((f"fz{i}", program(seq))
+                   for i, seq in enumerate(sequences))
+    return Images.assembled(sources)
 
 
 def run_case(sequences, cpus=1, seed=0, quantum=1000, memory=128 * MB):

@@ -28,6 +28,7 @@ from kernel.syscall import Errno, Sys
 from tools.fuzz import hostile as hostile_mod
 from tools.fuzz import leak
 from tools.toolchain.asm import BuildError, assemble_source
+from tools.toolchain.programs import Images
 
 E = Errno
 ALLOWED = {
@@ -257,8 +258,7 @@ class Fixed:
         self.canary = flat_image("canary", assemble_source(hostile_mod.CANARY))
         seg = self.canary.segments[0]
         self.secret_va = seg.va + len(seg.data) - 16
-        self.helpers = {n: flat_image(n, assemble_source(t))
-                        for n, t in hostile_mod.HELPERS.items()}
+        self.helpers = Images.assembled(hostile_mod.HELPERS)
         k = Kernel({"canary": self.canary}, console=Console(io.BytesIO(),
                                                             io.BytesIO()))
         p = k.boot(["canary"])[0]
@@ -276,7 +276,7 @@ def fixed():
     return _FIXED
 
 
-class _Images(dict):
+class _Images(Images):
     """Programs by name; once sealed (after the boot) the canary cannot be
     spawned, so only one process ever holds the secret legitimately."""
 
@@ -295,8 +295,7 @@ def make_spec(boot_seed, cpus=1, programs_per_boot=8, hostile=0.35):
                                        hostile=hostile)
              for i in range(programs_per_boot)}
     images = _Images(canary=fx.canary, **fx.helpers)
-    for name, text in texts.items():
-        images[name] = flat_image(name, assemble_source(text))
+    images.update(Images.assembled(texts))
     return Spec(boot_seed, cpus, rng.choice((50, 500, 5000)), texts, images)
 
 

@@ -4,6 +4,8 @@ process's own page table names it, '(cow)' after frames still shared
 copy-on-write."""
 
 from emu.x86 import PAGE_SIZE, PTE_COW, PTE_P
+from kernel.mm.frames import merge_runs
+from tools.observe.fmt import frame_run, region_name
 
 MAX_RUNS = 8                     # frame runs shown per region
 
@@ -23,34 +25,27 @@ def maps_text(p):
 
 
 def backing(r):
-    """'image NAME', 'stack', or 'shm id N key K' (plus 'destroyed')."""
-    if r.kind != "shm":
-        return f"{r.kind} {r.tag}".rstrip()
-    seg = r.obj
-    text = f"shm id {seg.id} key {seg.key:#x}"
-    return text + " destroyed" if seg.destroyed else text
+    """'image NAME', 'stack', or 'shm N' (plus 'destroyed')."""
+    text = region_name(r)
+    return text + " destroyed" if r.kind == "shm" and r.obj.destroyed \
+        else text
 
 
 def frame_runs(aspace, r):
-    """The region's pages in order: a frame 'PA', a run of consecutive
-    frames 'FIRST..LAST' ('(cow)' after it when copy-on-write), or '-'
-    ('-xN': N pages) not present here. Large-page leaves count too."""
-    runs = []                    # [first pa or None, count, cow]
+    """The region's pages in order: a frame or run of consecutive frames
+    (tools.observe.fmt.frame_run; '(cow)' after it when copy-on-write), or
+    '-' ('-xN': N pages) not present here. Large-page leaves count too."""
     npages, mask = (r.end - r.start) // PAGE_SIZE, aspace.vm.mode.addr_mask
     ptes = aspace.ptes(r.start, npages) if r.page_size == PAGE_SIZE else None
+    pages = []                   # (frame or None, 1, cow) for merge_runs
     for i in range(npages):
         if ptes is None:         # a large-page region: its PDE leaves
-            pa, cow = aspace.frame_of(r.start + i * PAGE_SIZE), False
+            pages.append((aspace.frame_of(r.start + i * PAGE_SIZE), 1, False))
         else:
             pte = ptes[i]
-            pa = pte & mask if pte & PTE_P else None
-            cow = bool(pte & PTE_COW)
-        last = runs[-1] if runs else None
-        if last and (last[0] is None) == (pa is None) and last[2] == cow \
-                and (pa is None or pa == last[0] + last[1] * PAGE_SIZE):
-            last[1] += 1
-        else:
-            runs.append([pa, 1, cow])
+            pages.append((pte & mask if pte & PTE_P else None, 1,
+                          bool(pte & PTE_COW)))
+    runs = merge_runs(pages)
     shown = [run_text(pa, n) + ("(cow)" if cow else "")
              for pa, n, cow in runs[:MAX_RUNS]]
     if len(runs) > MAX_RUNS:
@@ -61,7 +56,7 @@ def frame_runs(aspace, r):
 def run_text(pa, n):
     if pa is None:
         return "-" if n == 1 else f"-x{n}"
-    return f"{pa:#x}" if n == 1 else f"{pa:#x}..{pa + (n - 1) * PAGE_SIZE:#x}"
+    return frame_run(pa, n)
 
 
 class MapsPrinter:

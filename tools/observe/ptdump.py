@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from emu.x86 import PAGE_SIZE, PTE_COW, PTE_NX, PTE_P, PTE_PS, pte_flags_str
 from kernel.memlayout import KERNBASE
+from kernel.mm.frames import merge_runs
+from tools.observe.fmt import frame_run, region_name
 
 KERNEL_PDX = KERNBASE >> 22
 _LEAF_BITS = 0x1FF | PTE_COW | PTE_NX   # every flag bit of a leaf entry,
@@ -21,36 +23,32 @@ _LEAF_BITS = 0x1FF | PTE_COW | PTE_NX   # every flag bit of a leaf entry,
 
 @dataclass
 class Range:
-    """Contiguous virtual pages with the same flags and backing; frames is
-    a list of [first frame, count] runs."""
+    """Contiguous virtual pages with the same flags and backing; leaves
+    holds (first frame, frame count, None) for each leaf entry."""
     start: int
     end: int
     flags: int
     backing: str
-    frames: list = field(default_factory=list)
+    leaves: list = field(default_factory=list)
     large: bool = False
 
     def add(self, pa, size):
         """Extend the range by a page of size bytes mapped to frame pa."""
-        last = self.frames[-1] if self.frames else None
-        if last and last[0] + last[1] * PAGE_SIZE == pa:
-            last[1] += size // PAGE_SIZE
-        else:
-            self.frames.append([pa, size // PAGE_SIZE])
+        self.leaves.append((pa, size // PAGE_SIZE, None))
         self.end += size
+
+    @property
+    def frames(self):
+        """The range's frames as [first frame, count] runs."""
+        return [run[:2] for run in merge_runs(self.leaves)]
 
 
 def backing_of(aspace, va):
-    """What backs user page va: 'image NAME', 'stack', 'shm ID', or '-'."""
+    """What backs user page va: 'image NAME', 'stack', 'shm N', or '-'."""
     if va >= KERNBASE:
         return "kernel"
     r = aspace.region_at(va)
-    if r is None:
-        return "-"
-    if r.kind == "shm":
-        sid = getattr(r.obj, "id", None)
-        return "shm" if sid is None else f"shm {sid}"
-    return f"{r.kind} {r.tag}".strip()
+    return "-" if r is None else region_name(r)
 
 
 def leaves(aspace):
@@ -94,14 +92,9 @@ def page_table_ranges(aspace):
     return out
 
 
-def frames_text(pa, n):
-    """'0x00012000' for one frame, '0x00012000-0x00014fff' for n."""
-    return f"{pa:#010x}" + (f"-{pa + n * PAGE_SIZE - 1:#010x}" if n > 1 else "")
-
-
 def format_frames(runs, limit=4):
     """Frame runs as text, at most limit of them, then a count."""
-    parts = [frames_text(pa, n) for pa, n in runs[:limit]]
+    parts = [frame_run(pa, n) for pa, n in runs[:limit]]
     return ", ".join(parts) + (f", … ({len(runs)} runs)"
                                if len(runs) > limit else "")
 
@@ -172,26 +165,21 @@ def frame_owners(procs):
 
 def frame_runs(procs, frames):
     """The frame map: merged FrameRuns, lowest frame first."""
-    runs = []
-    for pa, own in sorted(frame_owners(procs).items()):
-        refs = frames.refcount(pa)
-        own = sorted(own, key=lambda o: (o[0], o[1], o[2] or 0))
-        last = runs[-1] if runs else None
-        if last and last.pa + last.n * PAGE_SIZE == pa and last.refs == refs \
-                and _follows(last, own):
-            last.n += 1
-        else:
-            runs.append(FrameRun(pa, 1, refs, own))
-    return runs
+    owners = {pa: sorted(own, key=lambda o: (o[0], o[1], o[2] or 0))
+              for pa, own in frame_owners(procs).items()}
+    return [FrameRun(pa, n, frames.refcount(pa), owners[pa])
+            for pa, n, _ in merge_runs(
+                (pa, 1, _run_key(pa, own, frames.refcount(pa)))
+                for pa, own in sorted(owners.items()))]
 
 
-def _follows(run, own):
-    """True when own is run's owners shifted by run.n pages."""
-    if len(own) != len(run.owners):
-        return False
-    step = run.n * PAGE_SIZE
-    return all(a[:2] == b[:2] and a[2] is not None and b[2] == a[2] + step
-               for a, b in zip(run.owners, own))
+def _run_key(pa, own, refs):
+    """What the frames of one run share: the count, and each owner with
+    its virtual address less the frame's (so both advance together); a
+    frame with an owner at no address is a run of its own."""
+    if any(va is None for _, _, va in own):
+        return pa
+    return refs, [(pid, what, va - pa) for pid, what, va in own]
 
 
 def _owner_text(run):
@@ -210,7 +198,7 @@ def frame_map_text(procs, frames, when):
             f"live page tables, {len(runs)} runs",
             f"  {'frames':<23} {'refs':>4}  referenced by"]
     for r in runs:
-        rows.append(f"  {frames_text(r.pa, r.n):<23} {r.refs:>4}  "
+        rows.append(f"  {frame_run(r.pa, r.n):<23} {r.refs:>4}  "
                     f"{_owner_text(r)}")
     return "\n".join(rows)
 

@@ -2,6 +2,8 @@
 
 from dataclasses import asdict
 
+from tools.observe.ipcs import describe
+
 
 def build_report(k):
     """The --report JSON object for kernel k after its run."""
@@ -15,4 +17,5 @@ def build_report(k):
         extra = getattr(ext, "report", None)
         if extra:
             extra(report)
+    report["segments"] = [describe(s) for s in k.shm.in_order()]
     return report

@@ -27,6 +27,7 @@ from emu.memlog import WRITE_BIT, MemLog, Watch
 from emu.walk import FETCH
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE
 from tools.observe.debuginfo import line_table
+from tools.observe.fmt import segment_name
 from tools.race.detector import FRAME, Detector
 
 _disasm = Cs(CS_ARCH_X86, CS_MODE_32)
@@ -200,7 +201,8 @@ class RaceWatch:
         if seg_page is None:
             return ""
         seg, page = seg_page
-        return f" (shm {seg.id} + {(page << PAGE_SHIFT) | (pa & 0xFFF):#x})"
+        offset = (page << PAGE_SHIFT) | (pa & 0xFFF)
+        return f" ({segment_name(seg)} + {offset:#x})"
 
     def _access_text(self, a, va):
         _, text = self.insns.get(a.program, {}).get(a.eip, (False, None))

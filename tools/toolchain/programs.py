@@ -3,8 +3,8 @@
 
 from pathlib import Path
 
-from kernel.proc.loader import ImageError, image_from_bytes
-from tools.toolchain.asm import BuildError, assemble_file
+from kernel.proc.loader import ImageError, flat_image, image_from_bytes
+from tools.toolchain.asm import BuildError, assemble_file, assemble_source
 from tools.toolchain.cc import compile_c
 
 from tools import ROOT
@@ -77,3 +77,15 @@ class Programs:
                     self.on_error(str(e))
                 return None
         return self.images[name]
+
+
+class Images(dict):
+    """Programs already built, by name: a program table Kernel takes as it
+    is (.get gives None for a name it does not hold)."""
+
+    @classmethod
+    def assembled(cls, sources):
+        """The flat image of each assembly source text in sources, by
+        name."""
+        return cls({name: flat_image(name, assemble_source(src))
+                    for name, src in sources.items()})

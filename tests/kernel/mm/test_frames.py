@@ -191,3 +191,16 @@ def test_consecutive_runs_split_where_numbers_jump():
     assert consecutive_runs(pfns) == [(100, 40), (7, 1), (20, 40)]
     assert consecutive_runs(array("I")) == []
     assert consecutive_runs(array("I", [5, 9, 2, 8])) is None  # a loop's
+
+
+def test_merge_runs_join_what_follows_with_one_key():
+    from array import array
+    from kernel.mm.frames import consecutive_runs, merge_runs
+    pages = [(0x1000, 1, "r"), (0x2000, 1, "r"), (0x3000, 1, "w"),
+             (None, 1, "r"), (None, 2, "r"), (0x5000, 4, "r"),
+             (0x9000, 1, "r")]
+    assert merge_runs(pages) == [[0x1000, 2, "r"], [0x3000, 1, "w"],
+                                 [None, 3, "r"], [0x5000, 5, "r"]]
+    pfns = array("I", list(range(100, 140)) + [7] + list(range(20, 60)))
+    assert [(first, n) for first, n, _ in merge_runs(
+        ((pfn, 1, None) for pfn in pfns), step=1)] == consecutive_runs(pfns)

@@ -140,7 +140,7 @@ def test_destroy_unattached_frees_the_runs(kernel):
 
 def test_ipcs_and_maps_show_large_pages(kernel):
     from tools.observe.maps import maps_text
-    from kernel.ipc.shm import ipcs_text
+    from tools.observe.ipcs import ipcs_text
     k, mode = kernel, kernel.vm.mode
     a = k.procs.get(1)
     sid = k.shm.create(a, 9, 1, 0o600 | SHM_HUGETLB)
@@ -149,8 +149,8 @@ def test_ipcs_and_maps_show_large_pages(kernel):
     a.aspace.translate(0x40000010, "write")        # first touch
     text = maps_text(a)
     assert "rwxs shm" in text
-    run = f"{k.shm.segments[sid].frames[0]:#x}.."
-    shm_line, = [ln for ln in text.splitlines() if "shm id" in ln]
+    run = f"{k.shm.segments[sid].frames[0]:#010x}-"
+    shm_line, = [ln for ln in text.splitlines() if f"shm {sid}" in ln]
     assert run in shm_line and "-x" not in shm_line.split("frames")[-1]
 
 

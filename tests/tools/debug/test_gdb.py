@@ -228,7 +228,7 @@ def test_monitor_commands(machines):
               "monitor nonsense", "kill")
     assert "walk PID VA" in out
     assert re.search(r"2 +1 +0 +gdb_shm +running", out)
-    assert "60000000-60001000 rwxs shm id 1" in out
+    assert "60000000-60001000 rwxs shm 1" in out
     assert "page table of pid 1" in out and "frame map now" in out
     assert "#PF 0x4 (user, read, not present)" in out
     assert "error: no process 9" in out
