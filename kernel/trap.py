@@ -6,13 +6,9 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
 from emu import x86
 from emu.walk import FETCH
-from kernel.proc import sysproc as sys_proc  # noqa: F401  (registers the handlers)
-from kernel.ipc import msg as ipc  # noqa: F401  (registers the handlers)
-from kernel.ipc import shm  # noqa: F401  (registers the handlers)
-from kernel.proc import fork  # noqa: F401  (registers the handler)
 from kernel import ring3
-from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, SYSCALLS, \
-    Errno, Sys
+from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, Errno, Sys
+from kernel.systable import SYSCALLS
 from kernel.mm.vm import NoMemory
 
 EXC_STATUS_BASE = 256

@@ -21,7 +21,7 @@ from typing import Optional
 from emu.walk import READ, WRITE
 from emu.x86 import PAGE_SIZE, pgrounddown
 from kernel.proc.process import ProcState
-from kernel.syscall import BLOCKED, Errno, Sys, s32, syscall
+from kernel.syscall import BLOCKED, Errno, s32
 from kernel.mm.vm import NoMemory, UserFault
 
 MSG_MAX = 4096                   # bytes in one message
@@ -216,7 +216,6 @@ def _waits(p, kind, key=None):
 
 
 # -- the system calls (thin: check arguments, then ask Ipc) -------------------
-@syscall(Sys.SEND)
 def sys_send(k, p, pid, buf, n, *_):
     """Checks, in order: len (-EINVAL), target (-ESRCH), buffer (-EFAULT)."""
     if n > MSG_MAX:
@@ -233,7 +232,6 @@ def sys_send(k, p, pid, buf, n, *_):
     return k.ipc.send(p, target, data)
 
 
-@syscall(Sys.RECV)
 def sys_recv(k, p, buf, n, from_ptr, *_):
     """Both user pointers are checked writable before anything is taken."""
     try:
@@ -261,7 +259,6 @@ def futex_key(p, addr):
         return -Errno.ENOMEM
 
 
-@syscall(Sys.FUTEX_WAIT)
 def sys_futex_wait(k, p, addr, expected, *_):
     pa = futex_key(p, addr)
     if pa < 0:
@@ -271,7 +268,6 @@ def sys_futex_wait(k, p, addr, expected, *_):
     return k.ipc.futex_wait(p, pa)
 
 
-@syscall(Sys.FUTEX_WAKE)
 def sys_futex_wake(k, p, addr, n, *_):
     pa = futex_key(p, addr)
     if pa < 0:

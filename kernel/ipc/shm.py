@@ -17,7 +17,7 @@ from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_P, PTE_U, PTE_W, \
 from kernel.mm import hugetlb
 from kernel.mm.hugetlb import SHM_HUGETLB
 from kernel.memlayout import MAX_SHM_BYTES, SHM_BASE, SHM_END
-from kernel.syscall import Errno, Sys, syscall
+from kernel.syscall import Errno
 from kernel.mm.vm import NoMemory, Region, UserFault
 
 SHM_RDONLY = 1
@@ -425,31 +425,25 @@ def ipcs_text(table):
 
 
 # -- system calls 10-15 --------------------------------------------------
-@syscall(Sys.SHM_CREATE)
 def sys_shm_create(k, p, key, size, mode, *_):
     return k.shm.create(p, key, size, mode)
 
 
-@syscall(Sys.SHM_LOOKUP)
 def sys_shm_lookup(k, p, key, *_):
     return k.shm.lookup(key)
 
 
-@syscall(Sys.SHM_ATTACH)
 def sys_shm_attach(k, p, seg_id, addr, flags, *_):
     return k.shm.attach(p, seg_id, addr, flags)
 
 
-@syscall(Sys.SHM_DETACH)
 def sys_shm_detach(k, p, addr, *_):
     return k.shm.detach(p, addr)
 
 
-@syscall(Sys.SHM_DESTROY)
 def sys_shm_destroy(k, p, seg_id, *_):
     return k.shm.destroy(p, seg_id)
 
 
-@syscall(Sys.SHM_STAT)
 def sys_shm_stat(k, p, seg_id, buf, *_):
     return k.shm.stat(p, seg_id, buf)

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kernel import syscall as sc
+from kernel import systable as sc
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
 from kernel.syscall import Errno, Sys
