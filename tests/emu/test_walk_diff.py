@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from emu import x86
+from emu.x86 import Vector
 from emu.probe import FETCH_STUB_LEN, UNPROBED_FETCH, MMUProbe, fetch_stub
 from emu.walk import ACCESSES, FETCH, READ, WRITE, format_walk, walk
 from kernel.boot import prepare_machine
@@ -144,7 +145,7 @@ class Landing:
     def disagreements(self, hw, access, va, w, out):
         """Where the CPU's outcome (out, from the probe) differs from the
         walker's prediction w: a list of texts, empty when they agree."""
-        got = [] if out.vector in (x86.T_SYSCALL, x86.T_PGFLT) else \
+        got = [] if out.vector in (Vector.SYSCALL, Vector.PAGE_FAULT) else \
             [f"cpu raised vector {out.vector}"]
         if w.ok and not out.ok:
             got.append(f"cpu faulted: cr2={out.cr2:#x} "
@@ -152,7 +153,7 @@ class Landing:
         elif w.ok and self.observed_pa(hw, access, va, out) != w.pa:
             got.append(f"cpu reached {self.observed_pa(hw, access, va, out)}")
         elif not w.ok and (out.vector, out.cr2, out.error_code) != \
-                (x86.T_PGFLT, va, w.error_code):
+                (Vector.PAGE_FAULT, va, w.error_code):
             got.append(f"cpu: vector {out.vector} cr2={out.cr2} "
                        f"error={out.error_code} eax={out.eax:#x}")
         return got

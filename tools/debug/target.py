@@ -24,7 +24,7 @@ from typing import Optional
 
 from emu import x86
 from emu.walk import READ, WRITE, format_walk
-from emu.x86 import PAGE_SIZE
+from emu.x86 import PAGE_SIZE, Vector
 from tools.observe.maps import maps_text
 from kernel.proc.process import ProcState
 from tools.observe.ptdump import frame_map_text, page_table_text
@@ -32,8 +32,9 @@ from kernel.ipc.shm import ipcs_text
 from kernel.mm.vm import NoMemory, UserFault
 
 SIGINT, SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 2, 4, 5, 8, 11
-FAULT_SIGNALS = {x86.T_DIVIDE: SIGFPE, x86.T_DEBUG: SIGTRAP,
-                 x86.T_ILLOP: SIGILL, 16: SIGFPE, 19: SIGFPE}  # else SIGSEGV
+FAULT_SIGNALS = {Vector.DIVIDE_ERROR: SIGFPE, Vector.DEBUG: SIGTRAP,
+                 Vector.INVALID_OPCODE: SIGILL, Vector.X87_ERROR: SIGFPE,
+                 Vector.SIMD_ERROR: SIGFPE}                 # else SIGSEGV
 CORE_REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi",
              "eip", "eflags", "cs", "ss", "ds", "es", "fs", "gs")
 CONTROL_REGS = ("cr0", "cr2", "cr3", "cr4")
