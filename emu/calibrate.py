@@ -36,7 +36,7 @@ def calibrate(m, kernbase, kernel_pdes, scratch):
     """
     pd, pt, code, kstack = scratch
     _build_scratch_space(m, kernel_pdes, pd, pt, code)
-    m.enable_paging(pd)
+    m.enable_paging(pd, x86.PAGING_32)
     entry = USER_VA + 16 * list(PROBES).index("syscall")
     template = _enter_ring3(m, kernbase, kstack, entry)
     size = m.context_size

@@ -128,7 +128,7 @@ class MMUProbe:
         hw.write32(low_pd + 8 * pae.index(1, CODE_VA),
                    self.code_pt64 | x86.PTE_P | x86.PTE_U | x86.PTE_A)
 
-    def run(self, pd, va, access, user, wp=True, value=0, mode=x86.PAGING_32):
+    def run(self, pd, va, access, user, wp=True, value=0, *, mode):
         """Perform one access at va under the top-level table pd (a page
         directory, or a PDPT under PAE) in paging mode `mode`, at CPL 3 when
         user else CPL 0; value is what a write stores. Returns an Outcome."""

@@ -25,7 +25,7 @@ from typing import Callable, Optional
 
 from emu import x86
 from emu.walk import READ, WRITE, walk
-from emu.x86 import (PAGE_SIZE, PAGING_32, PF_P, PTE_A, PTE_COW, PTE_D,
+from emu.x86 import (PAGE_SIZE, PF_P, PTE_A, PTE_COW, PTE_D,
                      PTE_P, PTE_U, PTE_W)
 from kernel.memlayout import KERNBASE, USER_END, USER_LOW
 
@@ -50,7 +50,7 @@ class UserFault(Exception):
         self.walk = walk_
 
 
-def table_runs(va, npages, mode=PAGING_32):
+def table_runs(va, npages, mode):
     """Split npages pages from va by page table: (index of the first page,
     its address, how many pages) for each table the range touches."""
     i, per = 0, mode.ptes_per_table
@@ -99,7 +99,7 @@ class VM:
     hw: object
     frames: object
     kernel_half: bytes           # the kernel's PDEs, identical everywhere
-    mode: object = PAGING_32     # emu.x86.PagingMode
+    mode: object                 # emu.x86.PagingMode
     on_tables_changed: Callable = lambda aspace: None
     on_code_written: Callable = lambda aspace, pages, shared: None
     stats: dict = field(default_factory=lambda: {
@@ -572,7 +572,7 @@ class AddressSpace:
             self.vm.on_code_written(self, pages, shared)
 
 
-def table_spans(regions, mode=PAGING_32):
+def table_spans(regions, mode):
     """dirx -> [(first, end) PTE index] covered by regions, per page table."""
     spans = {}
     for r in regions:

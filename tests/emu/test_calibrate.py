@@ -19,7 +19,7 @@ URW = x86.PTE_P | x86.PTE_W | x86.PTE_U
 @pytest.fixture(scope="module")
 def booted():
     """(CPU 0, the ring-3 template, the kernel half) of a fresh machine."""
-    hw, template, half = boot_machine(16 << 20)
+    hw, template, half = boot_machine(16 << 20, 1, x86.PAGING_32)
     return hw.cpus[0], template, half
 
 
@@ -146,7 +146,7 @@ def test_pae_template_carries_the_mode():
     """boot_machine(mode=PAE): the ring-3 template every context is cloned
     from has CR4.PAE and CR0.PG, and CR3 names a PDPT (below 4 GiB);
     patching CR3 at the calibrated offset keeps a PDPT address intact."""
-    hw, template, half = boot_machine(16 << 20, mode=x86.PAGING_PAE)
+    hw, template, half = boot_machine(16 << 20, 1, x86.PAGING_PAE)
     assert template.get("cr4") & (x86.CR4_PAE | x86.CR4_PSE) == \
         x86.CR4_PAE | x86.CR4_PSE
     assert template.get("cr0") & x86.CR0_PG

@@ -196,8 +196,9 @@ def check(probe, c):
     LANDING.plant(hw, c["access"], c["va"])
     before = snapshot(hw, frames)
     w = walk(hw.read32, PD, c["va"], c["access"], c["user"], c["wp"],
-             ad=True)
-    out = probe.run(PD, c["va"], c["access"], c["user"], c["wp"], MARKER)
+             ad=True, mode=x86.PAGING_32)
+    out = probe.run(PD, c["va"], c["access"], c["user"], c["wp"], MARKER,
+                    mode=x86.PAGING_32)
     got = LANDING.disagreements(hw, c["access"], c["va"], w, out)
     got += table_diff(expected_tables(before, w), snapshot(hw, frames))
     if not got:
@@ -231,6 +232,7 @@ def test_fixed_cases_fault_and_succeed(probe, access, user):
         c = dict(pdes=pdes, tables=tables, va=va, access=access, user=user,
                  wp=True)
         assert check(probe, c) is None
-        seen.add(walk(probe.hw.read32, PD, va, access, user).reason)
+        seen.add(walk(probe.hw.read32, PD, va, access, user,
+                      mode=x86.PAGING_32).reason)
     assert {None, "not present", "reserved bit"} <= seen
     assert ("protection" in seen) == (user or access == WRITE)

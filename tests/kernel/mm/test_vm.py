@@ -5,7 +5,8 @@ import pytest
 
 from emu.machine import Machine
 from emu.walk import READ, WRITE
-from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_P, PTE_U, PTE_W, pdx, ptx
+from emu.x86 import PAGE_SIZE, PAGING_32, PTE_ADDR, PTE_P, PTE_U, PTE_W, pdx, \
+    ptx
 from kernel.boot import kernel_pdes
 from kernel.mm.frames import Frames
 from kernel.memlayout import FIRST_FREE_PA, USTACK_BASE, USTACK_TOP
@@ -38,9 +39,9 @@ class Counting(Machine):
 def vm():
     hw = Counting(MEM)
     half = bytearray(4 * 256)
-    for i, v in kernel_pdes(MEM):
+    for i, v in kernel_pdes(MEM, PAGING_32):
         half[4 * (i - 768):4 * (i - 767)] = v.to_bytes(4, "little")
-    return VM(hw, Frames(FIRST_FREE_PA, MEM), bytes(half),
+    return VM(hw, Frames(FIRST_FREE_PA, MEM), bytes(half), PAGING_32,
               on_tables_changed=lambda aspace: hw.flush_tlb())
 
 

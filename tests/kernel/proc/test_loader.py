@@ -5,7 +5,7 @@ import struct
 import pytest
 
 from emu.machine import Machine
-from emu.x86 import PAGE_SIZE, PTE_P, PTE_U, PTE_W
+from emu.x86 import PAGE_SIZE, PAGING_32, PTE_P, PTE_U, PTE_W
 from kernel.mm.frames import Frames
 from kernel.proc.loader import (ImageError, Segment, elf_image, flat_image,
                            image_from_bytes, load)
@@ -74,7 +74,7 @@ def test_bad_elf_is_an_image_error(data):
 def vm():
     mem = 8 << 20
     hw = Machine(mem)
-    return VM(hw, Frames(FIRST_FREE_PA, mem), bytes(1024))
+    return VM(hw, Frames(FIRST_FREE_PA, mem), bytes(1024), PAGING_32)
 
 
 def test_load_maps_each_page_with_its_segment_rights(vm):
