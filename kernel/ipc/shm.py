@@ -18,7 +18,7 @@ from kernel.mm import hugetlb
 from kernel.mm.hugetlb import SHM_HUGETLB
 from kernel.memlayout import MAX_SHM_BYTES, SHM_BASE, SHM_END
 from kernel.syscall import Errno
-from kernel.mm.vm import NoMemory, Region, UserFault
+from kernel.mm.vm import NoMemory, Region, RegionKind, UserFault
 
 SHM_RDONLY = 1
 SHM_EXEC = 2                     # executable (PAE; 32-bit runs everything)
@@ -161,14 +161,14 @@ class ShmTable:
         segment parent has attached, at the same address with the same
         flags; each segment gains an Attachment. Raises NoMemory; the caller
         then destroys child, which detaches what was attached."""
-        for r in [r for r in parent.regions if r.kind == "shm"]:
+        for r in [r for r in parent.regions if r.kind is RegionKind.SHM]:
             self._attach_at(child, pid, r.obj, r.start, not r.writable,
                             r.executable)
 
     def _attach_at(self, aspace, pid, seg, start, readonly, executable):
         """Map seg at start in aspace and record the Attachment; raises
         NoMemory having changed nothing."""
-        region = Region(start, start + seg.size, not readonly, "shm",
+        region = Region(start, start + seg.size, not readonly, RegionKind.SHM,
                         pager=self._pager, detach=self._detached, obj=seg,
                         tag=f"id {seg.id}", executable=executable,
                         page_size=seg.page_size)
@@ -184,7 +184,7 @@ class ShmTable:
     def detach(self, p, addr):
         """shm_detach: unmap the attachment of p's that starts at addr."""
         r = p.aspace.region_at(addr)
-        if r is None or r.kind != "shm" or r.start != addr:
+        if r is None or r.kind is not RegionKind.SHM or r.start != addr:
             return -Errno.EINVAL
         p.aspace.remove_region(r)    # unmaps, flushes the TLB, _detached()
         return 0
@@ -293,7 +293,7 @@ class ShmTable:
         """A forked child's inherited attachments (ShmTable.inherit made
         them before it was a process) are announced as attaches now."""
         for r in child.aspace.regions if child.aspace else ():
-            if r.kind == "shm":
+            if r.kind is RegionKind.SHM:
                 self.notify("shm_attach", child, r.obj, r.start)
 
     def on_exit(self, p):

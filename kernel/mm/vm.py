@@ -19,6 +19,7 @@ of mode.ptes_per_table entries of mode.entry_size bytes. Leaf flags come
 from leaf_flags(), which adds NX where the mode has it.
 """
 
+import enum
 from array import array
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -32,7 +33,17 @@ from kernel.memlayout import KERNBASE, USER_END, USER_LOW
 TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
 
 
-SHARED_KINDS = ("shm", "shared")   # "shared": tools/ipc_harness premaps
+
+
+class RegionKind(enum.Enum):
+    """What backs a region; the value is the name maps and dumps print."""
+    IMAGE = "image"              # the program's pages
+    STACK = "stack"
+    SHM = "shm"                  # a shm attachment
+    SHARED = "shared"            # frames premapped into several processes
+
+
+SHARED_KINDS = (RegionKind.SHM, RegionKind.SHARED)
 
 TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
 
@@ -72,7 +83,7 @@ class Region:
     start: int
     end: int
     writable: bool
-    kind: str                    # "image", "stack", "shm"
+    kind: RegionKind
     pager: Optional[Callable] = None
     detach: Optional[Callable] = None
     share: Optional[Callable] = None

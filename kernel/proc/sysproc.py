@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, Errno, s32
 from kernel.mm.vm import UserFault
+from kernel.proc.process import WaitKind
 from emu.walk import READ, WRITE
 
 MAX_NAME = 256
@@ -114,7 +115,7 @@ def sys_wait(k, p, pid, status_ptr, *_):
         if not c.alive:
             return _reap(k, p, c, status_ptr)
     what = "wait for any child" if pid == -1 else f"wait for child {pid}"
-    k.block(p, "wait", what, key=pid,
+    k.block(p, WaitKind.WAIT, what, key=pid,
             resume=lambda parent, child: _reap(k, parent, child, status_ptr))
     return BLOCKED
 

@@ -29,7 +29,7 @@ from tools.observe.maps import maps_text
 from kernel.proc.process import ProcState
 from tools.observe.ptdump import frame_map_text, page_table_text
 from kernel.ipc.shm import ipcs_text
-from kernel.mm.vm import NoMemory, UserFault
+from kernel.mm.vm import NoMemory, RegionKind, UserFault
 
 SIGINT, SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 2, 4, 5, 8, 11
 FAULT_SIGNALS = {Vector.DIVIDE_ERROR: SIGFPE, Vector.DEBUG: SIGTRAP,
@@ -47,7 +47,7 @@ def untouched_frame(region, va):
     """The frame a not-present page of region would get on first touch if
     it exists already (a shared segment's page another process touched),
     else None (a zero-filled page to be)."""
-    seg = region.obj if region.kind == "shm" else None
+    seg = region.obj if region.kind is RegionKind.SHM else None
     if seg is None:
         return None
     return seg.frames[(va - region.start) // PAGE_SIZE] or None
@@ -210,8 +210,8 @@ class Debugger:
         if w.error_code & x86.PF_P or r is None or r.pager is None or \
                 (access == WRITE and not r.writable):
             raise DebugError(f"pid {p.pid} cannot access {va:#x}")
-        if fault_in and r.kind == "shm":    # the segment takes the frame;
-            pa = r.pager(r, x86.pgrounddown(va))     # pid still faults on
+        if fault_in and r.kind is RegionKind.SHM:  # the segment takes the
+            pa = r.pager(r, x86.pgrounddown(va))     # frame; pid still faults on
             self.k.frames.decref(pa)                 # it as it would have
             return pa + (va & (PAGE_SIZE - 1))
         if fault_in:

@@ -4,6 +4,7 @@ process's own page table names it, '(cow)' after frames still shared
 copy-on-write."""
 
 from emu.x86 import PAGE_SIZE, PTE_COW, PTE_P
+from kernel.mm.vm import RegionKind
 
 MAX_RUNS = 8                     # frame runs shown per region
 
@@ -16,7 +17,7 @@ def maps_text(p):
         # 32-bit paging has no NX bit: whatever is readable executes.
         x = "x" if r.executable or not nx else "-"
         perms = "r" + ("w" if r.writable else "-") + x + \
-            ("s" if r.kind == "shm" else "p")
+            ("s" if r.kind is RegionKind.SHM else "p")
         line = f"  {r.start:08x}-{r.end:08x} {perms} {backing(r)}"
         lines.append(line + "  frames " + frame_runs(p.aspace, r))
     return "\n".join(lines) + "\n"
@@ -24,8 +25,8 @@ def maps_text(p):
 
 def backing(r):
     """'image NAME', 'stack', or 'shm id N key K' (plus 'destroyed')."""
-    if r.kind != "shm":
-        return f"{r.kind} {r.tag}".rstrip()
+    if r.kind is not RegionKind.SHM:
+        return f"{r.kind.value} {r.tag}".rstrip()
     seg = r.obj
     text = f"shm id {seg.id} key {seg.key:#x}"
     return text + " destroyed" if seg.destroyed else text

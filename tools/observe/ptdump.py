@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from emu.x86 import PAGE_SIZE, PTE_COW, PTE_NX, PTE_P, PTE_PS, pte_flags_str
 from kernel.memlayout import KERNBASE
+from kernel.mm.vm import RegionKind
 
 KERNEL_PDX = KERNBASE >> 22
 _LEAF_BITS = 0x1FF | PTE_COW | PTE_NX   # every flag bit of a leaf entry,
@@ -47,10 +48,10 @@ def backing_of(aspace, va):
     r = aspace.region_at(va)
     if r is None:
         return "-"
-    if r.kind == "shm":
+    if r.kind is RegionKind.SHM:
         sid = getattr(r.obj, "id", None)
         return "shm" if sid is None else f"shm {sid}"
-    return f"{r.kind} {r.tag}".strip()
+    return f"{r.kind.value} {r.tag}".strip()
 
 
 def leaves(aspace):
