@@ -36,7 +36,7 @@ def calibrate(m, kernbase, kernel_pdes, scratch):
     """
     pd, pt, code, kstack = scratch
     _build_scratch_space(m, kernel_pdes, pd, pt, code)
-    m.enable_paging(pd)
+    m.enable_paging(pd, x86.PAGING_32)
     entry = USER_VA + 16 * list(PROBES).index("syscall")
     template = _enter_ring3(m, kernbase, kstack, entry)
     size = m.context_size
@@ -48,7 +48,9 @@ def calibrate(m, kernbase, kernel_pdes, scratch):
                     error_code=_one(seen, clean, "error_code",
                                     write_np=6, read_np=4),
                     old_exception=_one(seen, clean, "old_exception",
-                                       write_np=14, read_np=14, divide=0,
+                                       write_np=x86.Vector.PAGE_FAULT,
+                                       read_np=x86.Vector.PAGE_FAULT,
+                                       divide=x86.Vector.DIVIDE_ERROR,
                                        clean=-1, syscall=-1),
                     exception_is_int=0)
     layout.exception_is_int = _is_int_offset(seen, clean, layout.error_code)

@@ -171,7 +171,7 @@ class Cpu:
         """Load GDTR with a table of nentries descriptors at base_va."""
         self.uc.reg_write(X.UC_X86_REG_GDTR, (0, base_va, 8 * nentries - 1, 0))
 
-    def enable_paging(self, cr3, mode=x86.PAGING_32, wp=True):
+    def enable_paging(self, cr3, mode, wp=True):
         """Turn on protected mode and paging in `mode` (an emu.x86.
         PagingMode: its CR4 and EFER bits), with CR0.WP unless wp is False.
         Paging goes off first, so the mode may change (SDM 4.1.2). ET is

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from emu import x86
+from emu.x86 import Vector
 from emu.calibrate import calibrate
 from emu.walk import FETCH, READ, WRITE
 
@@ -47,7 +48,7 @@ def fetch_stub(value):
 
 @dataclass
 class Outcome:
-    """How the probe's run ended: vector T_SYSCALL means the access
+    """How the probe's run ended: vector Vector.SYSCALL means the access
     completed; otherwise the exception, with CR2 and error code for #PF."""
     vector: int
     eip: int
@@ -57,7 +58,7 @@ class Outcome:
 
     @property
     def ok(self):
-        return self.vector == x86.T_SYSCALL
+        return self.vector == Vector.SYSCALL
 
 
 class MMUProbe:
@@ -127,7 +128,7 @@ class MMUProbe:
         hw.write32(low_pd + 8 * pae.index(1, CODE_VA),
                    self.code_pt64 | x86.PTE_P | x86.PTE_U | x86.PTE_A)
 
-    def run(self, pd, va, access, user, wp=True, value=0, mode=x86.PAGING_32):
+    def run(self, pd, va, access, user, wp=True, value=0, *, mode):
         """Perform one access at va under the top-level table pd (a page
         directory, or a PDPT under PAE) in paging mode `mode`, at CPL 3 when
         user else CPL 0; value is what a write stores. Returns an Outcome."""
@@ -150,8 +151,8 @@ class MMUProbe:
         hw = self.cpu
         saved = hw.on_interrupt, hw.on_invalid, hw.on_io
         hw.on_interrupt = self._trap
-        hw.on_invalid = lambda: self._trap(x86.T_ILLOP) or True
-        hw.on_io = lambda: self._trap(x86.T_GPFLT)
+        hw.on_invalid = lambda: self._trap(Vector.INVALID_OPCODE) or True
+        hw.on_io = lambda: self._trap(Vector.GENERAL_PROTECTION)
         self._result = None
         try:
             hw.run(eip)
@@ -166,7 +167,7 @@ class MMUProbe:
         #PF, read from the saved context) and stop."""
         hw = self.cpu
         out = Outcome(vector, hw.reg("eip"), hw.reg("eax"))
-        if vector == x86.T_PGFLT:
+        if vector == Vector.PAGE_FAULT:
             self._ctx.save()
             out.cr2, out.error_code = hw.reg("cr2"), self._ctx.error_code()
         self._result = out

@@ -31,7 +31,7 @@ What it models (SDM vol. 3, chapter 4):
 from dataclasses import dataclass, field
 from typing import Optional
 
-from emu.x86 import (PAGE_SIZE, PAGING_32, PDPTE_MUST_BE_ZERO, PF_I, PF_P,
+from emu.x86 import (PAGE_SIZE, PDPTE_MUST_BE_ZERO, PF_I, PF_P,
                      PF_RSVD, PF_U, PF_W, PTE_A, PTE_D, PTE_P, PTE_PS, PTE_U,
                      PTE_W, pte_flags_str)
 
@@ -63,11 +63,11 @@ class Walk:
     access: str
     user: bool
     cr3: int
+    mode: object                    # the emu.x86.PagingMode walked
     levels: list = field(default_factory=list)
     pa: Optional[int] = None
     error_code: Optional[int] = None
     large: bool = False
-    mode: object = PAGING_32
     invalid_pdpte: bool = False     # hardware would #GP at the CR3 load
 
     @property
@@ -103,7 +103,7 @@ class Walk:
 
 
 def walk(read32, cr3, va, access=READ, user=True, wp=True, pse=True,
-         ad=False, mode=PAGING_32):
+         ad=False, *, mode):
     """Translate va as the MMU would under paging mode `mode`; read32(pa)
     reads guest physical RAM (64-bit entries are read as two halves).
 
@@ -137,7 +137,7 @@ def walk(read32, cr3, va, access=READ, user=True, wp=True, pse=True,
     raise AssertionError("walk: no leaf level")
 
 
-def large_page_pa(pde, va, mode=PAGING_32):
+def large_page_pa(pde, va, mode):
     """Physical address of va inside the large page a PS PDE maps."""
     return mode.large_pa(pde, va)
 

@@ -30,6 +30,7 @@ differs between the two modes, so the walker, the kernel's page-table code
 and every dump read one object instead of testing "if pae".
 """
 
+import enum
 from dataclasses import dataclass, replace
 
 PAGE_SIZE = 4096
@@ -81,17 +82,35 @@ FL_IF = 0x200
 FL_RESERVED = 0x2
 FL_USER_INIT = FL_IF | FL_RESERVED
 
-# Exception vectors.
-T_DIVIDE = 0
-T_DEBUG = 1
-T_BRKPT = 3
-T_OFLOW = 4
-T_ILLOP = 6
-T_DBLFLT = 8
-T_TSS = 10
-T_GPFLT = 13
-T_PGFLT = 14
-T_SYSCALL = 0x80
+
+class Vector(enum.IntEnum):
+    """Interrupt vectors: the CPU's exceptions, each with its name in
+    words (.text), and the system call gate."""
+
+    def __new__(cls, value, text):
+        vector = int.__new__(cls, value)
+        vector._value_ = value
+        vector.text = text
+        return vector
+
+    DIVIDE_ERROR = 0, "divide error"
+    DEBUG = 1, "debug"
+    BREAKPOINT = 3, "breakpoint"
+    OVERFLOW = 4, "overflow"
+    BOUND_RANGE = 5, "bound range"
+    INVALID_OPCODE = 6, "invalid opcode"
+    NO_MATH_COPROCESSOR = 7, "no math coprocessor"
+    DOUBLE_FAULT = 8, "double fault"
+    INVALID_TSS = 10, "invalid TSS"
+    SEGMENT_NOT_PRESENT = 11, "segment not present"
+    STACK_FAULT = 12, "stack fault"
+    GENERAL_PROTECTION = 13, "general protection"
+    PAGE_FAULT = 14, "page fault"
+    X87_ERROR = 16, "x87 error"
+    ALIGNMENT_CHECK = 17, "alignment check"
+    SIMD_ERROR = 19, "SIMD error"
+    SYSCALL = 0x80, "system call"
+
 
 # Segment selectors: index << 3 | TI | RPL.
 SEG_KCODE = 1

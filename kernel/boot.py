@@ -17,7 +17,7 @@ GDT = (0,
        x86.flat_segment(3, code=False))     # SEG_UDATA
 
 
-def kernel_pdes(memory, mode=x86.PAGING_32):
+def kernel_pdes(memory, mode):
     """PDEs 768.. mapping all of RAM at KERNBASE with 4 MiB supervisor pages,
     read-only: Unicorn (QEMU 5) makes a ring-3 far call's stack pushes as
     supervisor writes, so a user ESP in the kernel half could otherwise
@@ -32,7 +32,7 @@ def kernel_pdes(memory, mode=x86.PAGING_32):
             for i in range(memory // mode.large_size)]
 
 
-def kernel_half(memory, mode=x86.PAGING_32):
+def kernel_half(memory, mode):
     """The kernel half as the bytes of its PDEs, from mode.dirx(KERNBASE)
     to the end of the flat PDE array."""
     first = mode.dirx(KERNBASE)
@@ -43,7 +43,7 @@ def kernel_half(memory, mode=x86.PAGING_32):
     return half.tobytes()
 
 
-def user_kernel_half(hw, mode=x86.PAGING_32):
+def user_kernel_half(hw, mode):
     """The kernel half of every user page directory, KPTI-style: one PDE
     naming a page table (KPT_PA) that maps only the GDT page, which the CPU
     itself reads when ring 3 loads a segment register. Nothing else of the
@@ -72,11 +72,11 @@ def prepare_machine(memory, ncpus=1):
     hw = Machine(memory, ncpus)
     cpu = hw.cpus[0]
     hw.write(GDT_PA, struct.pack(f"<{len(GDT)}Q", *GDT))
-    half = kernel_half(memory)
+    half = kernel_half(memory, x86.PAGING_32)
     hw.write(KPD_PA + 4 * x86.pdx(KERNBASE), half)
-    cpu.enable_paging(KPD_PA)
+    cpu.enable_paging(KPD_PA, x86.PAGING_32)
     cpu.load_gdt(kva(GDT_PA), len(GDT))
-    return hw, kernel_pdes(memory), half
+    return hw, kernel_pdes(memory, x86.PAGING_32), half
 
 
 def boot_tables(hw, memory, mode):
@@ -93,7 +93,7 @@ def boot_tables(hw, memory, mode):
     return pdpt
 
 
-def boot_machine(memory, ncpus=1, mode=x86.PAGING_32):
+def boot_machine(memory, ncpus, mode):
     """Return (machine, ring-3 template context, the kernel half of user
     page directories).
     Calibration runs under 32-bit paging; then the template is switched to
@@ -109,7 +109,7 @@ def boot_machine(memory, ncpus=1, mode=x86.PAGING_32):
         cpu.enable_paging(boot_tables(hw, memory, mode), mode)
         template.save()
         cpu.flush_tlb()
-    cpu.enable_paging(KPD_PA)
+    cpu.enable_paging(KPD_PA, x86.PAGING_32)
     for other in hw.cpus[1:]:
         _first_block(other)
     hw.flush_code()
@@ -124,7 +124,7 @@ def _first_block(cpu):
     The block is `jmp $+2`; the run ends at the next one."""
     jmp = SCRATCH_PA[2] + 0xFF0
     cpu.machine.write(jmp, b"\xeb\x00")
-    cpu.enable_paging(KPD_PA)
+    cpu.enable_paging(KPD_PA, x86.PAGING_32)
     cpu.load_gdt(kva(GDT_PA), len(GDT))
     cpu.load_kernel_segments()
     cpu.run_to(kva(jmp), kva(jmp) + 2)

@@ -13,13 +13,14 @@ from kernel.mm.frames import Frames
 from kernel.ipc.msg import Ipc
 from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
-from kernel.proc.process import Process, ProcState, ProcTable, WaitReason
+from kernel.proc.process import Process, ProcState, ProcTable, WaitKind, \
+    WaitReason
 from tools.race.watch import RaceWatch
 from kernel.sched.scheduler import Scheduler
 from kernel.ipc.shm import ShmTable
 from kernel.syscall import Errno
 from kernel.mm.textcache import TextCache
-from kernel.mm.vm import VM, AddressSpace, NoMemory, Region
+from kernel.mm.vm import VM, AddressSpace, NoMemory, Region, RegionKind
 
 EXIT_DEADLOCK = -int(Errno.EDEADLK)
 
@@ -147,7 +148,8 @@ class Kernel:
         except NoMemory:
             aspace.destroy()
             raise
-        aspace.add_region(Region(USTACK_BASE, USTACK_TOP, True, "stack",
+        aspace.add_region(Region(USTACK_BASE, USTACK_TOP, True,
+                                 RegionKind.STACK,
                                  pager=self._zero_pager, executable=False))
         return aspace
 
@@ -186,7 +188,7 @@ class Kernel:
             p.reaped = True
             return
         w = parent.wait_on
-        if w is not None and w.kind == "wait" and w.key in (-1, p.pid):
+        if w is not None and w.kind is WaitKind.WAIT and w.key in (-1, p.pid):
             self.wake(parent, w.resume(parent, p))
 
     def wake(self, p, result):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from emu import x86
+from emu.x86 import Vector
 from emu.walk import FETCH, READ, WRITE
 from kernel.mm.vm import UserFault
 
@@ -42,7 +43,7 @@ class Fault:
 # current TSS's back link (SDM vol. 2, IRET). Unicorn makes it through a
 # TSS at linear address 0 (this machine loads no TR); a correct kernel's
 # TSS has back link 0, and a null selector is no busy TSS: #TS(0).
-TASK_RETURN = Fault(x86.T_TSS, 0)
+TASK_RETURN = Fault(Vector.INVALID_TSS, 0)
 
 
 def fetch_bytes(aspace, eip, n=MAX_INSN):
@@ -92,7 +93,7 @@ def user_stack_fault(aspace, code, esp, protection_only=False):
                 continue
             if protection_only and not w.error_code & x86.PF_P:
                 return None
-            return Fault(x86.T_PGFLT, w.error_code, byte & 0xFFFFFFFF)
+            return Fault(Vector.PAGE_FAULT, w.error_code, byte & 0xFFFFFFFF)
     return None
 
 
@@ -108,10 +109,10 @@ def invalid_opcode_fault(code):
     (CR4.PCE clear) a #GP(0) on hardware; anything else stays #UD."""
     op, _ = opcode(code)
     if op.startswith(ICEBP):
-        return Fault(x86.T_DEBUG)
+        return Fault(Vector.DEBUG)
     if op.startswith(RDPMC):
-        return Fault(x86.T_GPFLT, 0)
-    return Fault(x86.T_ILLOP)
+        return Fault(Vector.GENERAL_PROTECTION, 0)
+    return Fault(Vector.INVALID_OPCODE)
 
 
 def iret_frame(aspace, esp):
@@ -125,7 +126,7 @@ def iret_frame(aspace, esp):
             out.append(int.from_bytes(aspace.copyin(va, 4), "little"))
         except UserFault as e:
             err = e.walk.error_code if e.walk else x86.PF_U
-            return Fault(x86.T_PGFLT, err, e.va)
+            return Fault(Vector.PAGE_FAULT, err, e.va)
     return tuple(out)
 
 
@@ -134,8 +135,8 @@ def protected_return(eflags_now, eip, cs, popped):
     popped EFLAGS asks for VM (which the SDM ignores for CPL > 0): returns
     (new EIP, new EFLAGS) or the #GP the CS check raises."""
     if cs & 0xFFFC == 0:
-        return Fault(x86.T_GPFLT, 0)
+        return Fault(Vector.GENERAL_PROTECTION, 0)
     if cs & 0xFFFF != USER_CODE:
-        return Fault(x86.T_GPFLT, cs & 0xFFFC)
+        return Fault(Vector.GENERAL_PROTECTION, cs & 0xFFFC)
     flags = (eflags_now & ~IRET_MASK) | (popped & IRET_MASK)
     return eip, (flags | x86.FL_RESERVED) & ~EFLAGS_VM

@@ -1,9 +1,7 @@
-"""System call numbers, errno values, the dispatch table and its decorator.
+"""System call numbers, errno values and the results a handler returns
+besides an int (a result, or -errno).
 
-The numbers are docs/abi.md's. Handlers live beside the concept they serve
-(sys_proc, shm, ipc) and register themselves with @syscall(Sys.X); each
-receives the kernel, the calling process and the five argument registers,
-and returns an int (a result, or -errno) or BLOCKED.
+The numbers are docs/abi.md's; kernel.systable maps each to its handler.
 """
 
 import enum
@@ -54,18 +52,6 @@ NORETURN = object()      # the caller is gone (exit)
 SWITCH = object()        # result already set; run someone else (yield)
 RESTART = object()       # not done: run someone else, then re-execute the
                          # caller's int 0x80, which continues the call
-
-SYSCALLS = {}            # number -> handler
-
-
-def syscall(num):
-    """Register the decorated function as the handler of call num."""
-    def register(fn):
-        if num in SYSCALLS:
-            raise ValueError(f"syscall {num!r} registered twice")
-        SYSCALLS[int(num)] = fn
-        return fn
-    return register
 
 
 def s32(v):

@@ -5,23 +5,19 @@ ring-3 port I/O. A guest mistake ends only that process, with status
 from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
 from emu import x86
+from emu.x86 import Vector
 from emu.walk import FETCH
-from kernel.proc import sysproc as sys_proc  # noqa: F401  (registers the handlers)
-from kernel.ipc import msg as ipc  # noqa: F401  (registers the handlers)
-from kernel.ipc import shm  # noqa: F401  (registers the handlers)
-from kernel.proc import fork  # noqa: F401  (registers the handler)
 from kernel import ring3
-from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, SYSCALLS, \
-    Errno, Sys
+from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, Errno, Sys
+from kernel.systable import SYSCALLS
 from kernel.mm.vm import NoMemory
 
 EXC_STATUS_BASE = 256
 _disasm = Cs(CS_ARCH_X86, CS_MODE_32)
-VECTOR_NAMES = {0: "divide error", 1: "debug", 3: "breakpoint", 4: "overflow",
-                5: "bound range", 6: "invalid opcode", 7: "no math coprocessor",
-                8: "double fault", 10: "invalid TSS", 11: "segment not present",
-                12: "stack fault", 13: "general protection", 14: "page fault",
-                16: "x87 error", 17: "alignment check", 19: "SIMD error"}
+VECTOR_NAMES = {int(v): v.text for v in Vector if v is not Vector.SYSCALL}
+REPORTED_ERROR_CODES = (Vector.INVALID_TSS, Vector.SEGMENT_NOT_PRESENT,
+                        Vector.STACK_FAULT, Vector.GENERAL_PROTECTION,
+                        Vector.ALIGNMENT_CHECK)   # a #PF reports its own
 
 
 def install(k, cpu):
@@ -59,7 +55,7 @@ def _checked(k, cpu, handler):
 
 def _event_name(k, cpu, args):
     pid = k.current.pid if k.current else "-"
-    if args and args[0] == x86.T_SYSCALL:
+    if args and args[0] == Vector.SYSCALL:
         num = cpu.regs.read()[0]
         name = Sys(num).name.lower() if num in Sys._value2member_map_ else num
         return f"syscall {name} by pid {pid}"
@@ -71,12 +67,13 @@ def _interrupt_handler(k, cpu):
     (the unit of cost is this round trip), so its lookups are bound once."""
     read, set_result, stats, table = (cpu.regs.read, cpu.regs.set_result,
                                       k.stats, SYSCALLS)
+    syscall_vector = int(Vector.SYSCALL)
 
     def on_interrupt(intno):
         if not k.current.alive:
             killed(k)
             return
-        if intno != x86.T_SYSCALL:
+        if intno != syscall_vector:
             exception(k, intno)
             return
         stats.syscalls += 1
@@ -120,13 +117,15 @@ def exception(k, intno):
     eip = ctx.get("eip")
     if ctx.is_software_int():
         insn_len = _soft_int_length(k, intno, eip)
-        kill(k, x86.T_GPFLT, eip - insn_len, error_code=(intno << 3) | 2)
+        kill(k, Vector.GENERAL_PROTECTION, eip - insn_len,
+             error_code=(intno << 3) | 2)
         return
-    if intno == x86.T_PGFLT:
+    if intno == Vector.PAGE_FAULT:
         page_fault(k, ctx, eip)
         return
-    err = ctx.error_code() if intno in (10, 11, 12, 13, 17) else None
-    if intno == x86.T_GPFLT and _far_stack_fault(k, ctx, eip, True):
+    err = ctx.error_code() if intno in REPORTED_ERROR_CODES else None
+    if intno == Vector.GENERAL_PROTECTION and \
+            _far_stack_fault(k, ctx, eip, True):
         return
     kill(k, intno, eip, error_code=err)
 
@@ -177,9 +176,10 @@ def page_fault(k, ctx, eip):
         return
     k.stats.page_faults += 1
     if ring3.is_string_io(ring3.fetch_bytes(p.aspace, eip)):
-        kill(k, x86.T_GPFLT, eip, error_code=0)   # I/O is checked first
+        kill(k, Vector.GENERAL_PROTECTION, eip,
+             error_code=0)                  # I/O is checked first
     elif not _far_stack_fault(k, ctx, eip):
-        kill(k, x86.T_PGFLT, eip, cr2=cr2, error_code=err)
+        kill(k, Vector.PAGE_FAULT, eip, cr2=cr2, error_code=err)
 
 
 def invalid_opcode(k):
@@ -191,7 +191,8 @@ def invalid_opcode(k):
     k.cpu.save(ctx)
     eip = ctx.get("eip")
     if ctx.is_software_int():
-        kill(k, x86.T_GPFLT, eip, error_code=(x86.T_ILLOP << 3) | 2)
+        kill(k, Vector.GENERAL_PROTECTION, eip,
+             error_code=(Vector.INVALID_OPCODE << 3) | 2)
     else:     # icebp and rdpmc arrive here too; hardware says #DB, #GP
         f = ring3.invalid_opcode_fault(ring3.fetch_bytes(k.current.aspace,
                                                          eip))
@@ -237,7 +238,7 @@ def iret(k, eip):
 def port_io(k):
     """in/out at CPL 3 with IOPL 0: a #GP(0) on real hardware."""
     if not killed(k):
-        kill(k, x86.T_GPFLT, k.cpu.reg("eip"), error_code=0)
+        kill(k, Vector.GENERAL_PROTECTION, k.cpu.reg("eip"), error_code=0)
 
 
 def fast_syscall(k, name):
@@ -245,15 +246,15 @@ def fast_syscall(k, name):
     machine does: #UD and #GP(0) on real hardware (EIP is at the insn)."""
     if not killed(k):
         if name == "syscall":
-            kill(k, x86.T_ILLOP, k.cpu.reg("eip"))
+            kill(k, Vector.INVALID_OPCODE, k.cpu.reg("eip"))
         else:
-            kill(k, x86.T_GPFLT, k.cpu.reg("eip"), error_code=0)
+            kill(k, Vector.GENERAL_PROTECTION, k.cpu.reg("eip"), error_code=0)
 
 
 def kill(k, vector, eip, cr2=None, error_code=None):
     """End the current process for a CPU exception, with a full report."""
     p = k.current
-    fault = {"vector": vector, "eip": eip, "cr2": cr2,
+    fault = {"vector": int(vector), "eip": eip, "cr2": cr2,
              "error_code": error_code, "instruction": disassemble(p, eip)}
     k.notify("fatal", p, fault)             # a debugger stops here first
     k.console.message(describe_fault(p, fault))
@@ -282,7 +283,7 @@ def describe_fault(p, f):
         text += f"; cr2={f['cr2']:#010x}"
     if f["error_code"] is not None:
         text += f" error_code={f['error_code']:#x}"
-        if f["vector"] == x86.T_PGFLT:
+        if f["vector"] == Vector.PAGE_FAULT:
             text += f" ({pf_error_text(f['error_code'])})"
     return text + f"; status {EXC_STATUS_BASE + f['vector']}"
 
@@ -300,6 +301,7 @@ def _soft_int_length(k, intno, eip):
     p = k.current
     w = p.aspace.walk(eip - 1, FETCH)
     last = k.hw.read(w.pa, 1)[0] if w.ok else None
-    if (intno == 3 and last == 0xCC) or (intno == 4 and last == 0xCE):
+    if (intno == Vector.BREAKPOINT and last == 0xCC) or \
+            (intno == Vector.OVERFLOW and last == 0xCE):
         return 1
     return 2

@@ -20,8 +20,8 @@ from typing import Optional
 
 from emu.walk import READ, WRITE
 from emu.x86 import PAGE_SIZE, pgrounddown
-from kernel.proc.process import ProcState
-from kernel.syscall import BLOCKED, Errno, Sys, s32, syscall
+from kernel.proc.process import ProcState, WaitKind
+from kernel.syscall import BLOCKED, Errno, s32
 from kernel.mm.vm import NoMemory, UserFault
 
 MSG_MAX = 4096                   # bytes in one message
@@ -101,7 +101,8 @@ class Ipc:
             box.messages.append(msg)
             return 0
         box.senders.append((p, msg))
-        self.k.block(p, "send", f"send to pid {target.pid}", key=target.pid)
+        self.k.block(p, WaitKind.SEND, f"send to pid {target.pid}",
+                     key=target.pid)
         return BLOCKED
 
     def recv(self, p, rw):
@@ -109,7 +110,7 @@ class Ipc:
         box = self.box(p.pid)
         if not box.messages:
             box.receiver = rw
-            self.k.block(p, "recv", "recv from anyone")
+            self.k.block(p, WaitKind.RECV, "recv from anyone")
             return BLOCKED
         result = self._deliver(p, rw, box.messages.popleft(), box)
         if result >= 0 and box.senders:
@@ -140,8 +141,8 @@ class Ipc:
         self.futexes.setdefault(pa, deque()).append(p)
         self.stats.futex_waits += 1
         frame, off = pgrounddown(pa), pa & (PAGE_SIZE - 1)
-        self.k.block(p, "futex", f"futex at frame {frame:#x} + {off:#x}",
-                     key=pa)
+        self.k.block(p, WaitKind.FUTEX,
+                     f"futex at frame {frame:#x} + {off:#x}", key=pa)
         return BLOCKED
 
     def futex_wake(self, pa, n):
@@ -168,10 +169,10 @@ class Ipc:
         """p is ending: leave any queue it sleeps in, drop its mailbox and
         fail the senders blocked on it with -ESRCH."""
         w = p.wait_on
-        if w is not None and w.kind == "futex":
+        if w is not None and w.kind is WaitKind.FUTEX:
             self.futexes[w.key].remove(p)
             self._unqueue_futex(p, w.key, result=None)
-        elif w is not None and w.kind == "send":
+        elif w is not None and w.kind is WaitKind.SEND:
             senders = self.boxes[w.key].senders
             senders.remove(next(s for s in senders if s[0] is p))
         box = self.boxes.pop(p.pid, None)
@@ -192,7 +193,7 @@ class Ipc:
         every mailbox belongs to a live process and holds at most 16."""
         for pa, q in self.futexes.items():
             for p in q:
-                if not _waits(p, "futex", pa):
+                if not _waits(p, WaitKind.FUTEX, pa):
                     checker.fail("futex sleepers sleep on their key",
                                  f"pid {p.pid} queued at {pa:#x}")
         for pid, box in self.boxes.items():
@@ -201,22 +202,21 @@ class Ipc:
                     len(box.messages) > QUEUE_LEN:
                 checker.fail("mailboxes: live owner, at most 16 messages",
                              f"pid {pid}")
-            if (box.receiver is not None) != _waits(owner, "recv"):
+            if (box.receiver is not None) != _waits(owner, WaitKind.RECV):
                 checker.fail("a receiver is set while its owner is in recv",
                              f"pid {pid}")
-            if any(not _waits(p, "send", pid) for p, _ in box.senders):
+            if any(not _waits(p, WaitKind.SEND, pid) for p, _ in box.senders):
                 checker.fail("blocked senders sleep in send", f"to pid {pid}")
 
 
 def _waits(p, kind, key=None):
     """True when p sleeps for kind (with that key, unless key is None)."""
     w = p.wait_on
-    return p.state is ProcState.BLOCKED and w is not None and w.kind == kind \
+    return p.state is ProcState.BLOCKED and w is not None and w.kind is kind \
         and (key is None or w.key == key)
 
 
 # -- the system calls (thin: check arguments, then ask Ipc) -------------------
-@syscall(Sys.SEND)
 def sys_send(k, p, pid, buf, n, *_):
     """Checks, in order: len (-EINVAL), target (-ESRCH), buffer (-EFAULT)."""
     if n > MSG_MAX:
@@ -233,7 +233,6 @@ def sys_send(k, p, pid, buf, n, *_):
     return k.ipc.send(p, target, data)
 
 
-@syscall(Sys.RECV)
 def sys_recv(k, p, buf, n, from_ptr, *_):
     """Both user pointers are checked writable before anything is taken."""
     try:
@@ -261,7 +260,6 @@ def futex_key(p, addr):
         return -Errno.ENOMEM
 
 
-@syscall(Sys.FUTEX_WAIT)
 def sys_futex_wait(k, p, addr, expected, *_):
     pa = futex_key(p, addr)
     if pa < 0:
@@ -271,7 +269,6 @@ def sys_futex_wait(k, p, addr, expected, *_):
     return k.ipc.futex_wait(p, pa)
 
 
-@syscall(Sys.FUTEX_WAKE)
 def sys_futex_wake(k, p, addr, n, *_):
     pa = futex_key(p, addr)
     if pa < 0:

@@ -18,8 +18,8 @@ from kernel.mm import hugetlb
 from kernel.mm.frames import lanes
 from kernel.mm.hugetlb import SHM_HUGETLB
 from kernel.memlayout import MAX_SHM_BYTES, SHM_BASE, SHM_END
-from kernel.syscall import Errno, Sys, syscall
-from kernel.mm.vm import NoMemory, Region, UserFault
+from kernel.syscall import Errno
+from kernel.mm.vm import NoMemory, Region, RegionKind, UserFault
 
 SHM_RDONLY = 1
 SHM_EXEC = 2                     # executable (PAE; 32-bit runs everything)
@@ -162,14 +162,14 @@ class ShmTable:
         segment parent has attached, at the same address with the same
         flags; each segment gains an Attachment. Raises NoMemory; the caller
         then destroys child, which detaches what was attached."""
-        for r in [r for r in parent.regions if r.kind == "shm"]:
+        for r in [r for r in parent.regions if r.kind is RegionKind.SHM]:
             self._attach_at(child, pid, r.obj, r.start, not r.writable,
                             r.executable)
 
     def _attach_at(self, aspace, pid, seg, start, readonly, executable):
         """Map seg at start in aspace and record the Attachment; raises
         NoMemory having changed nothing."""
-        region = Region(start, start + seg.size, not readonly, "shm",
+        region = Region(start, start + seg.size, not readonly, RegionKind.SHM,
                         pager=self._pager, detach=self._detached, obj=seg,
                         tag=f"id {seg.id}", executable=executable,
                         page_size=seg.page_size)
@@ -185,7 +185,7 @@ class ShmTable:
     def detach(self, p, addr):
         """shm_detach: unmap the attachment of p's that starts at addr."""
         r = p.aspace.region_at(addr)
-        if r is None or r.kind != "shm" or r.start != addr:
+        if r is None or r.kind is not RegionKind.SHM or r.start != addr:
             return -Errno.EINVAL
         p.aspace.remove_region(r)    # unmaps, flushes the TLB, _detached()
         return 0
@@ -294,7 +294,7 @@ class ShmTable:
         """A forked child's inherited attachments (ShmTable.inherit made
         them before it was a process) are announced as attaches now."""
         for r in child.aspace.regions if child.aspace else ():
-            if r.kind == "shm":
+            if r.kind is RegionKind.SHM:
                 self.notify("shm_attach", child, r.obj, r.start)
 
     def on_exit(self, p):
@@ -384,31 +384,25 @@ def first_fit(aspace, size, lo, hi, align=PAGE_SIZE):
 
 
 # -- system calls 10-15 --------------------------------------------------
-@syscall(Sys.SHM_CREATE)
 def sys_shm_create(k, p, key, size, mode, *_):
     return k.shm.create(p, key, size, mode)
 
 
-@syscall(Sys.SHM_LOOKUP)
 def sys_shm_lookup(k, p, key, *_):
     return k.shm.lookup(key)
 
 
-@syscall(Sys.SHM_ATTACH)
 def sys_shm_attach(k, p, seg_id, addr, flags, *_):
     return k.shm.attach(p, seg_id, addr, flags)
 
 
-@syscall(Sys.SHM_DETACH)
 def sys_shm_detach(k, p, addr, *_):
     return k.shm.detach(p, addr)
 
 
-@syscall(Sys.SHM_DESTROY)
 def sys_shm_destroy(k, p, seg_id, *_):
     return k.shm.destroy(p, seg_id)
 
 
-@syscall(Sys.SHM_STAT)
 def sys_shm_stat(k, p, seg_id, buf, *_):
     return k.shm.stat(p, seg_id, buf)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from emu.x86 import PAGE_SIZE, PTE_COW
 from kernel.mm.frames import merge_runs
 from kernel.proc.loader import fill_page, has_file_bytes, page_perms, page_runs
-from kernel.mm.vm import NoMemory, Region
+from kernel.mm.vm import NoMemory, Region, RegionKind
 
 
 @dataclass
@@ -51,8 +51,9 @@ class TextCache:
         which drops the regions and references taken here)."""
         text = self._get(image)
         for start, end, (w, x) in text.runs:  # first: destroy() releases
-            aspace.add_region(Region(start, end, w, "image", tag=image.name,
-                                     obj=text, detach=self._released,
+            aspace.add_region(Region(start, end, w, RegionKind.IMAGE,
+                                     tag=image.name, obj=text,
+                                     detach=self._released,
                                      share=self._shared, executable=x))
             text.users += 1
         for first, pas, (w, x) in text.map_runs:

@@ -19,13 +19,14 @@ of mode.ptes_per_table entries of mode.entry_size bytes. Leaf flags come
 from leaf_flags(), which adds NX where the mode has it.
 """
 
+import enum
 from array import array
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from emu import x86
 from emu.walk import READ, WRITE, walk
-from emu.x86 import (PAGE_SIZE, PAGING_32, PF_P, PTE_A, PTE_COW, PTE_D,
+from emu.x86 import (PAGE_SIZE, PF_P, PTE_A, PTE_COW, PTE_D,
                      PTE_P, PTE_U, PTE_W)
 from kernel.memlayout import KERNBASE, USER_END, USER_LOW
 from kernel.mm.frames import lanes
@@ -33,7 +34,17 @@ from kernel.mm.frames import lanes
 TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
 
 
-SHARED_KINDS = ("shm", "shared")   # "shared": tools/ipc_harness premaps
+
+
+class RegionKind(enum.Enum):
+    """What backs a region; the value is the name maps and dumps print."""
+    IMAGE = "image"              # the program's pages
+    STACK = "stack"
+    SHM = "shm"                  # a shm attachment
+    SHARED = "shared"            # frames premapped into several processes
+
+
+SHARED_KINDS = (RegionKind.SHM, RegionKind.SHARED)
 
 TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
 
@@ -51,7 +62,7 @@ class UserFault(Exception):
         self.walk = walk_
 
 
-def table_runs(va, npages, mode=PAGING_32):
+def table_runs(va, npages, mode):
     """Split npages pages from va by page table: (index of the first page,
     its address, how many pages) for each table the range touches."""
     i, per = 0, mode.ptes_per_table
@@ -73,7 +84,7 @@ class Region:
     start: int
     end: int
     writable: bool
-    kind: str                    # "image", "stack", "shm"
+    kind: RegionKind
     pager: Optional[Callable] = None
     detach: Optional[Callable] = None
     share: Optional[Callable] = None
@@ -100,7 +111,7 @@ class VM:
     hw: object
     frames: object
     kernel_half: bytes           # the kernel's PDEs, identical everywhere
-    mode: object = PAGING_32     # emu.x86.PagingMode
+    mode: object                 # emu.x86.PagingMode
     on_tables_changed: Callable = lambda aspace: None
     on_code_written: Callable = lambda aspace, pages, shared: None
     stats: dict = field(default_factory=lambda: {
@@ -573,7 +584,7 @@ class AddressSpace:
             self.vm.on_code_written(self, pages, shared)
 
 
-def table_spans(regions, mode=PAGING_32):
+def table_spans(regions, mode):
     """dirx -> [(first, end) PTE index] covered by regions, per page table."""
     spans = {}
     for r in regions:

@@ -4,11 +4,10 @@ attachments are inherited (kernel.ipc.shm: ShmTable.inherit), its registers are
 the caller's as the system call left them, EAX aside."""
 
 from kernel.proc.process import Process
-from kernel.syscall import Errno, Sys, syscall
+from kernel.syscall import Errno
 from kernel.mm.vm import NoMemory
 
 
-@syscall(Sys.FORK)
 def sys_fork(k, p, *_):
     child = fork_process(k, p)
     return child if isinstance(child, int) else child.pid

@@ -11,7 +11,7 @@ from elftools.elf.elffile import ELFFile
 
 from emu.x86 import PAGE_SIZE, pgrounddown, pgroundup
 from kernel.memlayout import USER_IMAGE, USER_LOW, USTACK_BASE
-from kernel.mm.vm import NoMemory, Region
+from kernel.mm.vm import NoMemory, Region, RegionKind
 
 
 class ImageError(Exception):
@@ -89,8 +89,8 @@ def load(aspace, image):
     perms = page_perms(image, vm.mode.nx)
     for start, end, (w, x) in page_runs(perms):  # first: destroy() unmaps
         # them and the trace names them
-        aspace.add_region(Region(start, end, w, "image", tag=image.name,
-                                 executable=x))
+        aspace.add_region(Region(start, end, w, RegionKind.IMAGE,
+                                 tag=image.name, executable=x))
     for page, (w, x) in sorted(perms.items()):
         pa = vm.alloc_zeroed()
         fill_page(vm.hw, image, page, pa)

@@ -19,6 +19,14 @@ class ProcState(enum.Enum):
     ZOMBIE = "zombie"
 
 
+class WaitKind(enum.Enum):
+    """What a blocked process waits for."""
+    WAIT = "wait"                # a child's exit
+    SEND = "send"                # room in a full queue
+    RECV = "recv"                # a message
+    FUTEX = "futex"              # a futex_wake on its word
+
+
 @dataclass
 class Process:
     pid: int
@@ -47,7 +55,7 @@ class WaitReason:
     resume(proc) is called by the waker; it returns the syscall result to
     put in EAX. describe is the text the deadlock report shows.
     """
-    kind: str
+    kind: WaitKind
     describe: str
     resume: object = None
     key: object = None

@@ -4,9 +4,9 @@ setuid (docs/abi.md calls 0-7). Thin: validate, call the kernel, return."""
 import struct
 from dataclasses import dataclass
 
-from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, Errno, Sys, \
-    s32, syscall
+from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, Errno, s32
 from kernel.mm.vm import UserFault
+from kernel.proc.process import WaitKind
 from emu.walk import READ, WRITE
 
 MAX_NAME = 256
@@ -14,13 +14,11 @@ WRITE_COPY = 64 << 10            # a write up to this long: one copy-in
 WRITE_SLICE = 1024               # pages a long write walks per turn (~5 ms)
 
 
-@syscall(Sys.EXIT)
 def sys_exit(k, p, status, *_):
     k.exit_process(p, s32(status))
     return NORETURN
 
 
-@syscall(Sys.WRITE)
 def sys_write(k, p, fd, buf, n, *_):
     if fd not in (1, 2):
         return -Errno.EBADF
@@ -83,17 +81,14 @@ def _stream(job, pages, field, budget, out):
     return budget
 
 
-@syscall(Sys.GETPID)
 def sys_getpid(k, p, *_):
     return p.pid
 
 
-@syscall(Sys.YIELD)
 def sys_yield(k, p, *_):
     return SWITCH
 
 
-@syscall(Sys.SPAWN)
 def sys_spawn(k, p, name_va, name_len, arg, *_):
     if name_len > MAX_NAME:
         return -Errno.ENOENT
@@ -105,7 +100,6 @@ def sys_spawn(k, p, name_va, name_len, arg, *_):
     return child if isinstance(child, int) else child.pid
 
 
-@syscall(Sys.WAIT)
 def sys_wait(k, p, pid, status_ptr, *_):
     pid = s32(pid)
     kids = [k.procs.get(c) for c in p.children]
@@ -121,7 +115,7 @@ def sys_wait(k, p, pid, status_ptr, *_):
         if not c.alive:
             return _reap(k, p, c, status_ptr)
     what = "wait for any child" if pid == -1 else f"wait for child {pid}"
-    k.block(p, "wait", what, key=pid,
+    k.block(p, WaitKind.WAIT, what, key=pid,
             resume=lambda parent, child: _reap(k, parent, child, status_ptr))
     return BLOCKED
 
@@ -136,12 +130,10 @@ def _reap(k, parent, child, status_ptr):
     return child.pid
 
 
-@syscall(Sys.GETUID)
 def sys_getuid(k, p, *_):
     return p.uid
 
 
-@syscall(Sys.SETUID)
 def sys_setuid(k, p, uid, *_):
     if p.uid != 0 and uid != p.uid:
         return -Errno.EPERM

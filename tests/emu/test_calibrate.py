@@ -5,6 +5,7 @@ fault from arriving as a double fault (docs/unicorn.md fact 1)."""
 import pytest
 
 from emu import x86
+from emu.x86 import Vector
 from emu.calibrate import USER_VA
 from kernel.boot import boot_machine
 from kernel.memlayout import SCRATCH_PA
@@ -18,7 +19,7 @@ URW = x86.PTE_P | x86.PTE_W | x86.PTE_U
 @pytest.fixture(scope="module")
 def booted():
     """(CPU 0, the ring-3 template, the kernel half) of a fresh machine."""
-    hw, template, half = boot_machine(16 << 20)
+    hw, template, half = boot_machine(16 << 20, 1, x86.PAGING_32)
     return hw.cpus[0], template, half
 
 
@@ -77,7 +78,7 @@ def test_error_code_of_known_faults(booted, code, cr2, error_code):
     seen = run(booted, bytes.fromhex(code), stop)
     (intno, ctx), = seen
     hw = booted[0]
-    assert intno == x86.T_PGFLT
+    assert intno == Vector.PAGE_FAULT
     assert hw.reg("cr2") == cr2
     assert ctx.error_code() == error_code
     assert not ctx.is_software_int()
@@ -100,7 +101,7 @@ TWO_FAULTS = bytes.fromhex("a100104000" "8b1d00204000" "cd80")
 def map_and_retry(reset):
     """A handler that maps the missing page and retries the access."""
     def handler(hw, intno, ctx):
-        if intno != x86.T_PGFLT:
+        if intno != Vector.PAGE_FAULT:
             return False
         va = hw.reg("cr2")
         hw.machine.write32(PT + 4 * x86.ptx(va), SPARE[x86.ptx(va) - 1] | URW)
@@ -122,7 +123,7 @@ def test_without_the_reset_the_next_fault_is_a_double_fault(booted):
     # Documents docs/unicorn.md fact 1 for the pinned build: if this starts to
     # fail, Unicorn changed and the reset may no longer be needed.
     seen = run(booted, TWO_FAULTS, map_and_retry(reset=False))
-    assert [i for i, _ in seen][:2] == [14, x86.T_DBLFLT]
+    assert [i for i, _ in seen][:2] == [14, Vector.DOUBLE_FAULT]
 
 
 def test_context_registers_round_trip(booted):
@@ -145,7 +146,7 @@ def test_pae_template_carries_the_mode():
     """boot_machine(mode=PAE): the ring-3 template every context is cloned
     from has CR4.PAE and CR0.PG, and CR3 names a PDPT (below 4 GiB);
     patching CR3 at the calibrated offset keeps a PDPT address intact."""
-    hw, template, half = boot_machine(16 << 20, mode=x86.PAGING_PAE)
+    hw, template, half = boot_machine(16 << 20, 1, x86.PAGING_PAE)
     assert template.get("cr4") & (x86.CR4_PAE | x86.CR4_PSE) == \
         x86.CR4_PAE | x86.CR4_PSE
     assert template.get("cr0") & x86.CR0_PG

@@ -6,7 +6,7 @@ import struct
 import pytest
 
 from emu.walk import FETCH, READ, WRITE, walk
-from emu.x86 import PTE_P, PTE_PS, PTE_U, PTE_W
+from emu.x86 import PAGING_32, PTE_P, PTE_PS, PTE_U, PTE_W
 
 CR3, PT, FRAME, BIG = 0x1000, 0x2000, 0x5000, 0x00C00000
 VA_SMALL = 0x00401234          # PDE 1 -> PT, PTE 1 -> FRAME
@@ -39,7 +39,7 @@ def tables(pde_flags=PTE_P | PTE_W | PTE_U, pte_flags=PTE_P | PTE_W | PTE_U,
 
 def test_4k_translation_and_levels():
     ram = tables()
-    w = walk(ram.read32, CR3, VA_SMALL, READ, user=True)
+    w = walk(ram.read32, CR3, VA_SMALL, READ, user=True, mode=PAGING_32)
     assert w.ok and w.pa == FRAME + 0x234 and not w.large
     assert [(lv.name, lv.index, lv.addr) for lv in w.levels] == [
         ("PDE", 1, CR3 + 4), ("PTE", 1, PT + 4)]
@@ -49,7 +49,7 @@ def test_4k_translation_and_levels():
 
 def test_4m_translation_keeps_22_offset_bits():
     ram = tables()
-    w = walk(ram.read32, CR3, VA_LARGE, WRITE, user=True)
+    w = walk(ram.read32, CR3, VA_LARGE, WRITE, user=True, mode=PAGING_32)
     assert w.ok and w.large and w.pa == BIG + 0x123456
     assert len(w.levels) == 1
 
@@ -60,7 +60,7 @@ def test_ps_ignored_without_pse():
     ram.b = bytearray(0x00D00000)
     ram.write32(CR3 + 8, BIG | PTE_PS | PTE_P | PTE_W | PTE_U)
     ram.write32(BIG + 4 * 0x123, FRAME | PTE_P | PTE_U)
-    w = walk(ram.read32, CR3, VA_LARGE, READ, pse=False)
+    w = walk(ram.read32, CR3, VA_LARGE, READ, pse=False, mode=PAGING_32)
     assert w.ok and w.pa == FRAME + 0x456 and len(w.levels) == 2
 
 
@@ -68,7 +68,7 @@ def test_walk_writes_no_accessed_or_dirty_bits():
     ram = tables()
     before = bytes(ram.b)
     for va in (VA_SMALL, VA_LARGE, VA_NO_PTE):
-        walk(ram.read32, CR3, va, WRITE)
+        walk(ram.read32, CR3, va, WRITE, mode=PAGING_32)
     assert bytes(ram.b) == before
 
 
@@ -84,7 +84,7 @@ def test_walk_writes_no_accessed_or_dirty_bits():
     (0x0, FETCH, True, 0x4),
 ])
 def test_not_present_error_codes(va, access, user, code):
-    w = walk(tables().read32, CR3, va, access, user)
+    w = walk(tables().read32, CR3, va, access, user, mode=PAGING_32)
     assert not w.ok and w.pa is None
     assert w.error_code == code
 
@@ -108,7 +108,8 @@ def test_us_rw_combined_across_pde_and_pte(pde, pte):
     ram = tables(pde_flags=pde, pte_flags=pte)
     for access, user, wp in itertools.product((READ, WRITE, FETCH),
                                               (True, False), (True, False)):
-        w = walk(ram.read32, CR3, VA_SMALL, access, user, wp=wp)
+        w = walk(ram.read32, CR3, VA_SMALL, access, user, wp=wp,
+                 mode=PAGING_32)
         ok = _allowed(pde, pte, access, user, wp)
         assert w.ok == ok, (access, user, wp)
         if not ok:
@@ -121,20 +122,24 @@ def test_4m_page_rights(flags):
     ram = tables(big_flags=flags)
     for access, user, wp in itertools.product((READ, WRITE), (True, False),
                                               (True, False)):
-        w = walk(ram.read32, CR3, VA_LARGE, access, user, wp=wp)
+        w = walk(ram.read32, CR3, VA_LARGE, access, user, wp=wp,
+                 mode=PAGING_32)
         assert w.ok == _allowed(flags, flags, access, user, wp)
 
 
 def test_cr0_wp_governs_supervisor_writes_to_read_only_pages():
     ram = tables(pte_flags=PTE_P | PTE_U)
-    assert not walk(ram.read32, CR3, VA_SMALL, WRITE, user=False, wp=True).ok
-    assert walk(ram.read32, CR3, VA_SMALL, WRITE, user=False, wp=False).ok
+    assert not walk(ram.read32, CR3, VA_SMALL, WRITE, user=False, wp=True,
+                    mode=PAGING_32).ok
+    assert walk(ram.read32, CR3, VA_SMALL, WRITE, user=False, wp=False,
+                mode=PAGING_32).ok
     # WP never lets the user write, and the supervisor may read user pages.
-    assert not walk(ram.read32, CR3, VA_SMALL, WRITE, user=True, wp=False).ok
-    assert walk(ram.read32, CR3, VA_SMALL, READ, user=False).ok
+    assert not walk(ram.read32, CR3, VA_SMALL, WRITE, user=True, wp=False,
+                    mode=PAGING_32).ok
+    assert walk(ram.read32, CR3, VA_SMALL, READ, user=False, mode=PAGING_32).ok
 
 
 def test_writable_property_ands_the_levels():
-    assert walk(tables().read32, CR3, VA_SMALL).writable
+    assert walk(tables().read32, CR3, VA_SMALL, mode=PAGING_32).writable
     ram = tables(pde_flags=PTE_P | PTE_U)
-    assert not walk(ram.read32, CR3, VA_SMALL).writable
+    assert not walk(ram.read32, CR3, VA_SMALL, mode=PAGING_32).writable

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from emu import x86
+from emu.x86 import Vector
 from emu.probe import FETCH_STUB_LEN, UNPROBED_FETCH, MMUProbe, fetch_stub
 from emu.walk import ACCESSES, FETCH, READ, WRITE, format_walk, walk
 from kernel.boot import prepare_machine
@@ -144,7 +145,7 @@ class Landing:
     def disagreements(self, hw, access, va, w, out):
         """Where the CPU's outcome (out, from the probe) differs from the
         walker's prediction w: a list of texts, empty when they agree."""
-        got = [] if out.vector in (x86.T_SYSCALL, x86.T_PGFLT) else \
+        got = [] if out.vector in (Vector.SYSCALL, Vector.PAGE_FAULT) else \
             [f"cpu raised vector {out.vector}"]
         if w.ok and not out.ok:
             got.append(f"cpu faulted: cr2={out.cr2:#x} "
@@ -152,7 +153,7 @@ class Landing:
         elif w.ok and self.observed_pa(hw, access, va, out) != w.pa:
             got.append(f"cpu reached {self.observed_pa(hw, access, va, out)}")
         elif not w.ok and (out.vector, out.cr2, out.error_code) != \
-                (x86.T_PGFLT, va, w.error_code):
+                (Vector.PAGE_FAULT, va, w.error_code):
             got.append(f"cpu: vector {out.vector} cr2={out.cr2} "
                        f"error={out.error_code} eax={out.eax:#x}")
         return got
@@ -195,8 +196,9 @@ def check(probe, c):
     LANDING.plant(hw, c["access"], c["va"])
     before = snapshot(hw, frames)
     w = walk(hw.read32, PD, c["va"], c["access"], c["user"], c["wp"],
-             ad=True)
-    out = probe.run(PD, c["va"], c["access"], c["user"], c["wp"], MARKER)
+             ad=True, mode=x86.PAGING_32)
+    out = probe.run(PD, c["va"], c["access"], c["user"], c["wp"], MARKER,
+                    mode=x86.PAGING_32)
     got = LANDING.disagreements(hw, c["access"], c["va"], w, out)
     got += table_diff(expected_tables(before, w), snapshot(hw, frames))
     if not got:
@@ -230,6 +232,7 @@ def test_fixed_cases_fault_and_succeed(probe, access, user):
         c = dict(pdes=pdes, tables=tables, va=va, access=access, user=user,
                  wp=True)
         assert check(probe, c) is None
-        seen.add(walk(probe.hw.read32, PD, va, access, user).reason)
+        seen.add(walk(probe.hw.read32, PD, va, access, user,
+                      mode=x86.PAGING_32).reason)
     assert {None, "not present", "reserved bit"} <= seen
     assert ("protection" in seen) == (user or access == WRITE)

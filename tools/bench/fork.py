@@ -15,7 +15,7 @@ import io
 import statistics
 import time
 
-from kernel import syscall as sc
+from kernel import systable as sc
 from kernel.mm.vm import AddressSpace
 from kernel.kernel import Console, Kernel
 from kernel.syscall import Sys

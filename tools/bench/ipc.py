@@ -15,9 +15,9 @@ the same frames, minus one attach call), and the result says which.
 import argparse
 import sys
 
-from kernel import trap  # noqa: F401  (registers every handler)
 from kernel.proc.loader import image_from_bytes
-from kernel.syscall import SYSCALLS, Sys
+from kernel.syscall import Sys
+from kernel.systable import SYSCALLS
 from tools.toolchain.asm import assemble_source
 from tools.bench.ipc_harness import boot_shared
 from tools.toolchain.programs import Programs

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from emu.x86 import PAGE_SIZE, PTE_P, PTE_U, PTE_W
 from kernel.kernel import Console, Kernel
 from tools.observe.report import build_report
-from kernel.mm.vm import Region
+from kernel.mm.vm import Region, RegionKind
 from tools.toolchain.programs import Programs
 
 SHARED_BASE = 0x50000000         # the first process's address of the area
@@ -55,7 +55,7 @@ def map_shared(k, procs, npages):
             k.frames.incref(f)
         p.aspace.map_pages(va, frames, PTE_P | PTE_U | PTE_W)
         p.aspace.add_region(Region(va, va + npages * PAGE_SIZE, True,
-                                   "shared", tag="harness"))
+                                   RegionKind.SHARED, tag="harness"))
         vas.append(va)
     for f in frames:
         k.frames.decref(f)       # the PTEs hold the frames from now on

@@ -10,12 +10,12 @@ from kernel.mm.hugetlb import SHM_HUGETLB
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
 from tools.toolchain.asm import assemble_source
-from tools.bench.main import _Images, kernel_seconds
+from tools.bench.common import EXIT, GETPID, LOOP, LOOP_INSNS, YIELD, \
+    kernel_seconds
 
 REPEAT = 3
 REACH_PASSES = 128
 SEG = 64 << 20
-EXIT = "\n    mov eax, SYS_EXIT\n    xor ebx, ebx\n    int 0x80\n"
 TOUCH = """
     mov eax, SYS_SHM_CREATE
     xor ebx, ebx
@@ -57,7 +57,6 @@ def touch_src(passes, mode=0o600, size=SEG):
 
 def mode_costs():
     """Compute, getpid, yield and demand-zero faults under both modes."""
-    from tools.bench.main import GETPID, LOOP, LOOP_INSNS, YIELD
     n_loop, n_calls, faults = 20_000_000, 50_000, 4096
     work = {
         "compute (M instr/s)": (LOOP.format(n=n_loop) + EXIT, 1,
@@ -80,7 +79,7 @@ def mode_costs():
 
 def attach_seconds(paging, huge):
     """One shm_attach of a touched 64 MiB segment into a second process."""
-    k = Kernel(_Images({"x": flat_image("x", assemble_source(EXIT))}),
+    k = Kernel({"x": flat_image("x", assemble_source(EXIT))},
                console=Console(io.BytesIO(), io.BytesIO()), paging=paging)
     a, b = k.boot(["x", "x"])
     sid = k.shm.create(a, 0, SEG, 0o600 | (SHM_HUGETLB if huge else 0))

@@ -14,7 +14,7 @@ import statistics
 import time
 
 from emu.walk import WRITE
-from kernel import syscall as sc
+from kernel import systable as sc
 from kernel.kernel import Console, Kernel
 from kernel.memlayout import MAX_SHM_BYTES
 from kernel.syscall import Sys

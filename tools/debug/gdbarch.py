@@ -4,13 +4,14 @@ feature, the x87 registers as at reset, then the control registers in a
 feature of this machine's own). The stub translates the target's stops
 and register names through this module only."""
 
-from emu import x86
+from emu.x86 import Vector
 from tools.debug.processes import CONTROL_REGS
 from tools.debug.stops import Reason
 
 SIGINT, SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 2, 4, 5, 8, 11
-FAULT_SIGNALS = {x86.T_DIVIDE: SIGFPE, x86.T_DEBUG: SIGTRAP,
-                 x86.T_ILLOP: SIGILL, 16: SIGFPE, 19: SIGFPE}  # else SIGSEGV
+FAULT_SIGNALS = {Vector.DIVIDE_ERROR: SIGFPE, Vector.DEBUG: SIGTRAP,
+                 Vector.INVALID_OPCODE: SIGILL, Vector.X87_ERROR: SIGFPE,
+                 Vector.SIMD_ERROR: SIGFPE}                 # else SIGSEGV
 CORE_REGS = ("eax", "ecx", "edx", "ebx", "esp", "ebp", "esi", "edi",
              "eip", "eflags", "cs", "ss", "ds", "es", "fs", "gs")
 X87_REGS = 8                  # st0..st7, 10 bytes each

@@ -5,7 +5,7 @@ an error, never physical memory, never another process's."""
 from emu import x86
 from emu.walk import READ, WRITE
 from emu.x86 import PAGE_SIZE
-from kernel.mm.vm import NoMemory, UserFault
+from kernel.mm.vm import NoMemory, RegionKind, UserFault
 from tools.debug.stops import DebugError
 
 
@@ -13,7 +13,7 @@ def untouched_frame(region, va):
     """The frame a not-present page of region would get on first touch if
     it exists already (a shared segment's page another process touched),
     else None (a zero-filled page to be)."""
-    seg = region.obj if region.kind == "shm" else None
+    seg = region.obj if region.kind is RegionKind.SHM else None
     if seg is None:
         return None
     return seg.frames[(va - region.start) // PAGE_SIZE] or None
@@ -70,7 +70,7 @@ class Memory:
         if w.error_code & x86.PF_P or r is None or r.pager is None or \
                 (access == WRITE and not r.writable):
             raise DebugError(f"pid {p.pid} cannot access {va:#x}")
-        if fault_in and r.kind == "shm":    # the segment takes the frame;
+        if fault_in and r.kind is RegionKind.SHM:    # the segment takes the frame;
             pa = r.pager(r, x86.pgrounddown(va))     # pid still faults on
             self.k.frames.decref(pa)                 # it as it would have
             return pa + (va & (PAGE_SIZE - 1))

@@ -18,7 +18,7 @@ from array import array
 from pathlib import Path
 
 from emu.walk import error_text
-from emu.x86 import (PAE_ADDR, PAGE_SIZE, PAGING_32, PDE_LARGE_ADDR,
+from emu.x86 import (PAE_ADDR, PAGE_SIZE, PDE_LARGE_ADDR,
                      PDE_LARGE_HIGH, PF_I, PF_P, PF_RSVD, PF_U, PF_W, PTE_P,
                      PTE_PS, PTE_U, PTE_W, pte_flags_str)
 from tools.observe import ptdump
@@ -34,7 +34,7 @@ KERNEL_PDX = ptdump.KERNEL_PDX
 FLAG_BITS = 0x1FF                # the bits pte_flags_str decodes
 
 
-def paging_mode(pm=PAGING_32):
+def paging_mode(pm):
     """The paging mode pm (emu.x86.PagingMode) as the page reads it.
     levels: from the top, each with its entries' name, index bits, whether
     such an entry may map a large page, the name of a table of them, and

@@ -21,7 +21,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from kernel import syscall as sc
+from emu.x86 import PF_U, Vector
+from kernel import systable as sc
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
 from kernel.syscall import Errno, Sys
@@ -217,7 +218,8 @@ class Ring3Watch:
 
     def on_exit(self, p):
         f = p.fault or {}
-        if f.get("vector") == 14 and not (f.get("error_code") or 0) & 4:
+        if f.get("vector") == Vector.PAGE_FAULT and \
+                not (f.get("error_code") or 0) & PF_U:
             self.found.append(f"pid {p.pid} ({p.name}): page fault without "
                               f"the U bit: {f}")
         if self.k.current is p and self.k.cpu is not None and \

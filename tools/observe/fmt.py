@@ -3,6 +3,7 @@ a region: --maps, --dump-pt, the frame map, traces, the explorer and gdb's
 `monitor` commands all use these."""
 
 from emu.x86 import PAGE_SIZE
+from kernel.mm.vm import RegionKind
 
 
 def frame_run(pa, n=1):
@@ -19,6 +20,6 @@ def segment_name(seg):
 
 def region_name(r):
     """What backs region r: 'image NAME', 'stack', or its segment's name."""
-    if r.kind == "shm":
+    if r.kind is RegionKind.SHM:
         return segment_name(r.obj)
-    return f"{r.kind} {r.tag}".strip()
+    return f"{r.kind.value} {r.tag}".strip()

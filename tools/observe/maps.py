@@ -6,6 +6,7 @@ copy-on-write."""
 from emu.x86 import PAGE_SIZE, PTE_COW, PTE_P
 from kernel.mm.frames import merge_runs
 from tools.observe.fmt import frame_run, region_name
+from kernel.mm.vm import RegionKind
 
 MAX_RUNS = 8                     # frame runs shown per region
 
@@ -18,7 +19,7 @@ def maps_text(p):
         # 32-bit paging has no NX bit: whatever is readable executes.
         x = "x" if r.executable or not nx else "-"
         perms = "r" + ("w" if r.writable else "-") + x + \
-            ("s" if r.kind == "shm" else "p")
+            ("s" if r.kind is RegionKind.SHM else "p")
         line = f"  {r.start:08x}-{r.end:08x} {perms} {backing(r)}"
         lines.append(line + "  frames " + frame_runs(p.aspace, r))
     return "\n".join(lines) + "\n"
@@ -27,7 +28,7 @@ def maps_text(p):
 def backing(r):
     """'image NAME', 'stack', or 'shm N' (plus 'destroyed')."""
     text = region_name(r)
-    return text + " destroyed" if r.kind == "shm" and r.obj.destroyed \
+    return text + " destroyed" if r.kind is RegionKind.SHM and r.obj.destroyed \
         else text
 
 

@@ -12,10 +12,10 @@ import re
 import pytest
 
 from emu.x86 import PAGE_SIZE
-from kernel import trap  # noqa: F401  (registers every handler)
 from kernel.kernel import Console, Kernel
 from kernel.proc.process import ProcState
-from kernel.syscall import SYSCALLS, Sys
+from kernel.syscall import Sys
+from kernel.systable import SYSCALLS
 from tools.toolchain.asm import assemble_source
 from tools.bench import ipc_harness
 from tools.toolchain.programs import Programs

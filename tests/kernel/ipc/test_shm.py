@@ -17,7 +17,7 @@ from kernel.memlayout import SHM_BASE, USER_IMAGE
 from tools.observe.report import build_report
 from kernel.ipc.shm import Segment, first_fit
 from kernel.syscall import Errno
-from kernel.mm.vm import AddressSpace, NoMemory, Region
+from kernel.mm.vm import AddressSpace, NoMemory, Region, RegionKind
 from tools.toolchain.programs import Programs
 
 MB = 1 << 20
@@ -40,7 +40,7 @@ class Probe:
 
     def on_exit(self, p):
         for r in p.aspace.regions:
-            if r.kind != "shm":
+            if r.kind is not RegionKind.SHM:
                 continue
             self.segments[(p.pid, r.start)] = r.obj.frames.tolist()
             for va in range(r.start, r.end, PAGE_SIZE):
@@ -248,7 +248,8 @@ def test_failed_attach_changes_nothing(kernel):
     assert k.shm.attach(b, seg_id, 0, 0) == -Errno.ENOMEM
     assert [k.frames.refcount(pa) for pa in seg.frames] == refs
     assert len(seg.attachments) == 1 and k.frames.nfree == 1
-    assert [r.kind for r in b.aspace.regions] == ["image", "stack"]
+    assert [r.kind for r in b.aspace.regions] == [RegionKind.IMAGE,
+                                                  RegionKind.STACK]
     assert b.aspace.pte(SHM_BASE) == 0 and pdx(SHM_BASE) not in b.aspace.tables
     for pa in hoard:
         k.frames.decref(pa)
@@ -308,7 +309,7 @@ def test_touched_runs():
 def test_first_fit(kernel):
     aspace = AddressSpace(kernel.vm)
     for start, end in ((0x1000, 0x3000), (0x5000, 0x6000)):
-        aspace.add_region(Region(start, end, True, "shm"))
+        aspace.add_region(Region(start, end, True, RegionKind.SHM))
     assert first_fit(aspace, 0x2000, 0x1000, 0x10000) == 0x3000
     assert first_fit(aspace, 0x3000, 0x1000, 0x10000) == 0x6000
     assert first_fit(aspace, 0x3000, 0x1000, 0x8000) is None

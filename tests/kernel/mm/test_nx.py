@@ -8,6 +8,7 @@ both modes."""
 import pytest
 
 from emu import x86
+from emu.x86 import Vector
 
 # Each program runs `xor eax, eax ; xor ebx, ebx ; int 0x80` (exit(0))
 # from somewhere other than its image.
@@ -59,7 +60,7 @@ def test_fetch_from_no_execute_page_faults_under_pae(run_sources, case):
     r = run_sources({fname: src}, paging="pae")
     assert r.statuses == [270], r.stderr
     fault = r.proc(1)["fault"]
-    assert fault["vector"] == x86.T_PGFLT
+    assert fault["vector"] == Vector.PAGE_FAULT
     assert fault["error_code"] == NX_FETCH
     assert fault["cr2"] == fault["eip"]
     assert "fetch" in r.stderr

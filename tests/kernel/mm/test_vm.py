@@ -5,11 +5,13 @@ import pytest
 
 from emu.machine import Machine
 from emu.walk import READ, WRITE
-from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_P, PTE_U, PTE_W, pdx, ptx
+from emu.x86 import PAGE_SIZE, PAGING_32, PTE_ADDR, PTE_P, PTE_U, PTE_W, pdx, \
+    ptx
 from kernel.boot import kernel_pdes
 from kernel.mm.frames import Frames
 from kernel.memlayout import FIRST_FREE_PA, USTACK_BASE, USTACK_TOP
-from kernel.mm.vm import VM, AddressSpace, NoMemory, Region, UserFault
+from kernel.mm.vm import VM, AddressSpace, NoMemory, Region, RegionKind, \
+    UserFault
 
 MEM = 8 << 20
 URW = PTE_P | PTE_W | PTE_U
@@ -38,9 +40,9 @@ class Counting(Machine):
 def vm():
     hw = Counting(MEM)
     half = bytearray(4 * 256)
-    for i, v in kernel_pdes(MEM):
+    for i, v in kernel_pdes(MEM, PAGING_32):
         half[4 * (i - 768):4 * (i - 767)] = v.to_bytes(4, "little")
-    return VM(hw, Frames(FIRST_FREE_PA, MEM), bytes(half),
+    return VM(hw, Frames(FIRST_FREE_PA, MEM), bytes(half), PAGING_32,
               on_tables_changed=lambda aspace: hw.flush_tlb())
 
 
@@ -130,8 +132,8 @@ def test_destroy_returns_every_frame(vm):
     free = vm.frames.nfree
     a = AddressSpace(vm)
     a.map_pages(VA, frames(vm, 3), URW)
-    a.add_region(Region(VA, VA + 3 * PAGE_SIZE, True, "image"))
-    a.add_region(Region(USTACK_BASE, USTACK_TOP, True, "stack",
+    a.add_region(Region(VA, VA + 3 * PAGE_SIZE, True, RegionKind.IMAGE))
+    a.add_region(Region(USTACK_BASE, USTACK_TOP, True, RegionKind.STACK,
                         pager=lambda r, va: vm.alloc_zeroed()))
     a.copyout(USTACK_TOP - 4, b"abcd")        # demand-zero stack page
     a.copyout(USTACK_BASE, b"x")
@@ -143,7 +145,7 @@ def test_destroy_returns_every_frame(vm):
 def test_detach_hook_runs_once_on_remove(vm):
     a = AddressSpace(vm)
     seen = []
-    r = Region(VA, VA + PAGE_SIZE, True, "shm", detach=seen.append)
+    r = Region(VA, VA + PAGE_SIZE, True, RegionKind.SHM, detach=seen.append)
     a.add_region(r)
     a.map_pages(VA, frames(vm, 1), URW)
     a.remove_region(r)
@@ -152,8 +154,8 @@ def test_detach_hook_runs_once_on_remove(vm):
 
 def test_regions_and_free_ranges(vm):
     a = AddressSpace(vm)
-    r1 = Region(0x00400000, 0x00402000, True, "image")
-    r2 = Region(0x40000000, 0x40001000, True, "shm")
+    r1 = Region(0x00400000, 0x00402000, True, RegionKind.IMAGE)
+    r2 = Region(0x40000000, 0x40001000, True, RegionKind.SHM)
     a.add_region(r2)
     a.add_region(r1)
     assert a.regions == [r1, r2]
@@ -235,7 +237,8 @@ def _stack(vm, a, pages=None):
     def pager(region, va):
         pages.append(va)
         return vm.alloc_zeroed()
-    a.add_region(Region(USTACK_BASE, USTACK_TOP, True, "stack", pager=pager))
+    a.add_region(Region(USTACK_BASE, USTACK_TOP, True, RegionKind.STACK,
+                        pager=pager))
     return pages
 
 
@@ -253,7 +256,7 @@ def test_user_copies_fault_in_demand_zero_pages(vm):
 
 def test_fault_in_rules(vm):
     a = AddressSpace(vm)
-    ro = Region(VA, VA + PAGE_SIZE, False, "shm",
+    ro = Region(VA, VA + PAGE_SIZE, False, RegionKind.SHM,
                 pager=lambda r, va: vm.alloc_zeroed())
     a.add_region(ro)
     assert not a.fault_in(VA, write=True)        # read-only region
@@ -261,7 +264,7 @@ def test_fault_in_rules(vm):
     assert a.pte(VA) & (PTE_P | PTE_W | PTE_U) == PTE_P | PTE_U
     assert not a.fault_in(VA, write=False)       # already present
     assert not a.fault_in(0x00800000, write=False)   # no region
-    a.add_region(Region(0x00800000, 0x00801000, True, "shm",
+    a.add_region(Region(0x00800000, 0x00801000, True, RegionKind.SHM,
                         pager=lambda r, va: None))
     with pytest.raises(NoMemory):
         a.fault_in(0x00800000, write=False)

@@ -6,7 +6,7 @@ import pytest
 from emu.walk import READ, WRITE
 from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_COW, PTE_P, PTE_U, PTE_W
 from kernel.memlayout import USTACK_BASE, USTACK_TOP
-from kernel.mm.vm import AddressSpace, NoMemory, Region, UserFault
+from kernel.mm.vm import AddressSpace, NoMemory, Region, RegionKind, UserFault
 from tests.kernel.mm.test_vm import frames, vm  # noqa: F401  (the fixture)
 
 URW = PTE_P | PTE_W | PTE_U
@@ -20,10 +20,10 @@ def space(vm, npages=3):
     """An address space with a writable image of npages pages holding
     bytes 'page I', a read-only page after it and a shm region."""
     a = AddressSpace(vm)
-    a.add_region(Region(VA, VA + npages * PAGE_SIZE, True, "image"))
+    a.add_region(Region(VA, VA + npages * PAGE_SIZE, True, RegionKind.IMAGE))
     a.add_region(Region(VA + npages * PAGE_SIZE, VA + (npages + 1) *
-                        PAGE_SIZE, False, "image"))
-    a.add_region(Region(SHM, SHM + PAGE_SIZE, True, "shm"))
+                        PAGE_SIZE, False, RegionKind.IMAGE))
+    a.add_region(Region(SHM, SHM + PAGE_SIZE, True, RegionKind.SHM))
     fs = frames(vm, npages + 2)
     a.map_pages(VA, fs[:npages], URW)
     a.map_pages(VA + npages * PAGE_SIZE, [fs[npages]], UR)
@@ -48,7 +48,7 @@ def test_fork_shares_private_frames_copy_on_write_in_both(vm):
         assert s.pte(VA + 3 * PAGE_SIZE) & 0xFFF == UR   # read-only stays
     assert [vm.frames.refcount(pa) for pa in fs[:4]] == [2] * 4
     assert b.pte(SHM) == 0 and a.pte(SHM) == fs[-1] | URW
-    assert [r.kind for r in b.regions] == ["image", "image"]
+    assert [r.kind for r in b.regions] == [RegionKind.IMAGE, RegionKind.IMAGE]
     assert b.copyin(VA + PAGE_SIZE, 6) == b"page 1"
     assert vm.stats["ptes_written"] >= 4 + 3
 
@@ -110,7 +110,7 @@ def test_copy_without_a_frame_is_no_memory(vm):
 def test_fork_then_destroy_returns_every_frame(vm):
     free = vm.frames.nfree
     a, _ = space(vm)
-    a.add_region(Region(USTACK_BASE, USTACK_TOP, True, "stack",
+    a.add_region(Region(USTACK_BASE, USTACK_TOP, True, RegionKind.STACK,
                         pager=lambda r, va: vm.alloc_zeroed()))
     a.copyout(USTACK_TOP - 4, b"abcd")
     b = a.fork()

@@ -5,12 +5,12 @@ import struct
 import pytest
 
 from emu.machine import Machine
-from emu.x86 import PAGE_SIZE, PTE_P, PTE_U, PTE_W
+from emu.x86 import PAGE_SIZE, PAGING_32, PTE_P, PTE_U, PTE_W
 from kernel.mm.frames import Frames
 from kernel.proc.loader import (ImageError, Segment, elf_image, flat_image,
                            image_from_bytes, load)
 from kernel.memlayout import FIRST_FREE_PA, USER_IMAGE
-from kernel.mm.vm import VM, AddressSpace, NoMemory
+from kernel.mm.vm import VM, AddressSpace, NoMemory, RegionKind
 
 PF_X, PF_W, PF_R = 1, 2, 4
 
@@ -74,7 +74,7 @@ def test_bad_elf_is_an_image_error(data):
 def vm():
     mem = 8 << 20
     hw = Machine(mem)
-    return VM(hw, Frames(FIRST_FREE_PA, mem), bytes(1024))
+    return VM(hw, Frames(FIRST_FREE_PA, mem), bytes(1024), PAGING_32)
 
 
 def test_load_maps_each_page_with_its_segment_rights(vm):
@@ -89,8 +89,8 @@ def test_load_maps_each_page_with_its_segment_rights(vm):
     assert a.copyin(0x004010FC, 12) == b"\0\0\0\0DATA\0\0\0\0"
     assert a.copyin(0x00401104, 0x1FFC) == bytes(0x1FFC)       # .bss
     assert [(r.start, r.end, r.writable, r.kind) for r in a.regions] == [
-        (0x00400000, 0x00401000, False, "image"),
-        (0x00401000, 0x00404000, True, "image")]
+        (0x00400000, 0x00401000, False, RegionKind.IMAGE),
+        (0x00401000, 0x00404000, True, RegionKind.IMAGE)]
 
 
 def test_a_page_two_segments_share_gets_both_rights(vm):

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from emu import walk as mmu
-from emu.x86 import PAGE_SIZE, PTE_A, PTE_D
+from emu.x86 import PAGE_SIZE, PAGING_32, PTE_A, PTE_D
 from tools.explorer.page import EVENT_FIELDS, Explorer, embed_json, js_value
 from kernel.kernel import Console, Kernel
 from tools.observe.trace import Tracer, WalkRequest
@@ -75,7 +75,7 @@ def test_the_walker_over_the_embedded_entries_finds_what_the_kernel_did(
     for w in data["walks"]:
         p = procs[w["pid"]]
         again = mmu.walk(read32_of(p["tables"]), p["cr3"], w["va"],
-                         w["access"])
+                         w["access"], mode=PAGING_32)
         assert [[lv.index, lv.addr, lv.value] for lv in again.levels] == \
             w["levels"]
         assert (again.pa, again.error_code) == (w["pa"], w["error_code"])
@@ -123,7 +123,8 @@ def test_the_shared_frame_is_named_by_both_processes(shmshare):
     child = data["processes"][1]
     parent_entries = replay(data, 1, child["exit_event"])
     child_leaf = read32_of(child["tables"])
-    pte_child = mmu.walk(child_leaf, child["cr3"], 0x60000000)
+    pte_child = mmu.walk(child_leaf, child["cr3"], 0x60000000,
+                         mode=PAGING_32)
     assert pte_child.ok
     frame = pte_child.pa
     assert any(v & ~0xFFF == frame for v in parent_entries.values())

@@ -11,7 +11,8 @@ import pytest
 
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
-from kernel.syscall import SYSCALLS, Sys
+from kernel.syscall import Sys
+from kernel.systable import SYSCALLS
 from tools.fuzz import campaign as fuzz
 from tools.fuzz import hostile
 from tools.fuzz import leak

@@ -11,7 +11,7 @@ from emu.walk import WRITE
 from kernel.kernel import Console, Kernel
 from tools.observe.report import build_report
 from tools.observe.trace import Tracer, WalkRequest, fault_access, parse_walk_request
-from kernel.mm.vm import Region
+from kernel.mm.vm import Region, RegionKind
 from tools.toolchain.programs import Programs
 
 IMAGE_VA = 0x00400000
@@ -168,7 +168,7 @@ def test_a_shared_frame_shows_in_both_walks_and_the_frame_map():
     seg = SimpleNamespace(id=7)
     for p in (p1, p2):
         k.frames.incref(frame)                      # the PTE's reference
-        p.aspace.add_region(Region(SHM_VA, SHM_VA + 4096, True, "shm",
+        p.aspace.add_region(Region(SHM_VA, SHM_VA + 4096, True, RegionKind.SHM,
                                    obj=seg))
         p.aspace.map_pages(SHM_VA, [frame], x86.PTE_P | x86.PTE_W | x86.PTE_U)
     tr.dump(p1, "now")
@@ -283,7 +283,7 @@ def test_two_processes_fault_into_one_frame(tmp_path):
         k.frames.incref(frame)
         return frame
     for p in k.boot(["touch", "touch"]):
-        p.aspace.add_region(Region(SHM_VA, SHM_VA + 4096, True, "shm",
+        p.aspace.add_region(Region(SHM_VA, SHM_VA + 4096, True, RegionKind.SHM,
                                    pager=pager, obj=SimpleNamespace(id=3)))
     k.run()
     recs = [json.loads(t) for t in out.getvalue().splitlines()]
