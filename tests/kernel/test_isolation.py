@@ -113,7 +113,7 @@ class CodeFrames:
 
 def test_new_code_in_a_reused_frame_runs(run_userland):
     frames = CodeFrames()
-    r = run_userland("reuse", extensions=[frames])
+    r = run_userland("reuse", extensions=[frames], quantum=100_000)
     assert frames.frame["codea"] == frames.frame["codeb"], \
         "precondition: codeb must load into codea's old code frame"
     assert r.statuses == [0, 0x41, 0x42]
