@@ -112,7 +112,7 @@ class Debugger:
             if k.sched.counting and cpu.counter is None:
                 cpu.count_instructions()    # before any debug hook
             cpu.on_stopped = lambda cpu=cpu: self._after_run(cpu)
-        k.extensions.append(self)
+        k.attach(self)
 
     # -- processes ---------------------------------------------------------
     def threads(self):

@@ -78,26 +78,20 @@ def embed_json(data):
 
 
 class Tee:
-    """The kernel console, also keeping what each process writes."""
+    """What the console showed: what each process wrote, and the kernel's
+    messages (an observer of the output and message events)."""
 
-    def __init__(self, inner, k):
-        self.inner, self.k = inner, k
+    def __init__(self):
         self.output = {}             # pid -> bytearray (bounded)
         self.messages = []
 
-    def write(self, fd, data):
-        p = self.k.current
+    def on_output(self, p, fd, data):
         if p is not None:
             buf = self.output.setdefault(p.pid, bytearray())
             buf += data[:max(0, OUTPUT_LIMIT - len(buf))]
-        self.inner.write(fd, data)
 
-    def message(self, text):
+    def on_message(self, text):
         self.messages.append(text)
-        self.inner.message(text)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 
 class Explorer:
@@ -114,13 +108,13 @@ class Explorer:
         self.kernel = None           # the kernel half, from the first exit
 
     def attach(self, k):
-        """Observe kernel k: its extensions and console. Pass record() as a
+        """Observe kernel k: its events and console. Pass record() as a
         Tracer sink (tools.observe.trace) for the walk events."""
         self.k = k
         if self.mode is None:
             self.mode = paging_mode(k.vm.mode)
-        k.extensions.append(self)
-        self.console = k.console = Tee(k.console, k)
+        k.attach(self)
+        self.console = k.attach(Tee())
         return self
 
     # -- interning -----------------------------------------------------

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 from kernel import syscall as sc
 from kernel.kernel import Console, Kernel
+from tools.observe.boot import new_kernel
+from tools.observe.check import Checker
 from kernel.proc.loader import flat_image
 from kernel.syscall import Errno, Sys
 from tools.fuzz import hostile as hostile_mod
@@ -305,10 +307,11 @@ def run_spec(spec, secret, plant=None):
     may add a deliberate leak (tests of the detector only)."""
     s = leak.Secret(secret)
     out, err = leak.ScanSink(s), leak.ScanSink(s)
-    k = Kernel(spec.images, check=spec.check, cpus=spec.cpus, seed=spec.boot_seed,
-               quantum=spec.quantum, console=Console(out, err))
+    k = new_kernel(spec.images, check=spec.check, cpus=spec.cpus, seed=spec.boot_seed,
+                   quantum=spec.quantum, console=Console(out, err))
     watch, ring3 = leak.LeakWatch(k, s, 1), Ring3Watch(k)
-    k.extensions += [watch, ring3]
+    k.attach(watch)
+    k.attach(ring3)
     spec.images.sealed = False
     procs = k.boot(["canary"] + list(spec.texts))
     spec.images.sealed = True
@@ -322,7 +325,8 @@ def run_spec(spec, secret, plant=None):
     except Exception as e:  # noqa: BLE001 - a finding, reported
         o.violations.append(f"{type(e).__name__}: {e}")
         return o
-    o.checks = k.checker.checks if k.checker else 0
+    checker = k.observer(Checker)
+    o.checks = checker.checks if checker else 0
     o.violations += ring3.found
     canary = k.procs.get(1)
     if canary.status != 0:

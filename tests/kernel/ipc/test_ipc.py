@@ -13,7 +13,8 @@ import pytest
 
 from emu.x86 import PAGE_SIZE
 from kernel import trap  # noqa: F401  (registers every handler)
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
+from tools.observe.boot import new_kernel
 from kernel.proc.process import ProcState
 from kernel.syscall import SYSCALLS, Sys
 from tools.toolchain.asm import assemble_source
@@ -203,7 +204,7 @@ def test_a_sleeper_holds_its_frame_so_the_key_is_never_reused(tmp_path):
                    "int 0x80\n")
     progs = Programs()
     progs.add(src)
-    k = Kernel(progs, console=Console(io.BytesIO(), io.BytesIO()), check=True)
+    k = new_kernel(progs, console=Console(io.BytesIO(), io.BytesIO()), check=True)
     p, = k.boot(["stacksleep"])
     _run_until_blocked(k, p)
     (pa, sleepers), = k.ipc.futexes.items()

@@ -12,7 +12,8 @@ from tests.conftest import Run, boot
 from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_COW, PTE_P, PTE_W
 from kernel.proc import loader
 from kernel.proc import process as proc
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
+from tools.observe.boot import new_kernel
 from tools.observe.report import build_report
 from tools.observe.trace import Tracer
 from tools.toolchain.programs import Programs
@@ -28,7 +29,7 @@ def balanced(r):
 def boot_arg(name, arg, **kw):
     """Boot userland program name with spawn argument arg, run it."""
     out, err = io.BytesIO(), io.BytesIO()
-    k = Kernel(Programs(), console=Console(out, err), check=True, **kw)
+    k = new_kernel(Programs(), console=Console(out, err), check=True, **kw)
     p = k.create_process(name, arg=arg)
     assert not isinstance(p, int)
     k.run()
@@ -101,8 +102,8 @@ def test_kernel_copyout_into_cow_pages_breaks_them(run_userland):
 def test_copyout_break_is_traced_as_cow():
     out = io.BytesIO()
     tracer = Tracer(out)
-    k = Kernel(Programs(), console=Console(io.BytesIO(), io.BytesIO()),
-               check=True)
+    k = new_kernel(Programs(), console=Console(io.BytesIO(), io.BytesIO()),
+                   check=True)
     tracer.attach(k)
     k.boot(["fork_copyout"])
     k.run()
