@@ -78,7 +78,9 @@ class ObservedConsole:
 
 
 class Kernel:
-    """One booted machine and everything running on it."""
+    """One booted machine and everything running on it. Its parts (ipc,
+    shm, text) are called directly where a process spawns or ends;
+    observers (tools, tests) attach to its events (kernel.events)."""
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
                  console=None, cpus=1, seed=None, policy=None,
@@ -208,7 +210,7 @@ class Kernel:
     def exit_process(self, p, status, fault=None):
         """End p: free its memory, make it a zombie, wake a waiting parent."""
         p.status, p.fault = status, fault
-        self.ipc.on_exit(p)
+        self.ipc.on_exit(p)                 # before observers see the exit
         self.notify("exit", p)
         if p.aspace is not None:
             p.aspace.destroy()

@@ -1,6 +1,6 @@
 """The page-table explorer: one self-contained HTML page written from a run.
 
-An Explorer is a kernel extension and a trace sink. It collects what the
+An Explorer is a kernel observer and a trace sink. It collects what the
 kernel already computes and embeds it as JSON in tools/explorer/explorer.html:
 - every trace Record (tools.observe.trace: map, unmap, fault with its outcome,
   walk), each with the walk emu.walk made, as a compact array;
@@ -160,7 +160,7 @@ class Explorer:
         if self._shm_key() != self._last_key:
             self.note_segments()
 
-    # -- kernel extension hooks ------------------------------------------
+    # -- kernel events ------------------------------------------------
     def on_spawn(self, parent, child):
         """A process entered the table: a timeline event, and its entry."""
         self.procs[child.pid] = {

@@ -208,7 +208,7 @@ RING3_NEVER = 0x20000 | 0x3000      # EFLAGS.VM, EFLAGS.IOPL
 
 
 class Ring3Watch:
-    """Kernel extension: what every process's end must look like. A page
+    """Kernel observer: what every process's end must look like. A page
     fault has the U bit (every access a ring-3 instruction makes is a user
     access on hardware); no process ends in vm86 mode or with IOPL > 0;
     no program reports stale code (tools.fuzz.hostile.STALE)."""

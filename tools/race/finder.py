@@ -102,7 +102,7 @@ class Outcome:
 
 
 class FinalContents:
-    """A kernel extension that keeps each shared segment's last contents:
+    """A kernel observer that keeps each shared segment's last contents:
     when it is freed (shm_destroy after the last detach) and, for those
     still alive, at the end of the run."""
 

@@ -31,7 +31,7 @@ def balanced(r):
 
 
 class Probe:
-    """A kernel extension recording, as each process exits, the frame its
+    """A kernel observer recording, as each process exits, the frame its
     own page directory names for every page of its shm attachments."""
 
     def __init__(self):

@@ -38,7 +38,7 @@ def boot_arg(name, arg, **kw):
 
 
 class Frames:
-    """An extension noting, at each exit, the frame and flags of one
+    """An observer noting, at each exit, the frame and flags of one
     virtual page in the exiting process."""
 
     def __init__(self, va):
@@ -133,7 +133,7 @@ def test_cow_on_two_cpus(run_userland, seed):
 
 def test_fork_inherits_shm_attachments_and_flags(run_userland):
     seen = Frames(0x40000000)
-    r = run_userland("fork_shm", extensions=[seen])
+    r = run_userland("fork_shm", observers=[seen])
     assert r.statuses == [0, 0, 270], r.stderr
     assert r.stdout == "fork_shm: ok\n"
     assert r.proc(3)["fault"]["error_code"] == 7
@@ -197,7 +197,7 @@ def test_64_processes_of_one_program_hold_one_copy():
 
 def test_text_frames_are_shared_read_only_and_go_with_the_last_user():
     seen = Frames(0x00400000)
-    r = boot(Programs(), ["text64", "text64"], extensions=[seen])
+    r = boot(Programs(), ["text64", "text64"], observers=[seen])
     assert r.statuses == [0, 0]
     (a, b) = seen.seen.values()
     assert a == b and a & PTE_P and not a & (PTE_W | PTE_COW)
