@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from emu.x86 import PAGING_MODES
 from kernel import trap
 from kernel.boot import boot_machine
-from tools.observe.check import Checker
+from kernel.events import Hooks, handler_names
 from kernel.mm.frames import Frames
 from kernel.ipc.msg import Ipc
 from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
 from kernel.proc.process import Process, ProcState, ProcTable, WaitKind, \
     WaitReason
-from tools.race.watch import RaceWatch
 from kernel.sched.scheduler import Scheduler
 from kernel.ipc.shm import ShmTable
 from kernel.syscall import Errno
@@ -59,35 +58,55 @@ class Console:
         self.err.flush()
 
 
+class ObservedConsole:
+    """A console as the kernel (and its observers) write to it: each write
+    by a process is also the output event, each message the message event."""
+
+    def __init__(self, inner, k):
+        self.inner, self.k = inner, k
+
+    def write(self, fd, data):
+        if self.k.hooks.output:
+            self.k.notify("output", self.k.current, fd, data)
+        self.inner.write(fd, data)
+
+    def message(self, text):
+        self.k.notify("message", text)
+        self.inner.message(text)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
 class Kernel:
-    """One booted machine and everything running on it."""
+    """One booted machine and everything running on it. Its parts (ipc,
+    shm, text) are called directly where a process spawns or ends;
+    observers (tools, tests) attach to its events (kernel.events)."""
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
-                 console=None, cpus=1, seed=None, check=False,
-                 policy=None, races=False, paging="32"):
+                 console=None, cpus=1, seed=None, policy=None,
+                 paging="32"):
         self.paging = PAGING_MODES[paging]    # "32" or "pae"
         self.hw, self.template, half = boot_machine(memory, cpus, self.paging)
         self.frames = Frames(FIRST_FREE_PA, memory)
+        self.hooks = Hooks()                # per event, the observers' handlers
+        self.observers = []                 # attach order: see attach()
         self.vm = VM(self.hw, self.frames, half,
                      on_tables_changed=self._tables_changed,
-                     on_code_written=self._code_written, mode=self.paging)
+                     on_code_written=self._code_written, mode=self.paging,
+                     hooks=self.hooks)
         self.programs = programs   # .get(name) -> loader.Image or None
         self.procs = ProcTable()
-        self.console = console or Console()
+        self.console = ObservedConsole(console or Console(), self)
         self.cpu = None                     # the CPU now running, if any
         self.current = None                 # the process on that CPU
         self.switch = False                 # the hook asked to reschedule
         self.stats = Stats(frames_total=self.frames.total)
-        self.extensions = []                # observers: see notify()
-        self._observers = {}                # notify()'s lookups
-        self.ipc = Ipc.attach(self)         # mailboxes and futexes
+        self.ipc = Ipc(self)                # mailboxes and futexes
         self.shm = ShmTable(self)
         self.text = TextCache(self.vm)      # program images, shared
-        self.extensions += [self.shm, self.text]
-        self.tracer = None                  # tools.observe.trace.Tracer, if tracing
+        self.parts = (self.ipc, self.shm, self.text)   # books of their own
         self.sched = Scheduler(self, quantum, seed, policy)
-        self.checker = Checker(self, check) if check else None
-        self.races = RaceWatch.attach(self) if races else None   # --races
         for cpu in self.hw.cpus:
             trap.install(self, cpu)
         self.stats.frames_free_at_boot = self.frames.nfree
@@ -123,23 +142,45 @@ class Kernel:
         if parent:
             parent.children.append(child.pid)
         self.procs.add(child)
+        self.shm.on_spawn(child)
         self.notify("spawn", parent, child)
 
+    # -- observers (kernel.events) -------------------------------------
+    def attach(self, observer):
+        """From now on call observer's on_<event> methods (events of
+        kernel.events.EVENTS; any other on_* name is an error). Returns
+        observer."""
+        handler_names(observer)
+        self.observers.append(observer)
+        self._hooks_changed()
+        return observer
+
+    def detach(self, observer):
+        """Stop calling observer."""
+        self.observers.remove(observer)
+        self._hooks_changed()
+
+    def observer(self, kind):
+        """The first attached observer of class kind, or None."""
+        return next((o for o in self.observers if isinstance(o, kind)), None)
+
+    def _hooks_changed(self):
+        trapped = bool(self.hooks.trap_end)
+        self.hooks.rebuild(self.observers)
+        if bool(self.hooks.trap_end) != trapped:
+            for cpu in self.hw.cpus:
+                trap.install(self, cpu)
+
     def notify(self, event, *args):
-        """Tell every extension that has an on_EVENT method: spawn(parent,
-        child), exit(p), wait(parent, child), send(p, msg), recv(p, msg),
-        futex_wake(waker, sleeper), shm_attach(p, seg, addr),
-        shm_frame(seg, page, pa), shm_detach(seg), shm_free(seg),
-        slice_end(cpu, p), run_end(). The handlers of an event are looked
-        up once per length of the (append-only) extension list."""
-        key = (event, len(self.extensions))
-        fns = self._observers.get(key)
-        if fns is None:
-            fns = self._observers[key] = [
-                f for f in (getattr(e, "on_" + event, None)
-                            for e in self.extensions) if f is not None]
-        for fn in fns:
+        """Emit event (kernel.events.EVENTS) to its observers."""
+        for fn in getattr(self.hooks, event):
             fn(*args)
+
+    def shm_attached(self, p, seg, start):
+        """kernel.ipc.shm mapped seg at start in p: the scheduler's code
+        coherence learns of it, then the observers."""
+        self.sched.shm_attached(p, start)
+        self.notify("shm_attach", p, seg, start)
 
     def _build_aspace(self, image):
         aspace = AddressSpace(self.vm)
@@ -171,6 +212,7 @@ class Kernel:
     def exit_process(self, p, status, fault=None):
         """End p: free its memory, make it a zombie, wake a waiting parent."""
         p.status, p.fault = status, fault
+        self.ipc.on_exit(p)                 # before observers see the exit
         self.notify("exit", p)
         if p.aspace is not None:
             p.aspace.destroy()
@@ -216,8 +258,6 @@ class Kernel:
         self.sched.run()
         self.cpu = self.current = None
         self.notify("run_end")
-        if self.checker:
-            self.checker.run("the end of the run")
         self.stats.frames_free_at_end = self.frames.nfree
         self.stats.cow_faults = self.vm.stats["cow_faults"]
         self.stats.cow_copies = self.vm.stats["cow_copies"]

@@ -21,12 +21,13 @@ REPORTED_ERROR_CODES = (Vector.INVALID_TSS, Vector.SEGMENT_NOT_PRESENT,
 
 
 def install(k, cpu):
-    """Point one CPU's hooks at this kernel (checked after every syscall
-    and fault when the kernel has an invariant checker)."""
+    """Point one CPU's hooks at this kernel; each is followed by the
+    trap_end event while someone observes it (the kernel installs them
+    again when that changes, so that unobserved traps pay nothing)."""
     handlers = (_interrupt_handler(k, cpu), lambda: invalid_opcode(k),
                 lambda: port_io(k), lambda name: fast_syscall(k, name))
-    if k.checker:
-        handlers = [_checked(k, cpu, h) for h in handlers]
+    if k.hooks.trap_end:
+        handlers = [_observed(k, cpu, h) for h in handlers]
     (cpu.on_interrupt, cpu.on_invalid, cpu.on_io,
      cpu.on_fast_syscall) = handlers
     cpu.guard_iret(lambda address: iret(k, address))
@@ -43,14 +44,14 @@ def killed(k):
     return True
 
 
-def _checked(k, cpu, handler):
-    """handler, followed by a run of the invariant checker."""
-    def checked(*args):
+def _observed(k, cpu, handler):
+    """handler, followed by the trap_end event."""
+    def observed(*args):
         what = _event_name(k, cpu, args)
         r = handler(*args)
-        k.checker.after(what)
+        k.notify("trap_end", what)
         return r
-    return checked
+    return observed
 
 
 def _event_name(k, cpu, args):
@@ -153,8 +154,8 @@ def page_fault(k, ctx, eip):
     cr2 = ctx.get("cr2")                    # saved by exception()
     err = ctx.error_code()
     p = k.current
-    if k.tracer:
-        k.tracer.fault_begin(p, cr2, err, eip)
+    if k.hooks.fault_begin:
+        k.notify("fault_begin", p, cr2, err, eip)
     try:
         # No PF_U test: all guest code runs at CPL 3, and a supervisor
         # fault is Unicorn's own stack access for a ring-3 far call or
@@ -167,8 +168,8 @@ def page_fault(k, ctx, eip):
     except NoMemory:
         filled = False
         k.console.message(f"pid {p.pid} ({p.name}): out of memory")
-    if k.tracer:
-        k.tracer.fault_end(filled)
+    if k.hooks.fault_end:
+        k.notify("fault_end", filled)
     if filled:
         k.stats.page_faults += 1
         ctx.clear_exception()               # docs/unicorn.md fact 1

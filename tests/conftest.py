@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from kernel.kernel import Console, Kernel
+from tools.observe.boot import new_kernel
 from tools.observe.report import build_report
 from tools.toolchain.programs import Programs
 
@@ -39,15 +40,16 @@ class Run:
         return self.report["stats"]
 
 
-def boot(programs, boot, memory=128 << 20, check=True, extensions=(), **kw):
+def boot(programs, boot, memory=128 << 20, check=True, observers=(), **kw):
     """Boot on the Programs set, start the names in boot, run to the end.
     The invariant checker runs after every syscall and fault unless
-    check=False; extensions are added to kernel.extensions before the first
-    run; kw goes to Kernel (quantum, cpus, seed)."""
+    check=False; observers are attached before the first run; kw goes to
+    Kernel (quantum, cpus, seed)."""
     out, err = io.BytesIO(), io.BytesIO()
-    k = Kernel(programs, memory=memory, console=Console(out, err),
-               check=check, **kw)
-    k.extensions.extend(extensions)
+    k = new_kernel(programs, memory=memory, console=Console(out, err),
+                   check=check, **kw)
+    for o in observers:
+        k.attach(o)
     k.boot(boot)
     k.run()
     return Run(k, build_report(k), out.getvalue().decode("latin-1"),

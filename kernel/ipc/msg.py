@@ -29,11 +29,10 @@ QUEUE_LEN = 16                   # messages one mailbox holds
 U32_MASK = 0xFFFFFFFF
 
 
-@dataclass
+@dataclass(eq=False)
 class Message:
     sender: int                  # pid
     data: bytes
-    clock: object = None         # the sender's vector clock (--races)
 
 
 @dataclass
@@ -62,21 +61,15 @@ class IpcStats:
 
 
 class Ipc:
-    """The mailboxes and futex queues of one kernel; an extension of it
-    (on_exit cleans up after a process, report adds the counters)."""
+    """The mailboxes and futex queues of one kernel; one of its parts
+    (the kernel calls on_exit to clean up after a process, report adds the
+    counters)."""
 
     def __init__(self, k):
         self.k = k
         self.boxes = {}          # pid -> Mailbox, made on first use
         self.futexes = {}        # physical address -> deque of Process
         self.stats = IpcStats()
-
-    @classmethod
-    def attach(cls, k):
-        """Make the Ipc state of kernel k and register it for exit hooks."""
-        ipc = cls(k)
-        k.extensions.append(ipc)
-        return ipc
 
     def box(self, pid):
         b = self.boxes.get(pid)

@@ -89,12 +89,13 @@ class Segment:
 
 class ShmTable:
     """Every segment by id (live, or destroyed but still attached), the key
-    table, and the limits. A kernel extension: report() adds
+    table, and the limits. One of the kernel's parts: report() adds
     `stats.shm_frames` to the run report."""
 
     def __init__(self, k):
         self.vm = k.vm
-        self.notify = k.notify   # shm_attach, shm_frame, shm_detach, shm_free
+        self.notify = k.notify   # shm_frame, shm_detach, shm_free
+        self.attached = k.shm_attached   # emits shm_attach
         self.segments = {}       # id -> Segment
         self.keys = {}           # nonzero key -> id of the live segment
         self.next_id = 1
@@ -154,7 +155,7 @@ class ShmTable:
                             bool(flags & SHM_EXEC))
         except NoMemory:
             return -Errno.ENOMEM
-        self.notify("shm_attach", p, seg, start)
+        self.attached(p, seg, start)
         return start
 
     def inherit(self, parent, child, pid):
@@ -289,17 +290,15 @@ class ShmTable:
         self.reserved -= seg.npages
         del self.segments[seg.id]
 
-    # -- introspection (kernel extension hooks) --------------------------
-    def on_spawn(self, parent, child):
+    # -- introspection (called by the kernel) ---------------------------
+    def on_spawn(self, child):
         """A forked child's inherited attachments (ShmTable.inherit made
-        them before it was a process) are announced as attaches now."""
+        them before it was a process) are announced as attaches now. (At
+        exit there is nothing to do: the address space's destroy() removes
+        each shm region, and _detached() runs for it.)"""
         for r in child.aspace.regions if child.aspace else ():
             if r.kind is RegionKind.SHM:
-                self.notify("shm_attach", child, r.obj, r.start)
-
-    def on_exit(self, p):
-        """Nothing here: the exiting address space's destroy() removes each
-        shm region, and _detached() runs for it."""
+                self.attached(child, r.obj, r.start)
 
     def frame_refs(self):
         """The segments' own references, for the invariant checker."""

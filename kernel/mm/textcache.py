@@ -37,8 +37,8 @@ class Text:
 
 
 class TextCache:
-    """The programs loaded this boot, by image; a kernel extension (its
-    frames are kernel holds for the checker, and never writable)."""
+    """The programs loaded this boot, by image; one of the kernel's parts
+    (its frames are kernel holds for the checker, and never writable)."""
 
     def __init__(self, vm):
         self.vm = vm
@@ -120,7 +120,7 @@ class TextCache:
                 self.vm.frames.decref(pa)
             del self.texts[id(text.image)]
 
-    # -- kernel extension hooks -----------------------------------------
+    # -- for the checker and the report --------------------------------------
     def frame_refs(self):
         for text in self.texts.values():
             for pa in text.frames.values():

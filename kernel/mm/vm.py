@@ -28,6 +28,7 @@ from emu import x86
 from emu.walk import READ, WRITE, walk
 from emu.x86 import (PAGE_SIZE, PF_P, PTE_A, PTE_COW, PTE_D,
                      PTE_P, PTE_U, PTE_W)
+from kernel.events import Hooks
 from kernel.memlayout import KERNBASE, USER_END, USER_LOW
 from kernel.mm.frames import lanes
 
@@ -116,7 +117,7 @@ class VM:
     on_code_written: Callable = lambda aspace, pages, shared: None
     stats: dict = field(default_factory=lambda: {
         "ptes_written": 0, "cow_faults": 0, "cow_copies": 0})
-    tracer: object = None        # tools.observe.trace.Tracer, told of PTE changes
+    hooks: object = field(default_factory=Hooks)   # the kernel's (events)
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
 
     def __post_init__(self):
@@ -246,8 +247,9 @@ class AddressSpace:
         else:
             self._map_bulk(va, frames, flags)
         self.vm.stats["ptes_written"] += len(frames)
-        if self.vm.tracer:
-            self.vm.tracer.mapped(self, va, len(frames))
+        if self.vm.hooks.pte_mapped:
+            for fn in self.vm.hooks.pte_mapped:
+                fn(self, va, len(frames))
 
     def _map_bulk(self, va, frames, flags):
         if self.vm.frames.nfree < self.tables_needed(va, len(frames)):
@@ -268,8 +270,9 @@ class AddressSpace:
             if off is None:
                 continue
             ents = array(mode.typecode, hw.read(off, size * n))
-            if self.vm.tracer:
-                self.vm.tracer.unmapping(self, a, ents)
+            if self.vm.hooks.pte_unmapping:
+                for fn in self.vm.hooks.pte_unmapping:
+                    fn(self, a, ents)
             for e in ents:
                 if e & PTE_P:
                     frames.decref(e & addr_mask)
@@ -389,9 +392,10 @@ class AddressSpace:
             self.vm.frames.incref_pfns(pfns[j:end])
         present = v & every                  # P bits
         self.vm.stats["ptes_written"] += present.bit_count() + w.bit_count()
-        if self.vm.tracer:
-            self.vm.tracer.forked(self, [mode.page_va(i, j) for j, pfn in
-                                         enumerate(pfns) if pfn])
+        if self.vm.hooks.pte_forked:
+            vas = [mode.page_va(i, j) for j, pfn in enumerate(pfns) if pfn]
+            for fn in self.vm.hooks.pte_forked:
+                fn(self, vas)
 
     def break_cow(self, va):
         """Resolve a write to va's copy-on-write page: the last PTE naming
@@ -413,8 +417,9 @@ class AddressSpace:
             frames.decref(old)               # the reference this PTE owned
         self.vm.stats["cow_faults"] += 1
         self.vm.stats["cow_copies"] += new != old
-        if self.vm.tracer:
-            self.vm.tracer.cow_broken(self, page, old, new)
+        if self.vm.hooks.cow_broken:
+            for fn in self.vm.hooks.cow_broken:
+                fn(self, page, old, new)
         self.vm.on_tables_changed(self)
         if new != old and self.vm.frames.reused:   # new may hold old code
             self.vm.on_code_written(self, [page], False)
@@ -434,8 +439,9 @@ class AddressSpace:
             self.vm.frames.decref(old)
         self.vm.write_entry(self.pde_addr(d), pa | flags | x86.PTE_PS)
         self.vm.stats["ptes_written"] += 1
-        if self.vm.tracer:
-            self.vm.tracer.mapped(self, va, 1)
+        if self.vm.hooks.pte_mapped:
+            for fn in self.vm.hooks.pte_mapped:
+                fn(self, va, 1)
 
     def unmap_large(self, start, end):
         """Clear the large-page leaves of [start, end), dropping each leaf's
@@ -447,8 +453,9 @@ class AddressSpace:
             e = self.vm.read_entry(addr)
             if not e & PTE_P:
                 continue
-            if self.vm.tracer:
-                self.vm.tracer.unmapping(self, va, [e])
+            if self.vm.hooks.pte_unmapping:
+                for fn in self.vm.hooks.pte_unmapping:
+                    fn(self, va, [e])
             frames.decref_run(mode.large_pa(e, 0), mode.large_pages)
             self.vm.write_entry(addr, 0)
         self.vm.on_tables_changed(self)

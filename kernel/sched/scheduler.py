@@ -93,7 +93,6 @@ class Scheduler:
         self.counting = self.policy.counting
         self.percpu = [PerCpu(c) for c in k.hw.cpus]
         self.coherence = CodeCoherence(len(self.percpu))
-        k.extensions.append(_AttachWatcher(k, self.coherence))
         self.preempting = False
         k.procs.on_runnable = self.need_preemption
 
@@ -233,19 +232,13 @@ class Scheduler:
         return bool(self.k.procs.runq) or sum(
             1 for pc in self.percpu if pc.proc is not None) > 1
 
-
-class _AttachWatcher:
-    """Tells CodeCoherence when the running process maps shared memory in
-    the middle of its slice (the shm_attach event of kernel.ipc.shm)."""
-
-    def __init__(self, k, coherence):
-        self.k, self.coherence = k, coherence
-
-    def on_shm_attach(self, p, seg, start):
-        if p is self.k.current and self.k.cpu is not None:
+    def shm_attached(self, p, start):
+        """p mapped shared memory at start: if in the middle of its slice,
+        CodeCoherence must know."""
+        k = self.k
+        if p is k.current and k.cpu is not None:
             r = p.aspace.region_at(start)
-            self.coherence.mapped_during_slice(self.k.cpu,
-                                               r is None or r.writable)
+            self.coherence.mapped_during_slice(k.cpu, r is None or r.writable)
 
 
 class _Preempter:

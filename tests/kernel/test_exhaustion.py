@@ -23,7 +23,9 @@ import io
 import pytest
 
 from tests.conftest import Run
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
+from tools.observe.boot import new_kernel
+from tools.observe.check import Checker
 from kernel.proc.process import NPROC
 from tools.observe.report import build_report
 from tools.toolchain.programs import Programs
@@ -200,10 +202,11 @@ class SampledChecks:
     first exit (the peak of these runs), instead of after every event."""
 
     def __init__(self, k, every=64):
-        self.full, self.every, self.events = k.checker.run, every, 0
+        checker = k.observer(Checker)
+        self.full, self.every, self.events = checker.run, every, 0
         self.checks = 0
-        k.checker.run = self.run
-        k.extensions.append(self)
+        checker.run = self.run
+        k.attach(self)
 
     def run(self, event):
         self.events += 1
@@ -227,8 +230,8 @@ def run_exhausted(tmp_path, sources, names, memory, **kw):
         (tmp_path / fname).write_text(text)
         progs.add(tmp_path / fname)
     out, err = io.BytesIO(), io.BytesIO()
-    k = Kernel(progs, memory=memory, console=Console(out, err), check=True,
-               **kw)
+    k = new_kernel(progs, memory=memory, console=Console(out, err), check=True,
+                   **kw)
     sampler = SampledChecks(k)
     k.boot(names)
     k.run()

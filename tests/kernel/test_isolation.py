@@ -102,7 +102,7 @@ def test_every_software_int_but_0x80_is_a_gp(run_userland):
 
 
 class CodeFrames:
-    """Kernel extension: the frame each process's first image page was in."""
+    """Kernel observer: the frame each process's first image page was in."""
 
     def __init__(self):
         self.frame = {}
@@ -113,7 +113,7 @@ class CodeFrames:
 
 def test_new_code_in_a_reused_frame_runs(run_userland):
     frames = CodeFrames()
-    r = run_userland("reuse", extensions=[frames], quantum=100_000)
+    r = run_userland("reuse", observers=[frames], quantum=100_000)
     assert frames.frame["codea"] == frames.frame["codeb"], \
         "precondition: codeb must load into codea's old code frame"
     assert r.statuses == [0, 0x41, 0x42]

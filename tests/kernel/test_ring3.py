@@ -220,7 +220,7 @@ def test_a_huge_write_streams_in_bounded_memory_and_lets_others_run(tmp_path):
     log = []
     out, err = Sink(log), Sink(log)
     out.fd, err.fd = 1, 2
-    k = Kernel(progs, console=Console(out, err), check=False)
+    k = Kernel(progs, console=Console(out, err))
     k.boot(["bigw", "bystand"])
     tracemalloc.start()
     k.run()

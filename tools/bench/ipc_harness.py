@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from emu.x86 import PAGE_SIZE, PTE_P, PTE_U, PTE_W
 from kernel.kernel import Console, Kernel
+from tools.observe.boot import new_kernel
 from tools.observe.report import build_report
 from kernel.mm.vm import Region, RegionKind
 from tools.toolchain.programs import Programs
@@ -66,13 +67,13 @@ def boot_shared(specs, npages=0, memory=128 << 20, programs=None, **kw):
     """Start one process per (name, arg_of) in specs, in order, share
     npages among them, run to the end. arg_of(va) gives the spawn argument
     from the process's shared address (None when npages is 0); kw goes to
-    Kernel (quantum, cpus, seed, check)."""
+    new_kernel (quantum, cpus, seed, check)."""
     out, err = io.BytesIO(), io.BytesIO()
     programs = programs or Programs()
     for name, _ in specs:
         if programs.get(name) is None:
             raise LookupError(f"no program {name!r}")
-    k = Kernel(programs, memory=memory, console=Console(out, err), **kw)
+    k = new_kernel(programs, memory=memory, console=Console(out, err), **kw)
     procs = [k.create_process(name) for name, _ in specs]
     vas = map_shared(k, procs, npages) if npages else [None] * len(procs)
     for p, (_, arg_of), va in zip(procs, specs, vas):

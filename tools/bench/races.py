@@ -6,7 +6,8 @@ figure is a ratio of two runs measured here, one after the other."""
 import io
 import time
 
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
+from tools.observe.boot import new_kernel
 from tools.toolchain.programs import Images, Programs
 
 REPEAT = 5
@@ -27,8 +28,8 @@ top:
 
 def _run_seconds(programs, start, races, **kw):
     """Seconds in Kernel.run for one boot; start(k) creates the processes."""
-    k = Kernel(programs, races=races,
-               console=Console(io.BytesIO(), io.BytesIO()), **kw)
+    k = new_kernel(programs, races=races,
+                   console=Console(io.BytesIO(), io.BytesIO()), **kw)
     start(k)
     t = time.perf_counter()
     k.run()

@@ -6,7 +6,8 @@ import sys
 import traceback
 
 from tools.debug.target import EndRun
-from kernel.kernel import Kernel, KernelPanic
+from kernel.kernel import KernelPanic
+from tools.observe.boot import new_kernel
 from tools.observe.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from tools.observe.report import build_report
@@ -194,12 +195,12 @@ def cmd_run(args):
     page_path = html_cli.check_output(args, UsageError)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
-    k = Kernel(programs, memory=args.memory, quantum=args.quantum,
-               cpus=args.cpus, seed=args.seed, check=args.check,
-               policy=schedule_policy(args),
-               races=getattr(args, "races", False), paging=args.paging)
+    k = new_kernel(programs, memory=args.memory, quantum=args.quantum,
+                   cpus=args.cpus, seed=args.seed, check=args.check,
+                   policy=schedule_policy(args),
+                   races=getattr(args, "races", False), paging=args.paging)
     if args.maps:
-        k.extensions.append(MapsPrinter(k.console))
+        k.attach(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)
     tracer = trace_cli.attach(k, args, [page.record] if page else ())
     k.boot(boot)

@@ -82,7 +82,7 @@ class Debugger:
             if k.sched.counting and cpu.counter is None:
                 cpu.count_instructions()    # before any debug hook
             cpu.on_stopped = lambda cpu=cpu: self._after_run(cpu)
-        k.extensions.append(self)
+        k.attach(self)
 
     # -- the client's questions, answered by the parts ---------------------
     def threads(self):

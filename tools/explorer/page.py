@@ -1,6 +1,6 @@
 """The page-table explorer: one self-contained HTML page written from a run.
 
-An Explorer is a kernel extension and a trace sink. It collects what the
+An Explorer is a kernel observer and a trace sink. It collects what the
 kernel already computes and embeds it as JSON in tools/explorer/explorer.html:
 - every trace Record (tools.observe.trace: map, unmap, fault with its outcome,
   walk), each with the walk emu.walk made, as a compact array;
@@ -79,26 +79,20 @@ def embed_json(data):
 
 
 class Tee:
-    """The kernel console, also keeping what each process writes."""
+    """What the console showed: what each process wrote, and the kernel's
+    messages (an observer of the output and message events)."""
 
-    def __init__(self, inner, k):
-        self.inner, self.k = inner, k
+    def __init__(self):
         self.output = {}             # pid -> bytearray (bounded)
         self.messages = []
 
-    def write(self, fd, data):
-        p = self.k.current
+    def on_output(self, p, fd, data):
         if p is not None:
             buf = self.output.setdefault(p.pid, bytearray())
             buf += data[:max(0, OUTPUT_LIMIT - len(buf))]
-        self.inner.write(fd, data)
 
-    def message(self, text):
+    def on_message(self, text):
         self.messages.append(text)
-        self.inner.message(text)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
 
 
 class Explorer:
@@ -115,13 +109,13 @@ class Explorer:
         self.kernel = None           # the kernel half, from the first exit
 
     def attach(self, k):
-        """Observe kernel k: its extensions and console. Pass record() as a
+        """Observe kernel k: its events and console. Pass record() as a
         Tracer sink (tools.observe.trace) for the walk events."""
         self.k = k
         if self.mode is None:
             self.mode = paging_mode(k.vm.mode)
-        k.extensions.append(self)
-        self.console = k.console = Tee(k.console, k)
+        k.attach(self)
+        self.console = k.attach(Tee())
         return self
 
     # -- interning -----------------------------------------------------
@@ -167,7 +161,7 @@ class Explorer:
         if self._shm_key() != self._last_key:
             self.note_segments()
 
-    # -- kernel extension hooks ------------------------------------------
+    # -- kernel events ------------------------------------------------
     def on_spawn(self, parent, child):
         """A process entered the table: a timeline event, and its entry."""
         self.procs[child.pid] = {

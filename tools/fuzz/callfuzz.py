@@ -19,6 +19,7 @@ import io
 from dataclasses import dataclass
 
 from kernel.kernel import Console, Kernel
+from tools.observe.boot import new_kernel
 from kernel.syscall import Sys
 from tools.toolchain.programs import Images
 from tools.fuzz.campaign import Campaign, _Recorder
@@ -140,9 +141,9 @@ def run_case(sequences, cpus=1, seed=0, quantum=1000, memory=128 * MB):
     checked against tools.fuzz.ALLOWED; never raises for a kernel failure,
     it comes back in Outcome.error."""
     c = Campaign()
-    k = Kernel(images(sequences), memory=memory, check=True, cpus=cpus,
-               seed=seed, quantum=quantum,
-               console=Console(io.BytesIO(), io.BytesIO()))
+    k = new_kernel(images(sequences), memory=memory, check=True, cpus=cpus,
+                   seed=seed, quantum=quantum,
+                   console=Console(io.BytesIO(), io.BytesIO()))
     k.boot(["reaper"])
     with _Recorder(c):
         try:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from emu.x86 import PF_U, Vector
 from kernel import systable as sc
 from kernel.kernel import Console, Kernel
+from tools.observe.boot import new_kernel
+from tools.observe.check import Checker
 from kernel.proc.loader import flat_image
 from kernel.syscall import Errno, Sys
 from tools.fuzz import hostile as hostile_mod
@@ -208,7 +210,7 @@ RING3_NEVER = 0x20000 | 0x3000      # EFLAGS.VM, EFLAGS.IOPL
 
 
 class Ring3Watch:
-    """Kernel extension: what every process's end must look like. A page
+    """Kernel observer: what every process's end must look like. A page
     fault has the U bit (every access a ring-3 instruction makes is a user
     access on hardware); no process ends in vm86 mode or with IOPL > 0;
     no program reports stale code (tools.fuzz.hostile.STALE)."""
@@ -306,10 +308,11 @@ def run_spec(spec, secret, plant=None):
     may add a deliberate leak (tests of the detector only)."""
     s = leak.Secret(secret)
     out, err = leak.ScanSink(s), leak.ScanSink(s)
-    k = Kernel(spec.images, check=spec.check, cpus=spec.cpus, seed=spec.boot_seed,
-               quantum=spec.quantum, console=Console(out, err))
+    k = new_kernel(spec.images, check=spec.check, cpus=spec.cpus, seed=spec.boot_seed,
+                   quantum=spec.quantum, console=Console(out, err))
     watch, ring3 = leak.LeakWatch(k, s, 1), Ring3Watch(k)
-    k.extensions += [watch, ring3]
+    k.attach(watch)
+    k.attach(ring3)
     spec.images.sealed = False
     procs = k.boot(["canary"] + list(spec.texts))
     spec.images.sealed = True
@@ -323,7 +326,8 @@ def run_spec(spec, secret, plant=None):
     except Exception as e:  # noqa: BLE001 - a finding, reported
         o.violations.append(f"{type(e).__name__}: {e}")
         return o
-    o.checks = k.checker.checks if k.checker else 0
+    checker = k.observer(Checker)
+    o.checks = checker.checks if checker else 0
     o.violations += ring3.found
     canary = k.procs.get(1)
     if canary.status != 0:

@@ -125,7 +125,7 @@ def memory_of(hw, pd):
 
 
 class LeakWatch:
-    """A kernel extension: at every exit but the canary's, scan the process's
+    """A kernel observer: at every exit but the canary's, scan the process's
     frames, its exit status and its fault report for the secret."""
 
     def __init__(self, k, secret, canary_pid):

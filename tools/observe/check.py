@@ -3,7 +3,7 @@
 After every system call and fault it recounts, from the page tables in
 guest RAM, what the kernel's books say:
 - every frame's reference count equals the PTEs, page directories/tables
-  and kernel owners (extensions' frame_refs()) that name it;
+  and kernel owners (the kernel parts' frame_refs()) that name it;
 - no user-accessible PTE names a page directory, a page table, a free frame
   or a frame the kernel keeps for itself;
 - the kernel half is identical in every page directory;
@@ -11,9 +11,9 @@ guest RAM, what the kernel's books say:
   writable PTE names outside shared memory is named by no other PTE (a
   private frame is never writable in two address spaces, nor while a
   COW sibling still names it); `writable` lists those frames for the
-  extensions' own checks (a program cache's frames are never writable);
+  parts' own checks (a program cache's frames are never writable);
 - no frame is both free and in use;
-- each extension's own invariants (its check(checker) method).
+- each kernel part's own invariants (its check(checker) method).
 A violation stops the run with a report naming the invariant, the frame or
 PTE, and the last system call.
 """
@@ -32,9 +32,10 @@ class InvariantViolation(Exception):
 
 
 class Checker:
-    """every: check after every event (1), or after every Nth (a test that
-    makes tens of thousands of faults over a 64 MiB segment would otherwise
-    be quadratic); the end of a run is always checked."""
+    """An observer of kernel k (attach it: k.attach(Checker(k))). every:
+    check after every event (1), or after every Nth (a test that makes
+    tens of thousands of faults over a 64 MiB segment would otherwise be
+    quadratic); the end of a run is always checked."""
 
     def __init__(self, k, every=1):
         self.k = k
@@ -44,11 +45,14 @@ class Checker:
         self.last_event = "boot"
         self.writable = set()    # frames some writable user PTE names
 
-    def after(self, event):
-        """Called after every syscall and fault."""
+    def on_trap_end(self, event):
+        """After every syscall and fault."""
         self.events += 1
         if self.events % self.every == 0:
             self.run(event)
+
+    def on_run_end(self):
+        self.run("the end of the run")
 
     def fail(self, invariant, detail):
         raise InvariantViolation(f"invariant '{invariant}' broken: {detail} "
@@ -60,14 +64,13 @@ class Checker:
         self.checks += 1
         refs, tables = self._count_page_table_refs()
         self._check_private_writable(refs)
-        for ext in self.k.extensions:
-            for pa, owner in getattr(ext, "frame_refs", lambda: ())():
+        for part in self.k.parts:
+            for pa, owner in part.frame_refs():
                 refs[pa] += 1
         self._check_refcounts(refs)
         self._check_free_list()
-        for ext in self.k.extensions:
-            if hasattr(ext, "check"):
-                ext.check(self)
+        for part in self.k.parts:
+            part.check(self)
         return tables
 
     def live_spaces(self):

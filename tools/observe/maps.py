@@ -61,7 +61,7 @@ def run_text(pa, n):
 
 
 class MapsPrinter:
-    """A kernel extension that prints each process's map as it exits,
+    """A kernel observer that prints each process's map as it exits,
     before its address space is destroyed, to the console's stderr."""
 
     def __init__(self, console):

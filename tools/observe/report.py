@@ -3,6 +3,7 @@
 from dataclasses import asdict
 
 from tools.observe.ipcs import describe
+from tools.observe.check import Checker
 
 
 def build_report(k):
@@ -11,9 +12,10 @@ def build_report(k):
               "fault": p.fault} for p in sorted(k.procs, key=lambda p: p.pid)]
     report = {"processes": procs, "stats": asdict(k.stats),
               "cpus": [pc.report() for pc in k.sched.percpu]}
-    if k.checker:
-        report["stats"]["invariant_checks"] = k.checker.checks
-    for ext in k.extensions:
+    checker = k.observer(Checker)
+    if checker:
+        report["stats"]["invariant_checks"] = checker.checks
+    for ext in k.parts + tuple(k.observers):
         extra = getattr(ext, "report", None)
         if extra:
             extra(report)

@@ -8,7 +8,7 @@ A Tracer attached to a kernel records
   through the PTE the kernel filled), or fatal;
 - map / unmap: each PTE the kernel writes or clears. Every one goes through
   AddressSpace.map_pages/unmap_pages (image load, demand-zero fills, shared
-  memory attach and detach, exit), which call mapped()/unmapping() here;
+  memory attach and detach, exit), which emit pte_mapped/pte_unmapping;
 - fork: each PTE a fork copied into the child (AddressSpace.fork);
 - cow: a copy-on-write break the kernel made for a system call's copy-out
   (a break by a CPU write fault is that fault's outcome: cow-copy with the
@@ -17,8 +17,8 @@ A Tracer attached to a kernel records
 - pagetable / frames: with dump_pt, each process's page table and the
   frame map at its exit (tools.observe.ptdump).
 Every walk is emu.walk's, through AddressSpace.walk. Tracing off costs one
-attribute test per map/unmap call and per page fault: no hook runs per
-instruction or per memory access.
+attribute test per map/unmap call and per page fault (kernel.events): no
+hook runs per instruction or per memory access.
 """
 
 import json
@@ -152,12 +152,10 @@ class Tracer:
         self._pids = WeakKeyDictionary()    # AddressSpace -> pid
 
     def attach(self, k):
-        """Start observing kernel k (before it boots its processes)."""
+        """Start observing kernel k (before it boots its processes): its
+        faults and PTE changes only when they go somewhere."""
         self.k = k
-        k.extensions.append(self)
-        if self.trace or self.sinks:
-            k.tracer = self
-            k.vm.tracer = self
+        k.attach(self if self.trace or self.sinks else _AtExit(self))
         return self
 
     def emit(self, rec):
@@ -182,8 +180,8 @@ class Tracer:
             self._pids[aspace] = pid
         return pid
 
-    # -- hooks from kernel.mm.vm -------------------------------------------
-    def mapped(self, aspace, va, npages):
+    # -- events from kernel.mm.vm -------------------------------------------
+    def on_pte_mapped(self, aspace, va, npages):
         """npages PTEs at va were just written."""
         pid = self.pid_of(aspace)
         for page in range(va, va + npages * PAGE_SIZE, PAGE_SIZE):
@@ -192,7 +190,7 @@ class Tracer:
             self.emit(Record("map", pid, aspace.walk(page),
                              ptdump.backing_of(aspace, page)))
 
-    def forked(self, child, vas):
+    def on_pte_forked(self, child, vas):
         """fork wrote the child PTEs for the pages vas (copy-on-write where
         the page is writable)."""
         pid = self.pid_of(child)
@@ -200,7 +198,7 @@ class Tracer:
             self.emit(Record("fork", pid, child.walk(va),
                              ptdump.backing_of(child, va)))
 
-    def cow_broken(self, aspace, page, old, new):
+    def on_cow_broken(self, aspace, page, old, new):
         """A copy-on-write page was made writable: frame old copied to new,
         or (old == new) reused. The pending fault's outcome if it is that
         page's, else a cow record (a copy-out by the kernel)."""
@@ -214,7 +212,7 @@ class Tracer:
         self.emit(Record("cow", self.pid_of(aspace), aspace.walk(page, WRITE),
                          ptdump.backing_of(aspace, page), outcome=outcome))
 
-    def unmapping(self, aspace, va, ents):
+    def on_pte_unmapping(self, aspace, va, ents):
         """The PTEs ents (raw values) at va are about to be cleared; each
         present one drops a reference to its frame."""
         pid, frames, seen = self.pid_of(aspace), aspace.vm.frames, Counter()
@@ -237,8 +235,8 @@ class Tracer:
         rec.resolved = aspace.walk(w.va, w.access, w.user)
         return True
 
-    # -- hooks from kernel.trap -----------------------------------------
-    def fault_begin(self, p, cr2, err, eip):
+    # -- events from kernel.trap -----------------------------------------
+    def on_fault_begin(self, p, cr2, err, eip):
         """The CPU raised #PF: walk CR2 before the kernel changes anything."""
         w = p.aspace.walk(cr2, fault_access(err, cr2, eip), bool(err & PF_U))
         self.pending = Record("fault", p.pid, w,
@@ -247,11 +245,11 @@ class Tracer:
         self._pending_aspace = p.aspace
         p.aspace.vm.zeroed = []
 
-    def fault_end(self, filled):
+    def on_fault_end(self, filled):
         """The fault was filled with a freshly zeroed frame (demand-zero),
         or with one its region's backing already had (paged-in: a shared
         segment's page another process touched first), or was a
-        copy-on-write break (outcome set by cow_broken), or it will kill
+        copy-on-write break (outcome set by on_cow_broken), or it will kill
         the process (fatal)."""
         rec, self.pending = self.pending, None
         vm, zeroed = self._pending_aspace.vm, self._pending_aspace.vm.zeroed
@@ -263,7 +261,7 @@ class Tracer:
                            else "paged-in")
         self.emit(rec)
 
-    # -- kernel extension -----------------------------------------------
+    # -- the exit event -----------------------------------------------
     def on_exit(self, p):
         """At p's exit, before its memory goes: requested walks, dumps."""
         if p.aspace is None:
@@ -292,3 +290,13 @@ class Tracer:
     def unmatched(self):
         """The --walk requests whose process never exited."""
         return [r for r in self.walks if not r.done]
+
+
+class _AtExit:
+    """A Tracer's exit event alone: --walk and --dump-pt without a trace."""
+
+    def __init__(self, tracer):
+        self.tracer = tracer
+
+    def on_exit(self, p):
+        self.tracer.on_exit(p)

@@ -17,9 +17,11 @@ import zlib
 from array import array
 from dataclasses import dataclass, field
 
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
 from kernel.sched.pct import PctPolicy
+from tools.observe.boot import new_kernel
 from tools.observe.report import build_report
+from tools.race.watch import RaceWatch
 
 SCHEDULES = ("random", "pct")
 MAX_WORDS_SHOWN = 8
@@ -100,7 +102,7 @@ class Outcome:
 
 
 class FinalContents:
-    """A kernel extension that keeps each shared segment's last contents:
+    """A kernel observer that keeps each shared segment's last contents:
     when it is freed (shm_destroy after the last detach) and, for those
     still alive, at the end of the run."""
 
@@ -118,7 +120,7 @@ class FinalContents:
 
 
 def detector_options(scenario):
-    """The Kernel keyword arguments that turn on the data-race detector of
+    """The new_kernel keyword arguments that turn on the data-race detector of
     `ia32k run --races`) when the
     scenario asks for it; its findings come back in build_report(k)["races"]
     as a list of {"a": {pid, eip, access, va}, "b": {...}, "pa"} (docs/abi.md
@@ -145,18 +147,17 @@ def races_of(report):
 def run_seed(scenario, seed):
     """Run the scenario once under seed; return its Result."""
     out = io.BytesIO()
-    k = Kernel(scenario.programs, memory=scenario.memory,
-               quantum=scenario.quantum, cpus=scenario.cpus, seed=seed,
-               policy=scenario.policy(seed), paging=scenario.paging,
-               console=Console(out, io.BytesIO()),
-               **detector_options(scenario))
-    final = FinalContents(k)
-    k.extensions.append(final)
+    k = new_kernel(scenario.programs, memory=scenario.memory,
+                   quantum=scenario.quantum, cpus=scenario.cpus, seed=seed,
+                   policy=scenario.policy(seed), paging=scenario.paging,
+                   console=Console(out, io.BytesIO()),
+                   **detector_options(scenario))
+    final = k.attach(FinalContents(k))
     k.boot(scenario.boot)
     k.run()
     report = build_report(k)
     races, race_list = races_of(report)
-    watch = getattr(k, "races", None)
+    watch = k.observer(RaceWatch)
     text = watch.blocks() if watch is not None else []
     return Result(seed, tuple(p["status"] for p in report["processes"]),
                   out.getvalue().decode("latin-1"), final.collect(), races,

@@ -6,12 +6,12 @@ and reports each racing pair of instructions once: on stderr at the end of
 the run, and as `races` in the --report JSON.
 
 Interface (for `ia32k run --races` and the race finder):
-    k = Kernel(programs, ..., races=True)   # k.races is this RaceWatch
+    races = k.attach(RaceWatch(k))   # or tools.observe.boot's races=True
     k.boot(names); k.run()
-    k.races.verdicts   # [tools.race.detector.Race], settled at the end of the run;
+    races.verdicts     # [tools.race.detector.Race], settled at the end of the run;
                        # race.key: ((program, eip), (program, eip)), sorted
-    k.races.json()     # the report's `races` list (docs/abi.md)
-    k.races.text()     # the stderr blocks, one per pair
+    races.json()       # the report's `races` list (docs/abi.md)
+    races.text()       # the stderr blocks, one per pair
     build_report(k)["races"]                # the same list as json()
 
 Accesses are drained from the CPU's log before every happens-before event
@@ -20,6 +20,8 @@ that order is the order the accesses happened in. Only guest instructions'
 accesses are seen; the kernel's copy-in and copy-out (send, recv, a
 status written by wait) are not recorded.
 """
+
+from weakref import WeakKeyDictionary
 
 from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
@@ -35,7 +37,7 @@ MAX_INSN = 15
 
 
 class RaceWatch:
-    """The detector attached to one kernel (a kernel extension)."""
+    """The detector attached to one kernel (an observer of it)."""
 
     def __init__(self, k):
         self.k = k
@@ -47,12 +49,7 @@ class RaceWatch:
         self.insns = {}          # program -> {eip: (atomic, text)}
         self.lines = {}          # program -> LineTable
         self.verdicts = None     # the races, once the run has ended
-
-    @classmethod
-    def attach(cls, k):
-        watch = cls(k)
-        k.extensions.append(watch)
-        return watch
+        self.clocks = WeakKeyDictionary()   # message -> sender's clock
 
     # -- accesses ----------------------------------------------------------
     def drain(self, cpu, p):
@@ -92,11 +89,11 @@ class RaceWatch:
 
     def on_send(self, p, msg):
         self._drain_current()
-        msg.clock = self.det.release(p.pid)
+        self.clocks[msg] = self.det.release(p.pid)
 
     def on_recv(self, p, msg):
         self._drain_current()
-        self.det.acquire(p.pid, msg.clock)
+        self.det.acquire(p.pid, self.clocks.pop(msg, None))
 
     def on_futex_wake(self, waker, sleeper):
         self._drain_current()

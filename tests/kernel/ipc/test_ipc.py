@@ -12,7 +12,8 @@ import re
 import pytest
 
 from emu.x86 import PAGE_SIZE
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
+from tools.observe.boot import new_kernel
 from kernel.proc.process import ProcState
 from kernel.syscall import Sys
 from kernel.systable import SYSCALLS
@@ -203,7 +204,7 @@ def test_a_sleeper_holds_its_frame_so_the_key_is_never_reused(tmp_path):
                    "int 0x80\n")
     progs = Programs()
     progs.add(src)
-    k = Kernel(progs, console=Console(io.BytesIO(), io.BytesIO()), check=True)
+    k = new_kernel(progs, console=Console(io.BytesIO(), io.BytesIO()), check=True)
     p, = k.boot(["stacksleep"])
     _run_until_blocked(k, p)
     (pa, sleepers), = k.ipc.futexes.items()

@@ -31,7 +31,7 @@ def balanced(r):
 
 
 class Probe:
-    """A kernel extension recording, as each process exits, the frame its
+    """A kernel observer recording, as each process exits, the frame its
     own page directory names for every page of its shm attachments."""
 
     def __init__(self):
@@ -58,7 +58,7 @@ def run_probed(names, sources=None, tmp_path=None, **kw):
     out, err = io.BytesIO(), io.BytesIO()
     k = Kernel(progs, console=Console(out, err), **kw)
     probe = Probe()
-    k.extensions.append(probe)
+    k.attach(probe)
     k.boot(names)
     k.run()
     return Run(k, build_report(k), out.getvalue().decode("latin-1"),

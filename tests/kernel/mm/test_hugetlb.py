@@ -10,7 +10,9 @@ import pytest
 from emu import x86
 from emu.walk import WRITE
 from kernel.mm.hugetlb import SHM_HUGETLB
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
+from tools.observe.boot import new_kernel
+from tools.observe.check import Checker
 from kernel.syscall import Errno
 from tools.toolchain.programs import Programs
 
@@ -70,8 +72,8 @@ def kernel(request, tmp_path):
                                      "int 0x80\n")
     progs = Programs()
     progs.add(tmp_path / "idle.s")
-    k = Kernel(progs, memory=32 * MB, check=True, paging=request.param,
-               console=Console(io.BytesIO(), io.BytesIO()))
+    k = new_kernel(progs, memory=32 * MB, check=True, paging=request.param,
+                   console=Console(io.BytesIO(), io.BytesIO()))
     k.boot(["idle", "idle"])
     return k
 
@@ -100,7 +102,7 @@ def test_leaves_name_one_contiguous_run(kernel):
     assert w.levels[-1].value & x86.PTE_PS
     assert k.frames.refcount(first) == 3                   # seg + 2 leaves
     assert k.frames.refcount(first + mode.large_size - x86.PAGE_SIZE) == 3
-    k.checker.run("test")
+    k.observer(Checker).run("test")
     assert k.shm.attach(a, sid, 0x60000000 + x86.PAGE_SIZE, 0) == \
         -Errno.EINVAL
     k.shm.destroy(a, sid)
@@ -108,7 +110,7 @@ def test_leaves_name_one_contiguous_run(kernel):
     assert k.frames.refcount(first) == 2
     k.shm.detach(b, va_b)
     assert k.frames.refcount(first) == 0 and k.frames.nfree == free
-    k.checker.run("test")
+    k.observer(Checker).run("test")
 
 
 def test_no_aligned_run_is_enomem_and_changes_nothing(kernel):
@@ -135,7 +137,7 @@ def test_destroy_unattached_frees_the_runs(kernel):
     assert k.frames.nfree == free - 3 * mode.large_pages
     assert k.shm.destroy(a, sid) == 0
     assert k.frames.nfree == free
-    k.checker.run("test")
+    k.observer(Checker).run("test")
 
 
 def test_ipcs_and_maps_show_large_pages(kernel):

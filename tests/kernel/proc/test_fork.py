@@ -12,7 +12,8 @@ from tests.conftest import Run, boot
 from emu.x86 import PAGE_SIZE, PTE_ADDR, PTE_COW, PTE_P, PTE_W
 from kernel.proc import loader
 from kernel.proc import process as proc
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
+from tools.observe.boot import new_kernel
 from tools.observe.report import build_report
 from tools.observe.trace import Tracer
 from tools.toolchain.programs import Programs
@@ -28,7 +29,7 @@ def balanced(r):
 def boot_arg(name, arg, **kw):
     """Boot userland program name with spawn argument arg, run it."""
     out, err = io.BytesIO(), io.BytesIO()
-    k = Kernel(Programs(), console=Console(out, err), check=True, **kw)
+    k = new_kernel(Programs(), console=Console(out, err), check=True, **kw)
     p = k.create_process(name, arg=arg)
     assert not isinstance(p, int)
     k.run()
@@ -37,7 +38,7 @@ def boot_arg(name, arg, **kw):
 
 
 class Frames:
-    """An extension noting, at each exit, the frame and flags of one
+    """An observer noting, at each exit, the frame and flags of one
     virtual page in the exiting process."""
 
     def __init__(self, va):
@@ -101,8 +102,8 @@ def test_kernel_copyout_into_cow_pages_breaks_them(run_userland):
 def test_copyout_break_is_traced_as_cow():
     out = io.BytesIO()
     tracer = Tracer(out)
-    k = Kernel(Programs(), console=Console(io.BytesIO(), io.BytesIO()),
-               check=True)
+    k = new_kernel(Programs(), console=Console(io.BytesIO(), io.BytesIO()),
+                   check=True)
     tracer.attach(k)
     k.boot(["fork_copyout"])
     k.run()
@@ -132,7 +133,7 @@ def test_cow_on_two_cpus(run_userland, seed):
 
 def test_fork_inherits_shm_attachments_and_flags(run_userland):
     seen = Frames(0x40000000)
-    r = run_userland("fork_shm", extensions=[seen])
+    r = run_userland("fork_shm", observers=[seen])
     assert r.statuses == [0, 0, 270], r.stderr
     assert r.stdout == "fork_shm: ok\n"
     assert r.proc(3)["fault"]["error_code"] == 7
@@ -196,7 +197,7 @@ def test_64_processes_of_one_program_hold_one_copy():
 
 def test_text_frames_are_shared_read_only_and_go_with_the_last_user():
     seen = Frames(0x00400000)
-    r = boot(Programs(), ["text64", "text64"], extensions=[seen])
+    r = boot(Programs(), ["text64", "text64"], observers=[seen])
     assert r.statuses == [0, 0]
     (a, b) = seen.seen.values()
     assert a == b and a & PTE_P and not a & (PTE_W | PTE_COW)

@@ -8,6 +8,7 @@ from collections import deque
 from types import SimpleNamespace
 
 from kernel.kernel import Console, Kernel
+from tools.observe.boot import new_kernel
 from kernel.sched.pct import PctPolicy
 from kernel.sched.scheduler import FifoPolicy
 from tools.toolchain.programs import Programs
@@ -86,8 +87,8 @@ def test_a_spinner_is_demoted_after_the_expected_run_length():
 
 def run(prog, cpus=1, check=False, **kw):
     out = io.BytesIO()
-    k = Kernel(Programs(), cpus=cpus, console=Console(out, io.BytesIO()),
-               check=check, **kw)
+    k = new_kernel(Programs(), cpus=cpus, console=Console(out, io.BytesIO()),
+                   check=check, **kw)
     k.create_process(prog)
     k.run()
     return k, out.getvalue().decode()
@@ -118,7 +119,7 @@ def test_on_two_cpus_the_two_highest_priorities_run():
     class Watch:
         def on_exit(self, p):
             ran[p.pid] = k.hw.instructions
-    k.extensions.append(Watch())
+    k.attach(Watch())
     k.run()
     lowest = min((1, 2, 3), key=lambda pid: pol.prio[pid])
     first_end = min(ran.values())

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from kernel.syscall import Sys
 from tools.fuzz.callfuzz import TOUCH_R, TOUCH_W, run_case
+from tools.observe.check import Checker
 
 MB = 1 << 20
 NEG = 0xFFFFFFFF
@@ -110,4 +111,4 @@ def test_a_known_sequence_runs_and_balances():
     check_outcome(o)
     assert [(p.name, p.status) for p in o.kernel.procs] == [
         ("reaper", 0), ("fz0", 0), ("fz1", 0), ("leaf", 7)]
-    assert o.kernel.checker.checks > 20
+    assert o.kernel.observer(Checker).checks > 20

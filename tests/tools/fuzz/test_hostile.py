@@ -392,7 +392,7 @@ class _Peek:
 def test_straddling_stores_write_nothing(run_sources):
     peek = _Peek({"stackbase": 0xBFFF0000, "pushedge": 0xBFFF0000,
                   "repmovs": 0xBFFF0000, "imgend": 0x400FFC})
-    r = run_sources(STRADDLE, extensions=[peek])
+    r = run_sources(STRADDLE, observers=[peek])
     assert r.statuses == [PF] * 4, r.stderr
     assert peek.seen == dict.fromkeys(peek.where, b"\x11" * 4)
     assert r.proc(1)["fault"]["cr2"] == 0xBFFEFFFE

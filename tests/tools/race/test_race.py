@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
+from tools.observe.boot import new_kernel
 from tools.toolchain.programs import Programs
 
 MODES = {"plain": 1, "xadd": 2, "spinlock": 3, "mutex": 4}
@@ -19,8 +20,8 @@ SEEDS = range(50)
 def race(mode, seed, cpus=2, check=True):
     """Run the demo's parent for one mode; return (total, stdout, kernel)."""
     out = io.BytesIO()
-    k = Kernel(Programs(), cpus=cpus, seed=seed, check=check,
-               console=Console(out, io.BytesIO()))
+    k = new_kernel(Programs(), cpus=cpus, seed=seed, check=check,
+                   console=Console(out, io.BytesIO()))
     parent = k.create_process("race", arg=MODES[mode])
     k.run()
     text = out.getvalue().decode()

@@ -102,7 +102,7 @@ def test_the_replay_line_reproduces_the_outcome(rare_searches, ia32k,
 
 
 class FakeDetector:
-    """Stands in for the detector (a report extension adding `races`) so
+    """Stands in for the detector (an observer whose report() adds `races`) so
     that seeds differ by their races alone: it
     reports one race (twice) in about half the runs, decided by a coin
     from the schedule's own PRNG (so by the seed)."""
@@ -120,17 +120,16 @@ class FakeDetector:
         report["races"] = [race, dict(race)] if odd else []
 
 
-class FakeKernel(Kernel):
+def fake_new_kernel(*args, races=False, **kw):
     """A kernel whose races=True attaches the stand-in detector."""
-
-    def __init__(self, *args, races=False, **kw):
-        super().__init__(*args, **kw)
-        if races:
-            self.extensions.append(FakeDetector(self))
+    k = Kernel(*args, **kw)
+    if races:
+        k.attach(FakeDetector(k))
+    return k
 
 
 def test_races_group_seeds_by_the_races_found(monkeypatch):
-    monkeypatch.setattr(rf, "Kernel", FakeKernel)
+    monkeypatch.setattr(rf, "new_kernel", fake_new_kernel)
     sc = rare("random")
     sc.races = True
     seeds = list(range(12))

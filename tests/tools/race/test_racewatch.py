@@ -10,7 +10,9 @@ import re
 import pytest
 
 from tools.observe.debuginfo import LineTable
-from kernel.kernel import Console, Kernel
+from kernel.kernel import Console
+from tools.observe.boot import new_kernel
+from tools.race.watch import RaceWatch
 from tools.toolchain.asm import assemble_source
 from tools.toolchain.programs import Programs
 
@@ -277,22 +279,22 @@ MODES = {"plain": 1, "xadd": 2, "spinlock": 3, "mutex": 4}
 
 def run_race_c(mode, seed=7):
     out, err = io.BytesIO(), io.BytesIO()
-    k = Kernel(Programs(), cpus=2, seed=seed, races=True,
-               console=Console(out, err))
+    k = new_kernel(Programs(), cpus=2, seed=seed, races=True,
+                   console=Console(out, err))
     parent = k.create_process("race", arg=MODES[mode])
     k.run()
     assert parent.status == 0, out.getvalue()
-    return k, err.getvalue().decode()
+    return k.observer(RaceWatch), err.getvalue().decode()
 
 
 def test_race_c_plain_reports_the_load_and_the_store():
-    k, err = run_race_c("plain")
-    found = k.races.json()
+    races, err = run_race_c("plain")
+    found = races.json()
     assert len(found) == 2
-    texts = {(r.a.eip, k.races.insns["race"][r.a.eip][1])
-             for r in k.races.verdicts} | \
-        {(r.b.eip, k.races.insns["race"][r.b.eip][1])
-         for r in k.races.verdicts}
+    texts = {(r.a.eip, races.insns["race"][r.a.eip][1])
+             for r in races.verdicts} | \
+        {(r.b.eip, races.insns["race"][r.b.eip][1])
+         for r in races.verdicts}
     load = [e for e, t in texts if t.startswith("mov eax, dword ptr [")]
     store = [e for e, t in texts if t.startswith("mov dword ptr [")]
     assert len(load) == 1 and len(store) == 1
@@ -305,41 +307,41 @@ def test_race_c_plain_reports_the_load_and_the_store():
 @pytest.mark.parametrize("mode", ["xadd", "spinlock", "mutex"])
 def test_race_c_with_atomics_or_locks_is_not_reported(mode):
     for seed in (1, 7):
-        k, err = run_race_c(mode, seed)
-        assert k.races.json() == [], err
+        races, err = run_race_c(mode, seed)
+        assert races.json() == [], err
 
 
 def run_userland_races(name, arg=0, cpus=2, seed=5, quantum=0):
     out, err = io.BytesIO(), io.BytesIO()
-    k = Kernel(Programs(), cpus=cpus, seed=seed, quantum=quantum,
-               races=True, console=Console(out, err))
+    k = new_kernel(Programs(), cpus=cpus, seed=seed, quantum=quantum,
+                   races=True, console=Console(out, err))
     p = k.create_process(name, arg=arg)
     k.run()
     assert p.status == 0, out.getvalue() + err.getvalue()
-    return k, err.getvalue().decode()
+    return k.observer(RaceWatch), err.getvalue().decode()
 
 
 def test_semaphore_and_condition_variable_are_race_free():
-    k, err = run_userland_races("sync_semcond")
-    assert k.races.det.sync_accesses > 100
-    assert k.races.json() == [], err
+    races, err = run_userland_races("sync_semcond")
+    assert races.det.sync_accesses > 100
+    assert races.json() == [], err
 
 
 @pytest.mark.parametrize("zero_copy", [0, 4])
 def test_spsc_ring_is_race_free(zero_copy):
     """ring_xfer, 1 MiB through a 64 KiB ring (arg: param << 5 | role)."""
-    k, err = run_userland_races("ring_xfer", arg=(1 << 5) | zero_copy)
-    assert k.races.det.accesses > 1000
-    assert k.races.json() == [], err
+    races, err = run_userland_races("ring_xfer", arg=(1 << 5) | zero_copy)
+    assert races.det.accesses > 1000
+    assert races.json() == [], err
 
 
 def test_hooks_follow_the_attachments():
     """No segment attached: no memory hook (nothing paid); after the last
     detach the hook is gone again."""
-    k, _ = run_race_c("xadd")
-    assert not any(log.enabled for log in k.races.logs)
-    assert k.races.watch.count == 0
-    assert k.races.det.accesses > 10000
+    races, _ = run_race_c("xadd")
+    assert not any(log.enabled for log in races.logs)
+    assert races.watch.count == 0
+    assert races.det.accesses > 10000
 
 
 def test_ia32k_run_races_reports_race_c_plain(ia32k, tmp_path):
@@ -378,15 +380,15 @@ HANDOFF = {"message": 1, "futex": 2, "wait": 3, "flag": 4}
 def test_c_hand_offs_are_race_free(mode):
     """One CPU, a long quantum: the parent reaches its recv, futex_wait or
     wait before the child runs (so the futex is a real sleep)."""
-    k, err = run_userland_races("race_handoff", arg=HANDOFF[mode], cpus=1,
+    races, err = run_userland_races("race_handoff", arg=HANDOFF[mode], cpus=1,
                                 seed=None, quantum=10**6)
-    assert k.races.det.accesses >= 32
-    assert k.races.json() == [], err
+    assert races.det.accesses >= 32
+    assert races.json() == [], err
 
 
 def test_c_flag_polling_is_reported_on_the_flag_and_the_data():
-    k, err = run_userland_races("race_handoff", arg=HANDOFF["flag"], cpus=2)
-    found = k.races.json()
+    races, err = run_userland_races("race_handoff", arg=HANDOFF["flag"], cpus=2)
+    found = races.json()
     offsets = {f["pa"] % 4096 for f in found}
     assert 0 in offsets                     # the flag
     assert offsets - {0}                    # and the data
