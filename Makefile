@@ -36,7 +36,7 @@ run: $(STAMP)
 	@# --races names the two instructions, both pids and addresses (stderr)
 	$(BIN)/ia32k run --cpus 2 --seed 7 --races userland/demo/race.c
 
-# The README's picture of the --html page, taken by its browser test.
+# The picture of the --html page in docs/explorer.md, taken by its browser test.
 screenshot: $(STAMP)
 	IA32K_SCREENSHOT=1 $(BIN)/python -m pytest tests/tools/explorer/test_html_browser.py -k screenshot
 
@@ -48,7 +48,7 @@ docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
 
 # `make trace`: the page-walk demo traced as text (trace.txt) and JSON lines
-# (trace.jsonl); see README, "Page-walk traces". Exit status 1 is expected:
+# (trace.jsonl); see docs/address-spaces.md. Exit status 1 is expected:
 # the demo's second process dies of a page fault on purpose.
 TRACE_RUN := $(BIN)/ia32k trace --quantum 100000 --dump-pt \
 	--walk 1:0x60000004 --walk 2:0x60000004 --walk 1:0x00400000 \
@@ -58,8 +58,8 @@ trace: $(STAMP)
 	$(TRACE_RUN) --trace trace.jsonl >/dev/null || test $$? -eq 1
 	@echo "wrote trace.txt and trace.jsonl"
 
-# `make debug`: the shared-memory demo under gdb (README, "Debugging with
-# gdb"): ia32k waits on a free port and prints the gdb command to type in
+# `make debug`: the shared-memory demo under gdb (docs/gdb.md):
+# ia32k waits on a free port and prints the gdb command to type in
 # another terminal.
 debug: $(STAMP)
 	$(BIN)/ia32k run --gdb $${GDB_PORT:-1234} userland/tests/gdb_shm.c

@@ -32,10 +32,6 @@ from kernel.events import Hooks
 from kernel.memlayout import KERNBASE, USER_END, USER_LOW
 from kernel.mm.frames import lanes
 
-TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
-
-
-
 
 class RegionKind(enum.Enum):
     """What backs a region; the value is the name maps and dumps print."""
@@ -47,7 +43,7 @@ class RegionKind(enum.Enum):
 
 SHARED_KINDS = (RegionKind.SHM, RegionKind.SHARED)
 
-TLB_ENTRIES = 4096               # the kernel's own TLB: at most this many
+TLB_ENTRIES = 4096     # the most translations the kernel's own TLB keeps
 
 
 class NoMemory(Exception):

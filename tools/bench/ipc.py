@@ -149,7 +149,7 @@ def bench_ipc(mib=16, repeat=REPEAT):
 
 
 def table(f):
-    """The figures as the README's side-by-side table."""
+    """The figures as a side-by-side table."""
     lines = [f"{f['transfer_mib']} MiB producer -> consumer, 4 KiB chunks "
              f"(ring via {f['ring_via']})", "",
              "| method | host s | guest instructions | syscalls | switches "

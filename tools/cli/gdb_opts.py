@@ -29,7 +29,7 @@ def add_options(ap):
     ap.add_argument("--gdb", type=port, default=None, metavar="PORT",
                     help="wait for gdb on 127.0.0.1:PORT (0: any free port) "
                          "before the first instruction; every process is a "
-                         "gdb thread (see README, 'Debugging with gdb')")
+                         "gdb thread (see docs/gdb.md)")
 
 
 def symbol_file(path):
