@@ -5,11 +5,13 @@
  * once paging is on. This hook keeps only accesses that touch a watched
  * frame (one byte per 4 KiB frame in `watch`, set by the kernel for frames
  * that several address spaces may map) and appends (eip, pa, size | write
- * << 8) to a growing buffer the kernel drains at its events and at the end
- * of every slice. A Python hook per access would cost ~100x more.
- * Built by emu/memlog.py with the machine's gcc. */
+ * << 8) to a buffer of fixed capacity. The kernel drains it at its events
+ * and at the end of every slice; when it is full, the hook calls `full`
+ * (a Python callback that drains it) before appending, so the log never
+ * holds more than `cap` records whatever the guest does. A Python hook
+ * per access would cost ~100x more. Built by emu/memlog.py with the
+ * machine's gcc. */
 #include <stdint.h>
-#include <stdlib.h>
 
 #define UC_MEM_WRITE 17
 #define FRAME_SHIFT 12
@@ -22,7 +24,8 @@ struct memlog {
     uint32_t *buf;              /* 3 u32 per record */
     int (*reg_read)(void *uc, int regid, void *value);   /* uc_reg_read */
     int eip_id;                 /* UC_X86_REG_EIP */
-    uint32_t dropped;           /* records lost to a failed allocation */
+    uint32_t dropped;           /* records lost: full() left no room */
+    void (*full)(void);         /* drains buf (sets n to 0) */
 };
 
 static int watched(const struct memlog *m, uint64_t frame)
@@ -37,26 +40,15 @@ void memlog_hook(void *uc, int type, uint64_t address, int size,
     if (!watched(m, address >> FRAME_SHIFT) &&
         !watched(m, (address + size - 1) >> FRAME_SHIFT))
         return;
+    if (m->n == m->cap && m->full)
+        m->full();
     if (m->n == m->cap) {
-        uint32_t cap = m->cap ? 2 * m->cap : 4096;
-        uint32_t *buf = realloc(m->buf, (size_t)cap * 3 * sizeof *buf);
-        if (!buf) {
-            m->dropped++;
-            return;
-        }
-        m->buf = buf;
-        m->cap = cap;
+        m->dropped++;
+        return;
     }
     uint32_t eip = 0, *rec = m->buf + 3 * m->n++;
     m->reg_read(uc, m->eip_id, &eip);
     rec[0] = eip;
     rec[1] = (uint32_t)address;
     rec[2] = (uint32_t)size | (type == UC_MEM_WRITE ? 1u << 8 : 0);
-}
-
-void memlog_free(struct memlog *m)
-{
-    free(m->buf);
-    m->buf = 0;
-    m->n = m->cap = 0;
 }

@@ -14,8 +14,8 @@ Interface (for `ia32k run --races` and the race finder):
     races.text()       # the stderr blocks, one per pair
     build_report(k)["races"]                # the same list as json()
 
-Accesses are drained from the CPU's log before every happens-before event
-and at the end of every slice: the CPUs take turns from one host thread, so
+Accesses are drained from the CPU's log before every happens-before event,
+at the end of every slice and whenever the log is full: the CPUs take turns from one host thread, so
 that order is the order the accesses happened in. Only guest instructions'
 accesses are seen; the kernel's copy-in and copy-out (send, recv, a
 status written by wait) are not recorded.
@@ -43,7 +43,8 @@ class RaceWatch:
         self.k = k
         self.det = Detector(located=self.located)
         self.watch = Watch(k.hw.memory)
-        self.logs = [MemLog(cpu, self.watch) for cpu in k.hw.cpus]
+        self.logs = [MemLog(cpu, self.watch, self._full(cpu))
+                     for cpu in k.hw.cpus]
         self.frames = {}         # frame -> (segment, page index)
         self.placed = {}         # (pid, segment id) -> attach address
         self.insns = {}          # program -> {eip: (atomic, text)}
@@ -66,6 +67,11 @@ class RaceWatch:
                 insn = insns[eip] = decode(p, eip)
             access(pid, pa, sw & 0xFF, sw & WRITE_BIT != 0, insn[0], eip,
                    idx, name)
+
+    def _full(self, cpu):
+        """The callback of cpu's log when it fills up in mid-slice: the
+        accesses so far go to the detector (so the log stays bounded)."""
+        return lambda: self.drain(cpu, self.k.current)
 
     def _drain_current(self):
         if self.k.cpu is not None:
@@ -164,7 +170,7 @@ class RaceWatch:
         dropped = sum(log.dropped for log in self.logs)
         if dropped:
             self.k.console.message(f"races: {dropped} accesses lost (the "
-                                   "host ran out of memory for the log)")
+                                   "log could not be drained)")
         for block in self.blocks():
             self.k.console.message(block)
 
