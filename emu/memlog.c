@@ -2,19 +2,24 @@
  * watched physical frames.
  *
  * Unicorn calls a UC_HOOK_MEM_READ/WRITE hook with the *physical* address
- * once paging is on. This hook keeps only accesses that touch a watched
- * frame (one byte per 4 KiB frame in `watch`, set by the kernel for frames
- * that several address spaces may map) and appends (eip, pa, size | write
- * << 8) to a buffer of fixed capacity. The kernel drains it at its events
- * and at the end of every slice; when it is full, the hook calls `full`
- * (a Python callback that drains it) before appending, so the log never
- * holds more than `cap` records whatever the guest does. A Python hook
+ * of the first byte once paging is on, once per access, even for an access
+ * that straddles two pages (whose second frame need not follow the first).
+ * This hook keeps accesses that start in a watched frame (one byte per
+ * 4 KiB frame in `watch`, set by the kernel for frames that several address
+ * spaces may map) and every access that straddles two pages, and appends
+ * (eip, pa, size | write << 8) to a buffer of fixed capacity. The kernel
+ * drains it at its events and at the end of every slice. The hook calls
+ * `full` (a Python callback that drains it) when the buffer is full, so it
+ * never holds more than `cap` records whatever the guest does, and right
+ * after a straddling access, so the kernel finds its second frame while
+ * the page tables are those the access went through. A Python hook
  * per access would cost ~100x more. Built by emu/memlog.py with the
  * machine's gcc. */
 #include <stdint.h>
 
 #define UC_MEM_WRITE 17
 #define FRAME_SHIFT 12
+#define FRAME_MASK 0xFFFu
 
 struct memlog {
     uint8_t *watch;             /* watch[frame]: nonzero when logged */
@@ -37,8 +42,8 @@ void memlog_hook(void *uc, int type, uint64_t address, int size,
                  int64_t value, struct memlog *m)
 {
     (void)value;
-    if (!watched(m, address >> FRAME_SHIFT) &&
-        !watched(m, (address + size - 1) >> FRAME_SHIFT))
+    int straddles = (address & FRAME_MASK) + (uint64_t)size > FRAME_MASK + 1;
+    if (!straddles && !watched(m, address >> FRAME_SHIFT))
         return;
     if (m->n == m->cap && m->full)
         m->full();
@@ -51,4 +56,6 @@ void memlog_hook(void *uc, int type, uint64_t address, int size,
     rec[0] = eip;
     rec[1] = (uint32_t)address;
     rec[2] = (uint32_t)size | (type == UC_MEM_WRITE ? 1u << 8 : 0);
+    if (straddles && m->full)
+        m->full();
 }

@@ -52,8 +52,9 @@ class MemLog:
     """One CPU's access log. enable()/disable() add and remove the hook
     (translated code is dropped each time: Unicorn decides at translation
     whether loads and stores take the hooked path). full(), when given, is
-    called from inside the hook when the log holds `capacity` records: it
-    must drain() it."""
+    called from inside the hook when the log holds `capacity` records and
+    right after it logs an access that straddles two pages: it must
+    drain() the log."""
 
     def __init__(self, cpu, watch, full=None, capacity=CAPACITY):
         self.cpu = cpu
