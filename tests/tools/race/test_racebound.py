@@ -1,6 +1,7 @@
 """--races keeps a log of fixed size: a lone process, never preempted,
 writing a 4 MiB shared segment over and over has its accesses drained in
-mid-slice whenever its CPU's log fills up, none lost."""
+mid-slice whenever its CPU's log fills up, none lost; the detector keeps a
+summary per word, whose accesses one instruction's loop shares."""
 
 import pytest
 
@@ -47,4 +48,6 @@ def test_a_long_slice_over_a_big_segment_keeps_the_log_bounded(
     assert log.state.n <= CAPACITY and log.dropped == 0
     assert races.det.accesses == PASSES * WORDS       # none lost
     assert PASSES * WORDS > 10 * CAPACITY             # drained mid-slice
+    assert len(races.det.writes) == WORDS             # one summary per word
+    assert len({id(a) for a in races.det.writes.values()}) <= 2 * PASSES
     assert r.report["races"] == []
