@@ -440,3 +440,27 @@ def test_a_store_across_pages_is_no_race_on_the_adjacent_frame(run_sources,
     found, _ = straddle_run(run_sources, "    mov ax, [edi+0x2000]\n",
                             paging)
     assert found == []
+
+
+# The parent attaches the segment right after its own image, at 0x402000,
+# and stores a dword at the image's last two bytes and the segment's first.
+AFTER_IMAGE = """
+    mov eax, 0x11223344
+    mov [edi-2], eax
+"""
+
+
+@pytest.mark.parametrize("paging", ["32", "pae"])
+def test_a_store_from_a_private_page_into_a_segment_is_seen(run_sources,
+                                                           paging):
+    src = program("afterimg", parent=AFTER_IMAGE,
+                  child="    mov ax, [edi]\n")
+    src = src.replace(f"mov ecx, {PARENT_VA}", "mov ecx, 0x402000")
+    src += ".align 4096\n.zero 4096\n"
+    assert len(assemble_source(src)) == 0x2000
+    r = run_sources({"afterimg.s": src}, races=True, paging=paging)
+    assert all(s == 0 for s in r.statuses), r.stderr
+    seg = next(iter(r.kernel.shm.segments.values()))
+    [found] = r.report["races"]
+    assert found["pa"] == seg.frames[0]
+    assert {found["a"]["va"], found["b"]["va"]} == {0x402000, CHILD_VA}
