@@ -11,7 +11,7 @@ from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from emu.icount import _add_hook, _library
+from emu.icount import _add_hook
 from emu.x86 import PAGE_SHIFT
 
 SOURCE = Path(__file__).with_name("memlog.c")

@@ -8,8 +8,9 @@ address space, either at once or, for a receiver that slept, at the moment
 a sender hands it a message.
 
 Futexes: a u32 in a shared memory attachment (or in frames premapped into
-several processes) is keyed by its physical address, found by walking the caller's own page tables, so any two virtual
-addresses of one physical word meet and two words in one page never do.
+several processes) is keyed by its physical address, found by walking the
+caller's own page tables, so any two virtual addresses of one physical word
+meet and two words in one page never do.
 Any other u32 (image, stack, private pages) is keyed by (pid, virtual
 address): no other process meets there, whether or not its frame is still
 shared copy-on-write or as program text. Each sleeper holds a reference on
