@@ -1,6 +1,7 @@
 """Logging guest accesses to watched physical frames (emu/memlog.c), for
 the race detector: one MemLog per CPU, a C memory hook installed only while
-some frame is watched, and a buffer the kernel drains in order."""
+some frame is watched, and a buffer of fixed capacity the kernel drains in
+order (and that calls back to be drained when it is full)."""
 
 import ctypes
 from array import array
@@ -10,18 +11,21 @@ from unicorn import UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from emu.icount import _add_hook, _library
+from emu.icount import _add_hook
 from emu.x86 import PAGE_SHIFT
 
 SOURCE = Path(__file__).with_name("memlog.c")
 WRITE_BIT = 1 << 8
+CAPACITY = 1 << 16               # records per CPU (12 bytes each)
+FULL = ctypes.CFUNCTYPE(None)
 
 
 class _State(ctypes.Structure):
     _fields_ = [("watch", ctypes.c_void_p), ("nframes", ctypes.c_uint32),
                 ("n", ctypes.c_uint32), ("cap", ctypes.c_uint32),
                 ("buf", ctypes.c_void_p), ("reg_read", ctypes.c_void_p),
-                ("eip_id", ctypes.c_int), ("dropped", ctypes.c_uint32)]
+                ("eip_id", ctypes.c_int), ("dropped", ctypes.c_uint32),
+                ("full", FULL)]
 
 
 class Watch:
@@ -47,16 +51,20 @@ class Watch:
 class MemLog:
     """One CPU's access log. enable()/disable() add and remove the hook
     (translated code is dropped each time: Unicorn decides at translation
-    whether loads and stores take the hooked path)."""
+    whether loads and stores take the hooked path). full(), when given, is
+    called from inside the hook when the log holds `capacity` records and
+    right after it logs an access that straddles two pages: it must
+    drain() the log."""
 
-    def __init__(self, cpu, watch):
+    def __init__(self, cpu, watch, full=None, capacity=CAPACITY):
         self.cpu = cpu
+        self.buf = (ctypes.c_uint32 * (3 * capacity))()
+        self._full = FULL(full) if full else FULL()
         self.state = _State(ctypes.addressof(watch.bytes), watch.nframes,
-                            0, 0, None,
+                            0, capacity, ctypes.addressof(self.buf),
                             ctypes.cast(uclib.uc_reg_read, ctypes.c_void_p),
-                            X.UC_X86_REG_EIP, 0)
+                            X.UC_X86_REG_EIP, 0, self._full)
         self.hook = None
-        self._free = _library(SOURCE).memlog_free
 
     @property
     def enabled(self):
@@ -91,10 +99,3 @@ class MemLog:
 
     def close(self):
         self.disable()
-        self._free(ctypes.byref(self.state))
-
-    def __del__(self):
-        try:
-            self._free(ctypes.byref(self.state))
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass

@@ -7,11 +7,15 @@ its message in the kernel); recv copies them out into the receiver's own
 address space, either at once or, for a receiver that slept, at the moment
 a sender hands it a message.
 
-Futexes: a sleeper is keyed by the physical address of its u32, found by
-walking the caller's own page tables, so any two virtual addresses of one
-physical word meet and two words in one page never do. Each sleeper holds a
-reference on the frame, so the key cannot be freed and handed to someone
-else while anyone sleeps on it (docs/ipc.md).
+Futexes: a u32 in a shared memory attachment (or in frames premapped into
+several processes) is keyed by its physical address, found by walking the
+caller's own page tables, so any two virtual addresses of one physical word
+meet and two words in one page never do.
+Any other u32 (image, stack, private pages) is keyed by (pid, virtual
+address): no other process meets there, whether or not its frame is still
+shared copy-on-write or as program text. Each sleeper holds a reference on
+the frame its word named, so a physical key cannot be freed and handed to
+someone else while anyone sleeps on it (docs/ipc.md).
 """
 
 from collections import deque
@@ -68,7 +72,8 @@ class Ipc:
     def __init__(self, k):
         self.k = k
         self.boxes = {}          # pid -> Mailbox, made on first use
-        self.futexes = {}        # physical address -> deque of Process
+        self.futexes = {}        # key (futex_key) -> deque of Process
+        self.held = {}           # pid of a sleeper -> the frame it holds
         self.stats = IpcStats()
 
     def box(self, pid):
@@ -128,32 +133,33 @@ class Ipc:
         return len(msg.data)
 
     # -- futexes -------------------------------------------------------------
-    def futex_wait(self, p, pa):
-        """Put p to sleep on the physical word pa, holding its frame."""
-        self.k.frames.incref(pgrounddown(pa))
-        self.futexes.setdefault(pa, deque()).append(p)
-        self.stats.futex_waits += 1
+    def futex_wait(self, p, key, pa):
+        """Put p to sleep on key, holding the frame of its word at pa."""
         frame, off = pgrounddown(pa), pa & (PAGE_SIZE - 1)
+        self.k.frames.incref(frame)
+        self.held[p.pid] = frame
+        self.futexes.setdefault(key, deque()).append(p)
+        self.stats.futex_waits += 1
         self.k.block(p, WaitKind.FUTEX,
-                     f"futex at frame {frame:#x} + {off:#x}", key=pa)
+                     f"futex at frame {frame:#x} + {off:#x}", key=key)
         return BLOCKED
 
-    def futex_wake(self, pa, n):
-        """Wake at most n sleepers on pa, oldest first; return how many."""
-        q, woken = self.futexes.get(pa), 0
+    def futex_wake(self, key, n):
+        """Wake at most n sleepers on key, oldest first; return how many."""
+        q, woken = self.futexes.get(key), 0
         while q and woken < n:
             sleeper = q.popleft()
             self.k.notify("futex_wake", self.k.current, sleeper)
-            self._unqueue_futex(sleeper, pa)
+            self._unqueue_futex(sleeper, key)
             woken += 1
         self.stats.futex_wakeups += woken
         return woken
 
-    def _unqueue_futex(self, p, pa, result=0):
-        """p has left the queue of pa: drop its frame hold, wake it."""
-        if not self.futexes.get(pa):
-            self.futexes.pop(pa, None)
-        self.k.frames.decref(pgrounddown(pa))
+    def _unqueue_futex(self, p, key, result=0):
+        """p has left the queue of key: drop its frame hold, wake it."""
+        if not self.futexes.get(key):
+            self.futexes.pop(key, None)
+        self.k.frames.decref(self.held.pop(p.pid))
         if result is not None:
             self.k.wake(p, result)
 
@@ -177,18 +183,18 @@ class Ipc:
 
     def frame_refs(self):
         """The frame references ipc owns (tools.observe.check): one per sleeper."""
-        for pa, q in self.futexes.items():
+        for q in self.futexes.values():
             for p in q:
-                yield pgrounddown(pa), f"futex sleeper pid {p.pid}"
+                yield self.held[p.pid], f"futex sleeper pid {p.pid}"
 
     def check(self, checker):
         """Every queued process sleeps for the reason the queue says, and
         every mailbox belongs to a live process and holds at most 16."""
-        for pa, q in self.futexes.items():
+        for key, q in self.futexes.items():
             for p in q:
-                if not _waits(p, WaitKind.FUTEX, pa):
+                if not _waits(p, WaitKind.FUTEX, key):
                     checker.fail("futex sleepers sleep on their key",
-                                 f"pid {p.pid} queued at {pa:#x}")
+                                 f"pid {p.pid} queued at {_key_text(key)}")
         for pid, box in self.boxes.items():
             owner = self.k.procs.get(pid)
             if owner is None or not owner.alive or \
@@ -200,6 +206,11 @@ class Ipc:
                              f"pid {pid}")
             if any(not _waits(p, WaitKind.SEND, pid) for p, _ in box.senders):
                 checker.fail("blocked senders sleep in send", f"to pid {pid}")
+
+
+def _key_text(key):
+    return f"{key:#x}" if isinstance(key, int) else \
+        f"pid {key[0]} va {key[1]:#x}"
 
 
 def _waits(p, kind, key=None):
@@ -241,29 +252,34 @@ def sys_recv(k, p, buf, n, from_ptr, *_):
 
 
 def futex_key(p, addr):
-    """The physical address of p's u32 at addr (demand pages are filled as
-    a load would fill them), or -EINVAL (unaligned) / -EFAULT."""
+    """(key, pa) for p's u32 at addr: pa its physical address (demand pages
+    are filled as a load would fill them); key pa in a shared memory
+    attachment (or frames premapped into several processes), else (pid,
+    addr). Or -EINVAL (unaligned) / -EFAULT."""
     if addr & 3:
         return -Errno.EINVAL
     try:
-        return p.aspace.translate(addr, READ)
+        pa = p.aspace.translate(addr, READ)
     except UserFault:
         return -Errno.EFAULT
     except NoMemory:
         return -Errno.ENOMEM
+    r = p.aspace.region_at(addr)
+    return (pa if r is not None and r.shared else (p.pid, addr)), pa
 
 
 def sys_futex_wait(k, p, addr, expected, *_):
-    pa = futex_key(p, addr)
-    if pa < 0:
-        return pa
+    found = futex_key(p, addr)
+    if isinstance(found, int):
+        return found
+    key, pa = found
     if k.hw.read32(pa) != expected & U32_MASK:
         return -Errno.EAGAIN
-    return k.ipc.futex_wait(p, pa)
+    return k.ipc.futex_wait(p, key, pa)
 
 
 def sys_futex_wake(k, p, addr, n, *_):
-    pa = futex_key(p, addr)
-    if pa < 0:
-        return pa
-    return k.ipc.futex_wake(pa, n & U32_MASK)
+    found = futex_key(p, addr)
+    if isinstance(found, int):
+        return found
+    return k.ipc.futex_wake(found[0], n & U32_MASK)

@@ -66,39 +66,33 @@ child:
 .align 4096
 mem: .zero 0x100000
 """
-# Fork a child that sleeps on a futex word of a page nobody writes (so both
-# still meet on its frame) while the parent writes every page (each write a
-# cow-copy fault: the child still names every frame); then wake it.
+# Fork a child that sleeps in recv (so it still names every frame) while
+# the parent writes every page (each write a cow-copy fault); then send it
+# the empty message that ends its sleep.
 COPY = touch("t0") + """
     mov eax, SYS_FORK
     int 0x80
     test eax, eax
     jz sleeper
+    mov ebp, eax
 """ + MARK + touch("t1") + MARK + """
-wake:
-    mov eax, SYS_FUTEX_WAKE
-    lea ebx, [word]
-    mov ecx, 1
+    mov eax, SYS_SEND
+    mov ebx, ebp
+    xor ecx, ecx
+    xor edx, edx
     int 0x80
-    cmp eax, 1
-    je reap
-    mov eax, SYS_YIELD
-    int 0x80
-    jmp wake
-reap:
     mov eax, SYS_WAIT
     mov ebx, -1
     xor ecx, ecx
     int 0x80
 """ + EXIT + """
 sleeper:
-    mov eax, SYS_FUTEX_WAIT
-    lea ebx, [word]
+    mov eax, SYS_RECV
+    xor ebx, ebx
     xor ecx, ecx
+    xor edx, edx
     int 0x80
 """ + EXIT + """
-.align 4096
-word: .long 0
 .align 4096
 mem: .zero 0x100000
 """

@@ -27,10 +27,12 @@ and any race already found on the word is withdrawn when its frame's life
 ends or the run ends - "never itself a race" holds for the whole run.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 WORD = ~3
 FRAME = ~0xFFF
+AT_WORD = -1                     # Access.pa: the word whose shadow holds it
+SHARED_MAX = 4096                # shared whole-word Accesses kept for reuse
 
 
 @dataclass(slots=True)
@@ -40,7 +42,9 @@ class Access:
     epoch: int
     eip: int
     write: bool
-    pa: int                      # the first byte the access touched
+    pa: int                      # the first byte the access touched, or
+                                 # AT_WORD: an aligned dword, shared by the
+                                 # shadow of every word it stands for
     size: int
     cpu: int = 0
     program: str = ""            # the instruction's program (pairs' key)
@@ -93,6 +97,7 @@ class Detector:
     sync: dict = field(default_factory=dict)        # word -> clock
     races: dict = field(default_factory=dict)       # pair key -> Race
     final: list = field(default_factory=list)       # withdrawn-checked races
+    shared: dict = field(default_factory=dict)      # AT_WORD Accesses by who
     found: int = 0
     accesses: int = 0
     sync_accesses: int = 0
@@ -203,7 +208,7 @@ class Detector:
             if rs.__class__ is dict and len(rs) == 1 and pid in rs:
                 del self.reads[word]        # only its own reads since
                 return a
-        a = a or Access(pid, epoch, info[0], write, *info[1:])
+        a = a or self._whole_access(pid, epoch, write, *info)
         if w.__class__ is Access:
             if w.pid != pid and w.epoch > c.get(w.pid, 0):
                 self._race(w, a, word)
@@ -226,6 +231,21 @@ class Detector:
         else:
             for d in rs:
                 d[pid] = a
+        return a
+
+    def _whole_access(self, pid, epoch, write, eip, pa, size, cpu, program):
+        """The Access for a whole-word access. Aligned dwords (a loop over
+        a buffer: one per word) share one AT_WORD Access per instruction
+        and epoch, so the shadow of a big segment holds few objects."""
+        if size != 4 or pa & 3:
+            return Access(pid, epoch, eip, write, pa, size, cpu, program)
+        key = (pid, epoch, eip, write, cpu, program)
+        a = self.shared.get(key)
+        if a is None:
+            if len(self.shared) >= SHARED_MAX:
+                self.shared.clear()
+            a = self.shared[key] = Access(pid, epoch, eip, write, AT_WORD, 4,
+                                          cpu, program)
         return a
 
     def _bytes(self, c, a, word, lo, hi):
@@ -270,7 +290,8 @@ class Detector:
         if found is not None:
             found.count += 1
             return
-        race = Race(first, second, byte, seq=self.found)
+        race = Race(_at(first, byte), _at(second, byte), byte,
+                    seq=self.found)
         self.found += 1
         if self.located:
             self.located(race)
@@ -295,6 +316,11 @@ class Detector:
         live = [r for r in self.races.values()
                 if r.byte & WORD not in self.sync]
         return sorted(self.final + live, key=lambda r: r.seq)
+
+
+def _at(a, byte):
+    """a with its own first byte, an AT_WORD Access placed at byte's word."""
+    return replace(a, pa=byte & WORD) if a.pa == AT_WORD else a
 
 
 def _join(into, other):

@@ -2,7 +2,8 @@
 of every attached shared memory segment (emu.memlog's C hook, on every CPU,
 installed only while some frame is watched), feeds the accesses and the
 kernel's happens-before events to tools.race.detector in the order they happened,
-and reports each racing pair of instructions once: on stderr at the end of
+each access split at page boundaries into pieces in their own frames, and
+reports each racing pair of instructions once: on stderr at the end of
 the run, and as `races` in the --report JSON.
 
 Interface (for `ia32k run --races` and the race finder):
@@ -14,9 +15,10 @@ Interface (for `ia32k run --races` and the race finder):
     races.text()       # the stderr blocks, one per pair
     build_report(k)["races"]                # the same list as json()
 
-Accesses are drained from the CPU's log before every happens-before event
-and at the end of every slice: the CPUs take turns from one host thread, so
-that order is the order the accesses happened in. Only guest instructions'
+Accesses are drained from the CPU's log before every happens-before event,
+at the end of every slice and whenever the log is full: the CPUs take
+turns from one host thread, so that order is the order the accesses
+happened in. Only guest instructions'
 accesses are seen; the kernel's copy-in and copy-out (send, recv, a
 status written by wait) are not recorded.
 """
@@ -28,12 +30,14 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from emu.memlog import WRITE_BIT, MemLog, Watch
 from emu.walk import FETCH
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE
+from kernel.mm.vm import RegionKind
 from tools.observe.debuginfo import line_table
 from tools.observe.fmt import segment_name
 from tools.race.detector import FRAME, Detector
 
 _disasm = Cs(CS_ARCH_X86, CS_MODE_32)
 MAX_INSN = 15
+OFFSET = PAGE_SIZE - 1
 
 
 class RaceWatch:
@@ -43,7 +47,8 @@ class RaceWatch:
         self.k = k
         self.det = Detector(located=self.located)
         self.watch = Watch(k.hw.memory)
-        self.logs = [MemLog(cpu, self.watch) for cpu in k.hw.cpus]
+        self.logs = [MemLog(cpu, self.watch, self._full(cpu))
+                     for cpu in k.hw.cpus]
         self.frames = {}         # frame -> (segment, page index)
         self.placed = {}         # (pid, segment id) -> attach address
         self.insns = {}          # program -> {eip: (atomic, text)}
@@ -64,8 +69,48 @@ class RaceWatch:
             insn = insns.get(eip)
             if insn is None:
                 insn = insns[eip] = decode(p, eip)
-            access(pid, pa, sw & 0xFF, sw & WRITE_BIT != 0, insn[0], eip,
-                   idx, name)
+            size, write = sw & 0xFF, sw & WRITE_BIT != 0
+            if (pa & OFFSET) + size <= PAGE_SIZE:
+                access(pid, pa, size, write, insn[0], eip, idx, name)
+                continue
+            for piece, n in self.pieces(p, pa, size):
+                access(pid, piece, n, write, insn[0], eip, idx, name)
+
+    def pieces(self, p, pa, size):
+        """An access of size bytes from pa that runs into the next virtual
+        page: [(pa, length)] of its parts in watched frames, each in its
+        own frame (the second page's frame is found from p's page tables,
+        which are the ones the access went through: the log calls for a
+        drain right after such an access)."""
+        head = PAGE_SIZE - (pa & OFFSET)
+        out = [(pa, head)] if pa in self.watch else []
+        nxt = self.next_frame(p, pa & FRAME)
+        if nxt is not None and nxt in self.watch:
+            out.append((nxt, size - head))
+        return out
+
+    def next_frame(self, p, frame):
+        """The frame of the virtual page after the page of p's that maps
+        frame, where one of the two is in a shared memory attachment of
+        p's (the only pages whose frames are watched), or None."""
+        seg_page = self.frames.get(frame)
+        for r in p.aspace.regions if p.aspace else ():
+            if r.kind is not RegionKind.SHM:
+                continue
+            first = [r.start - PAGE_SIZE] if r.start else []
+            if seg_page is not None and seg_page[0] is r.obj:
+                first.append(r.start + (seg_page[1] << PAGE_SHIFT))
+            for va in first:
+                w = p.aspace.walk(va)
+                if w.ok and w.pa & FRAME == frame:
+                    w = p.aspace.walk(va + PAGE_SIZE)
+                    return w.pa & FRAME if w.ok else None
+        return None
+
+    def _full(self, cpu):
+        """The callback of cpu's log when it fills up in mid-slice: the
+        accesses so far go to the detector (so the log stays bounded)."""
+        return lambda: self.drain(cpu, self.k.current)
 
     def _drain_current(self):
         if self.k.cpu is not None:
@@ -164,7 +209,7 @@ class RaceWatch:
         dropped = sum(log.dropped for log in self.logs)
         if dropped:
             self.k.console.message(f"races: {dropped} accesses lost (the "
-                                   "host ran out of memory for the log)")
+                                   "log could not be drained)")
         for block in self.blocks():
             self.k.console.message(block)
 

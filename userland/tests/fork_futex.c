@@ -1,9 +1,10 @@
 /* futexes across fork. arg 0: a word in a shm attachment stays shared:
    the child sleeps, the parent wakes it. arg 1: a private word is keyed by
-   the frame it names: the child sleeps on the frame both still share and
-   the parent wakes it before writing (they meet). arg 2: the parent writes
-   first (copy-on-write gives it a frame of its own), so its wake finds
-   nobody; the child sleeps on until the deadlock report ends it. The
+   (process, virtual address): the child sleeps on it while both still
+   share its frame copy-on-write, and the parent's wake, before any write,
+   finds nobody. arg 2: the parent writes first (copy-on-write gives it a
+   frame of its own), and its wake finds nobody either. In both the child
+   sleeps on until the deadlock report ends it. The
    segment is destroyed at once: the child inherits a destroyed segment's
    attachment, and its frame goes with the last detach. */
 #include "ia32k.h"
@@ -32,24 +33,28 @@ int main(int arg)
         sh[0] = 1;
         int r = futex_wait(w, 0);
         CHECK_EQ(r, 0);
-        CHECK_EQ(*w, arg == 0 ? 5 : 0);
-        *w = 7;                          /* its own (arg 1: reuse) */
+        CHECK_EQ(*w, 5);                 /* only arg 0 wakes it */
+        *w = 7;
         exit(3);
     }
     wait_until_asleep(sh);
     if (arg == 2) {
         *w = 5;                          /* a copy-on-write break */
-        CHECK_EQ(futex_wake(w, 1), 0);   /* nobody sleeps on the new frame */
+        CHECK_EQ(futex_wake(w, 1), 0);   /* the child's key is its own */
         printf("fork_futex: parent wrote first, woke nobody\n");
         return 0;
     }
-    if (arg == 0)
-        *w = 5;
+    if (arg == 1) {
+        CHECK_EQ(futex_wake(w, 1), 0);   /* one frame, two keys */
+        printf("fork_futex: parent did not write, woke nobody\n");
+        return 0;
+    }
+    *w = 5;
     CHECK_EQ(futex_wake(w, 1), 1);
     int st = -1;
     CHECK_EQ(wait(pid, &st), pid);
     CHECK_EQ(st, 3);
-    CHECK_EQ(*w, arg == 0 ? 7 : 0);      /* shared word / private word */
+    CHECK_EQ(*w, 7);                     /* the shared word */
     printf("fork_futex %d: ok\n", arg);
     return 0;
 }

@@ -207,9 +207,10 @@ def test_a_sleeper_holds_its_frame_so_the_key_is_never_reused(tmp_path):
     k = new_kernel(progs, console=Console(io.BytesIO(), io.BytesIO()), check=True)
     p, = k.boot(["stacksleep"])
     _run_until_blocked(k, p)
-    (pa, sleepers), = k.ipc.futexes.items()
-    frame = pa & ~0xFFF
-    assert list(sleepers) == [p] and pa & 0xFFF == 0xF00
+    (key, sleepers), = k.ipc.futexes.items()
+    frame = k.ipc.held[p.pid]
+    assert list(sleepers) == [p] and key == (p.pid, 0xBFFFFF00)
+    assert frame == p.aspace.walk(0xBFFFFF00).pa & ~0xFFF
     assert k.frames.refcount(frame) == 2        # its PTE and the sleeper
     stack = p.aspace.region_at(0xBFFFFF00)
     p.aspace.remove_region(stack)

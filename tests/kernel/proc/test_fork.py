@@ -149,9 +149,10 @@ def test_futex_word_in_shm_stays_shared_across_fork():
     balanced(r)
 
 
-def test_private_futex_word_meets_until_a_cow_break():
-    r = boot_arg("fork_futex", 1)              # wake before the write: meet
-    assert r.statuses == [0, 3], r.stderr
+def test_private_futex_word_never_meets_across_fork():
+    r = boot_arg("fork_futex", 1)              # one frame still: no meeting
+    assert r.statuses == [0, DEADLOCK], r.stderr
+    assert "parent did not write, woke nobody" in r.stdout
     balanced(r)
     r = boot_arg("fork_futex", 2)              # write first: never meet
     assert r.statuses == [0, DEADLOCK], r.stderr

@@ -253,3 +253,19 @@ def test_an_eight_byte_access_covers_two_whole_words():
     det.access(2, X + 4, 4, False, eip=2)
     assert [(r.a.eip, r.b.eip, r.byte) for r in det.verdicts()] == \
         [(1, 2, X + 4)]
+
+
+def test_a_loop_over_words_shares_one_access_and_reports_each_pa():
+    """One instruction writing word after word (a memset) leaves one shared
+    Access in the shadow; a race found on any of the words still names the
+    words' own physical addresses."""
+    det = boot(1, 2)
+    for word in range(X, X + 4096, 4):
+        det.access(1, word, 4, True, eip=0x401000)
+    assert len({id(a) for a in det.writes.values()}) == 1
+    det.access(2, X + 0x100, 4, False, eip=0x402000)
+    det.access(2, X + 0x204, 2, True, eip=0x402010)
+    [r1, r2] = det.verdicts()
+    assert (r1.a.pa, r1.b.pa, r1.byte) == (X + 0x100, X + 0x100, X + 0x100)
+    assert (r2.a.pa, r2.b.pa, r2.byte) == (X + 0x204, X + 0x204, X + 0x204)
+    assert r1.a.size == 4 and r2.b.size == 2

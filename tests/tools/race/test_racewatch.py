@@ -395,3 +395,72 @@ def test_c_flag_polling_is_reported_on_the_flag_and_the_data():
     assert all({f["a"]["va"], f["b"]["va"]} & {0x60000000 + off
                for off in range(0, 4096, 4)} for f in found)
     assert "[race_handoff.c:" in err
+
+
+# -- accesses across a page boundary ---------------------------------------
+# Three pages, touched in the order 1, 0, 2: page 0's frame is physically
+# followed by page 2's, not by page 1's.
+THREE_PAGES = """
+    mov dword ptr [edi+0x1000], 0
+    mov dword ptr [edi], 0
+    mov dword ptr [edi+0x2000], 0
+"""
+STRADDLE = """
+    mov eax, 0x11223344
+    mov [edi+0xFFE], eax
+"""
+
+
+def straddle_run(run_sources, child, paging):
+    src = program("straddle", parent=STRADDLE, child=child,
+                  before_spawn=THREE_PAGES).replace("mov ecx, 4096",
+                                                    "mov ecx, 0x3000")
+    r = run_sources({"straddle.s": src}, races=True, paging=paging)
+    assert all(s == 0 for s in r.statuses), r.stderr
+    seg = next(iter(r.kernel.shm.segments.values()))
+    f0, f1, f2 = seg.frames
+    assert f0 + 0x1000 == f2 and f0 + 0x1000 != f1
+    return r.report["races"], f1
+
+
+@pytest.mark.parametrize("paging", ["32", "pae"])
+def test_a_store_across_pages_races_on_the_second_pages_frame(run_sources,
+                                                               paging):
+    found, f1 = straddle_run(run_sources, "    mov ax, [edi+0x1000]\n",
+                             paging)
+    assert len(found) == 1
+    assert found[0]["pa"] == f1
+    assert {found[0]["a"]["va"], found[0]["b"]["va"]} == \
+        {PARENT_VA + 0x1000, CHILD_VA + 0x1000}
+
+
+@pytest.mark.parametrize("paging", ["32", "pae"])
+def test_a_store_across_pages_is_no_race_on_the_adjacent_frame(run_sources,
+                                                              paging):
+    found, _ = straddle_run(run_sources, "    mov ax, [edi+0x2000]\n",
+                            paging)
+    assert found == []
+
+
+# The parent attaches the segment right after its own image, at 0x402000,
+# and stores a dword at the image's last two bytes and the segment's first.
+AFTER_IMAGE = """
+    mov eax, 0x11223344
+    mov [edi-2], eax
+"""
+
+
+@pytest.mark.parametrize("paging", ["32", "pae"])
+def test_a_store_from_a_private_page_into_a_segment_is_seen(run_sources,
+                                                           paging):
+    src = program("afterimg", parent=AFTER_IMAGE,
+                  child="    mov ax, [edi]\n")
+    src = src.replace(f"mov ecx, {PARENT_VA}", "mov ecx, 0x402000")
+    src += ".align 4096\n.zero 4096\n"
+    assert len(assemble_source(src)) == 0x2000
+    r = run_sources({"afterimg.s": src}, races=True, paging=paging)
+    assert all(s == 0 for s in r.statuses), r.stderr
+    seg = next(iter(r.kernel.shm.segments.values()))
+    [found] = r.report["races"]
+    assert found["pa"] == seg.frames[0]
+    assert {found["a"]["va"], found["b"]["va"]} == {0x402000, CHILD_VA}
