@@ -119,6 +119,8 @@ class VM:
         "ptes_written": 0, "cow_faults": 0, "cow_copies": 0})
     hooks: object = field(default_factory=Hooks)   # the kernel's (events)
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
+    dirty: Optional[list] = None    # when a list, every PTE write logs
+    # (aspace, va, npages) into it (for an incremental checker)
 
     def __post_init__(self):
         """Entry accessors of the mode's width, bound once."""
@@ -247,6 +249,8 @@ class AddressSpace:
         else:
             self._map_bulk(va, frames, flags)
         self.vm.stats["ptes_written"] += len(frames)
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, va, len(frames)))
         if self.vm.hooks.pte_mapped:
             for fn in self.vm.hooks.pte_mapped:
                 fn(self, va, len(frames))
@@ -265,6 +269,8 @@ class AddressSpace:
         self.tlb.clear()
         hw, frames, mode = self.vm.hw, self.vm.frames, self.vm.mode
         size, addr_mask = mode.entry_size, mode.addr_mask
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, va, npages))
         for _, a, n in table_runs(va, npages, mode):
             off = self._pte_addr(a)
             if off is None:
@@ -391,6 +397,9 @@ class AddressSpace:
         for j, end in runs:                  # the child's PTEs own these
             self.vm.frames.incref_pfns(pfns[j:end])
         present = v & every                  # P bits
+        if self.vm.dirty is not None:
+            whole = (mode.page_va(i, 0), mode.ptes_per_table)
+            self.vm.dirty += [(parent, *whole), (self, *whole)]
         self.vm.stats["ptes_written"] += present.bit_count() + w.bit_count()
         if self.vm.hooks.pte_forked:
             vas = [mode.page_va(i, j) for j, pfn in enumerate(pfns) if pfn]

@@ -1,0 +1,344 @@
+"""The incremental invariant checker (`--check`): the invariants of
+tools.observe.check, verified after each event for what the event changed.
+
+It asks the kernel for a record of what changed (Frames.touched: the frames
+whose count changed; VM.dirty: the PTE ranges written) and keeps, from the
+deltas, its own picture of the page tables: a shadow of every present PTE
+and large-page leaf it has seen, and from it a count of the PTEs naming
+each frame (`pte_refs`) and of the private writable PTEs naming it. After
+each event it checks, for the PTEs written and the frames touched:
+- a COW PTE is never writable, and user PTEs never name kernel frames;
+- a PDE names its page table, or is a large-page leaf;
+- a private frame is writable through one PTE only;
+- refcount = PTEs + page-table owners + the parts' owners;
+- the frame's place in the free map agrees with its count;
+and for every address space, every time: its PDPT and its kernel half
+(byte compares). Page directories are compared with their shadow as bytes,
+so any PDE write is seen. The kernel parts' own checks run every event,
+except shared memory's, which runs after shm events (a fault into a
+segment is covered by the PTE checks). The full recount (Checker.run) runs
+every full_every events and at the end of the run, and resynchronises the
+picture.
+"""
+
+from array import array
+from collections import Counter
+
+from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_A, PTE_COW, PTE_D, PTE_P, \
+    PTE_PS, PTE_U, PTE_W
+from kernel.memlayout import USER_END
+from kernel.mm.frames import lanes
+from tools.observe.check import Checker
+
+FULL_EVERY = 4096                # events between two full recounts
+_AD = PTE_A | PTE_D              # the MMU's bits: no invariant reads them
+
+
+class Space:
+    """The checker's picture of one address space."""
+
+    def __init__(self):
+        self.dirs = b""          # the directories' bytes as last seen
+        self.leaves = {}         # dirx -> first frame of a large-page leaf
+        self.ptes = {}           # dirx -> {PTE index: (entry, private W)}
+
+
+class IncrementalChecker(Checker):
+    """Checker whose run() checks what changed since the last check;
+    full() is the full recount. every: check after every Nth event;
+    full_every: a full recount after every Nth event (0: only at the
+    end of the run)."""
+
+    def __init__(self, k, every=1, full_every=FULL_EVERY):
+        super().__init__(k, every)
+        self.full_every = max(0, int(full_every))
+        k.frames.touched = set()
+        k.vm.dirty = []
+        self.spaces = {}
+        self.pte_refs = Counter()        # pa -> present PTEs and leaves
+        self.private_w = Counter()       # pa -> private writable PTEs
+        self.tables = Counter()          # pa -> live paging structures
+        self.shm_owners = Counter()      # pa -> the segments' references
+        self.shm_changed = True
+        self.fulls = 0
+        self.layout = None               # the live spaces' table counts
+        self._region = None              # the region _shared found last
+        self.other_owners = Counter()    # pa -> the other parts' references
+        mode = k.vm.mode                 # the mode's constants, bound once
+        self.addr_mask, self.per_table = mode.addr_mask, mode.ptes_per_table
+        self.entry_size, self.typecode = mode.entry_size, mode.typecode
+        self._see_free_map()
+
+    # -- events ------------------------------------------------------------
+    def on_trap_end(self, event):
+        self.events += 1
+        if self.full_every and self.events % self.full_every == 0:
+            self.full(event)
+        elif self.events % self.every == 0:
+            self.run(event)
+
+    def on_run_end(self):
+        self.full("the end of the run")
+
+    def on_shm_attach(self, p, seg, addr):
+        self.shm_changed = True
+
+    def on_shm_detach(self, seg):
+        self.shm_changed = True
+
+    def on_shm_frame(self, seg, page, pa):
+        self.shm_owners[pa] += 1
+
+    def on_shm_free(self, seg):
+        self.shm_changed = True
+        for pa in seg.frames:
+            if pa:
+                self.shm_owners[pa] -= 1
+
+    # -- the two checks ------------------------------------------------------
+    def full(self, event):
+        """The full recount, then a fresh picture from the page tables."""
+        self.fulls += 1
+        tables = Checker.run(self, event)
+        self._resync()
+        return tables
+
+    def run(self, event):
+        """Check what changed since the last check."""
+        self.last_event = event
+        self.checks += 1
+        frames, k = self.k.frames, self.k
+        touched = {pa << PAGE_SHIFT for pa in frames.touched}
+        frames.touched.clear()
+        dirty, k.vm.dirty = k.vm.dirty, []
+        if str(event).startswith("syscall"):     # a fault takes only pages
+            self._rebuild_owners(shm="shm" in str(event))
+        live = self.live_spaces()
+        layout = [(a, len(a.tables)) for a in live]
+        if layout != self.layout or not touched.isdisjoint(self.tables):
+            touched |= self._count_tables(live)
+            self.layout = layout
+        for a in [a for a in self.spaces if a not in live]:
+            self._drop_space(a, touched)
+        for a in live:
+            self._check_top(a)
+            self._check_kernel_half(a)
+            self._sync_dirs(a, touched)
+        for a, va, n in dirty:
+            if a in self.spaces:
+                self._sync_ptes(a, va, n, touched)
+        touched = sorted(touched)
+        self._check_frames(touched)
+        self._check_free_list_cheaply(touched)
+        self._check_parts(event)
+        return self.tables.keys()
+
+    # -- the picture -----------------------------------------------------------
+    def _resync(self):
+        """Forget the picture and rebuild it from every live table."""
+        self.spaces.clear()
+        self.pte_refs.clear()
+        self.private_w.clear()
+        self.writable = set()
+        self.k.frames.touched.clear()
+        self.k.vm.dirty = []
+        self.tables = Counter()
+        self.layout = None
+        self._rebuild_owners()
+        self._see_free_map()
+        live = self.live_spaces()
+        self._count_tables(live)
+        mode, ignored = self.k.vm.mode, set()
+        for a in live:
+            self._sync_dirs(a, ignored)
+            for i in a.tables:
+                self._sync_ptes(a, mode.page_va(i), mode.ptes_per_table,
+                                ignored)
+
+    def _see_free_map(self):
+        self.free_seen = bytearray(self.k.frames.free_map)
+        self.nfree_seen = self.k.frames.nfree
+
+    def _count_tables(self, live):
+        """Recount the paging structures; returns the frames whose count
+        of them changed."""
+        tables = Counter(f for a in live for f in a.table_frames())
+        changed = {f for f in tables.keys() | self.tables.keys()
+                   if tables[f] != self.tables[f]}
+        self.tables = tables
+        return changed
+
+    def _drop_space(self, a, touched):
+        """A space that is no longer live: its PTEs and leaves go."""
+        s = self.spaces.pop(a)
+        for d in list(s.leaves):
+            self._leaf(s, d, 0, touched)
+        for ents in s.ptes.values():
+            for e, private in ents.values():
+                self._count_pte(e, private, -1, touched)
+
+    def _sync_dirs(self, a, touched):
+        """Compare a's directories with the picture; account for each user
+        PDE that changed (other than in its A and D bits)."""
+        s = self.spaces.get(a)
+        if s is None:
+            s = self.spaces[a] = Space()
+        hw, mode = self.k.hw, self.k.vm.mode
+        new = b"".join(hw.read(f, PAGE_SIZE) for f in a.dirs)
+        if new == s.dirs:
+            return
+        old = s.dirs or bytes(len(new))
+        s.dirs = new
+        bits, user = 8 * mode.entry_size, mode.dirx(USER_END)
+        diff = int.from_bytes(new, "little") ^ int.from_bytes(old, "little")
+        diff &= ~(lanes(user, bits) * _AD) & ((1 << (bits * user)) - 1)
+        pdes = array(mode.typecode, new)
+        while diff:
+            d = ((diff & -diff).bit_length() - 1) // bits
+            diff &= ~(((1 << bits) - 1) << (bits * d))
+            self._check_pde(a, s, d, pdes[d], touched)
+
+    def _check_pde(self, a, s, d, e, touched):
+        mode = self.k.vm.mode
+        pt = a.tables.get(d)
+        if pt is not None and (e & (PTE_P | PTE_PS) != PTE_P
+                               or e & mode.addr_mask != pt):
+            self.fail("PDE names its page table",
+                      f"PDE[{d}] of {a.pd:#x} is {e:#x}, table {pt:#x}")
+        if pt is None and e & PTE_P and not e & PTE_PS:
+            self.fail("PDE names its page table",
+                      f"PDE[{d}] of {a.pd:#x} is {e:#x}, no table")
+        leaf = pt is None and e & PTE_P and mode.large_pa(e, 0) | PTE_P
+        self._leaf(s, d, leaf or 0, touched)
+
+    def _leaf(self, s, d, leaf, touched):
+        """Replace leaf d's references (leaf: its first frame | P, or 0)."""
+        n = self.k.vm.mode.large_pages
+        for base, sign in ((s.leaves.pop(d, 0), -1), (leaf, 1)):
+            if base:
+                base &= ~PTE_P
+                for i in range(n):
+                    pa = base + i * PAGE_SIZE
+                    self.pte_refs[pa] += sign
+                    touched.add(pa)
+        if leaf:
+            s.leaves[d] = leaf
+
+    def _sync_ptes(self, a, va, n, touched):
+        """Account for the npages PTEs from va that changed."""
+        mode, hw, size = self.k.vm.mode, self.k.hw, self.entry_size
+        s = self.spaces[a]
+        while n > 0:
+            i, j = mode.dirx(va), mode.tabx(va)
+            m = min(n, self.per_table - j)
+            pt = a.tables.get(i)
+            ents = array(self.typecode, bytes(size * m) if pt is None
+                         else hw.read(pt + size * j, size * m))
+            seen = s.ptes.setdefault(i, {})
+            for x, e in enumerate(ents):
+                old = seen.get(j + x)
+                if (old[0] if old else 0) != e & ~_AD:
+                    self._sync_pte(a, seen, i, j + x, e & ~_AD, touched)
+            if not seen:
+                del s.ptes[i]
+            va, n = va + m * PAGE_SIZE, n - m
+
+    def _sync_pte(self, a, seen, i, j, e, touched):
+        """PTE j of table i is e, no longer what seen says."""
+        old = seen.pop(j, None)
+        if old:
+            self._count_pte(old[0], old[1], -1, touched)
+        if not e & PTE_P:
+            return
+        va, pa = self.k.vm.mode.page_va(i, j), e & self.addr_mask
+        if e & PTE_W and e & PTE_COW:
+            self.fail("a COW PTE is never writable",
+                      f"PTE for {va:#x} in {a.pd:#x} is {e:#x}")
+        if e & PTE_U and (pa in self.tables
+                          or pa < self.k.frames.first << PAGE_SHIFT):
+            self.fail("user PTEs never name kernel frames",
+                      f"PTE for {va:#x} in {a.pd:#x} names {pa:#x}")
+        private = bool(e & PTE_W) and not self._shared(a, va)
+        seen[j] = (e, private)
+        self._count_pte(e, private, 1, touched)
+
+    def _shared(self, a, va):
+        """Whether va is in a shared region of a (the last region found
+        is tried first: PTEs are written in runs)."""
+        r = self._region
+        if r is None or not r.contains(va) or r not in a.regions:
+            r = self._region = a.region_at(va)
+        return r is not None and r.shared
+
+    def _count_pte(self, e, private, sign, touched):
+        pa = e & self.addr_mask
+        self.pte_refs[pa] += sign
+        touched.add(pa)
+        if private:
+            n = self.private_w[pa] = self.private_w[pa] + sign
+            (self.writable.add if n else self.writable.discard)(pa)
+
+    # -- the checks of what changed --------------------------------------------
+    def _check_frames(self, touched):
+        """The private-writable rule, then refcount = PTEs + owners, for
+        each touched frame (lowest first, as the full recount reports)."""
+        pte_refs, private_w = self.pte_refs, self.private_w
+        for pa in touched:
+            if private_w[pa] and pte_refs[pa] != 1:
+                self.fail("a private frame is writable through one PTE only",
+                          f"frame {pa:#x} is writable and named by "
+                          f"{pte_refs[pa]} PTEs")
+        f, rebuilt = self.k.frames, False
+        ref, fmap = f.ref, f.free_map
+        for pa in touched:
+            pfn = pa >> PAGE_SHIFT
+            if pfn >= f.end:
+                continue
+            n = self._refs(pa)
+            if n != ref[pfn] and not rebuilt:
+                self._rebuild_owners()   # a part took or dropped a frame
+                rebuilt, n = True, self._refs(pa)
+            if n != ref[pfn]:
+                self.fail("refcount = PTEs + owners",
+                          f"frame {pa:#x} has count {ref[pfn]} but "
+                          f"{n} references")
+            if bool(ref[pfn]) == fmap[pfn]:
+                self._check_free_list()
+
+    def _refs(self, pa):
+        """The references to frame pa the picture knows of."""
+        return (self.pte_refs[pa] + self.tables[pa] + self.other_owners[pa]
+                + self.shm_owners[pa])
+
+    def _rebuild_owners(self, shm=True):
+        """Recount the parts' references (shared memory's when shm: its
+        books are otherwise kept from its events, being large)."""
+        self.other_owners = Counter(
+            pa for part in self.k.parts if part is not self.k.shm
+            for pa, _ in part.frame_refs())
+        if shm:
+            self.shm_owners = Counter(pa for pa, _ in self.k.shm.frame_refs())
+            self.shm_changed = True
+
+    def _check_free_list_cheaply(self, touched):
+        """The allocator's free count against the picture's: only touched
+        frames may have changed their place in the free map; and the hint.
+        On a difference, the allocator's full report."""
+        f, seen = self.k.frames, self.free_seen
+        fmap, nfree = f.free_map, self.nfree_seen
+        for pa in touched:
+            pfn = pa >> PAGE_SHIFT
+            if pfn < f.end:
+                nfree += fmap[pfn] - seen[pfn]
+                seen[pfn] = fmap[pfn]
+        self.nfree_seen = f.nfree
+        if nfree != f.nfree or fmap.find(1, f.first, f.low) >= 0:
+            self._check_free_list()
+
+    def _check_parts(self, event):
+        if "shm" in str(event):
+            self.shm_changed = True
+        for part in self.k.parts:
+            if part is not self.k.shm or self.shm_changed:
+                part.check(self)
+        self.shm_changed = False
