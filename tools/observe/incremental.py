@@ -209,6 +209,8 @@ class IncrementalChecker(Checker):
             self.fail("PDE names its page table",
                       f"PDE[{d}] of {a.pd:#x} is {e:#x}, no table")
         leaf = pt is None and e & PTE_P and mode.large_pa(e, 0) | PTE_P
+        if leaf or d in s.leaves:        # shared memory checks its leaves
+            self.shm_changed = True
         self._leaf(s, d, leaf or 0, touched)
 
     def _leaf(self, s, d, leaf, touched):
