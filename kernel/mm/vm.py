@@ -120,7 +120,8 @@ class VM:
     hooks: object = field(default_factory=Hooks)   # the kernel's (events)
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
     dirty: Optional[list] = None    # when a list, every PTE write logs
-    # (aspace, va, npages) into it (for an incremental checker)
+    # (aspace, va, npages) into it, and every other change to an address
+    # space's tables (aspace, va, 0) (for an incremental checker)
 
     def __post_init__(self):
         """Entry accessors of the mode's width, bound once."""
@@ -348,6 +349,8 @@ class AddressSpace:
         for f in self.table_frames():
             self.vm.frames.decref(f)
         self.tables.clear()
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, 0, 0))
 
     # -- fork and copy-on-write ------------------------------------------
     def fork(self):
@@ -448,6 +451,8 @@ class AddressSpace:
             self.vm.frames.decref(old)
         self.vm.write_entry(self.pde_addr(d), pa | flags | x86.PTE_PS)
         self.vm.stats["ptes_written"] += 1
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, va, 0))
         if self.vm.hooks.pte_mapped:
             for fn in self.vm.hooks.pte_mapped:
                 fn(self, va, 1)
@@ -457,6 +462,8 @@ class AddressSpace:
         reference on every frame it covers."""
         self.tlb.clear()
         mode, frames = self.vm.mode, self.vm.frames
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, start, 0))
         for va in range(start, end, mode.large_size):
             addr = self.pde_addr(mode.dirx(va))
             e = self.vm.read_entry(addr)

@@ -26,7 +26,7 @@ from collections import Counter
 
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_A, PTE_COW, PTE_D, PTE_P, \
     PTE_PS, PTE_U, PTE_W
-from kernel.memlayout import USER_END
+from kernel.memlayout import KERNBASE, USER_END
 from kernel.mm.frames import lanes
 from tools.observe.check import Checker
 
@@ -39,6 +39,8 @@ class Space:
 
     def __init__(self):
         self.dirs = b""          # the directories' bytes as last seen
+        self.frames = ()         # its paging structures
+        self.half_at = 0         # the address of its kernel half
         self.leaves = {}         # dirx -> first frame of a large-page leaf
         self.ptes = {}           # dirx -> {PTE index: (entry, private W)}
 
@@ -61,7 +63,6 @@ class IncrementalChecker(Checker):
         self.shm_owners = Counter()      # pa -> the segments' references
         self.shm_changed = True
         self.fulls = 0
-        self.layout = None               # the live spaces' table counts
         self._region = None              # the region _shared found last
         self.other_owners = Counter()    # pa -> the other parts' references
         mode = k.vm.mode                 # the mode's constants, bound once
@@ -114,18 +115,16 @@ class IncrementalChecker(Checker):
         if str(event).startswith("syscall"):     # a fault takes only pages
             self._rebuild_owners(shm="shm" in str(event))
         live = self.live_spaces()
-        layout = [(a, len(a.tables)) for a in live]
-        if layout != self.layout or not touched.isdisjoint(self.tables):
-            touched |= self._count_tables(live)
-            self.layout = layout
-        for a in [a for a in self.spaces if a not in live]:
+        alive = set(live)
+        for a in self.spaces.keys() - alive:
             self._drop_space(a, touched)
-        for a in live:
-            self._check_top(a)
-            self._check_kernel_half(a)
-            self._sync_dirs(a, touched)
+        changed = {a for a, _, _ in dirty} & alive
+        changed |= alive - self.spaces.keys()
+        for a in [a for a in live if a in changed]:   # in the full order
+            self._sync_space(a, touched)
+        self._check_kernel_halves(live)
         for a, va, n in dirty:
-            if a in self.spaces:
+            if n and a in self.spaces:
                 self._sync_ptes(a, va, n, touched)
         touched = sorted(touched)
         self._check_frames(touched)
@@ -143,14 +142,11 @@ class IncrementalChecker(Checker):
         self.k.frames.touched.clear()
         self.k.vm.dirty = []
         self.tables = Counter()
-        self.layout = None
         self._rebuild_owners()
         self._see_free_map()
-        live = self.live_spaces()
-        self._count_tables(live)
         mode, ignored = self.k.vm.mode, set()
-        for a in live:
-            self._sync_dirs(a, ignored)
+        for a in self.live_spaces():
+            self._sync_space(a, ignored)
             for i in a.tables:
                 self._sync_ptes(a, mode.page_va(i), mode.ptes_per_table,
                                 ignored)
@@ -159,18 +155,42 @@ class IncrementalChecker(Checker):
         self.free_seen = bytearray(self.k.frames.free_map)
         self.nfree_seen = self.k.frames.nfree
 
-    def _count_tables(self, live):
-        """Recount the paging structures; returns the frames whose count
-        of them changed."""
-        tables = Counter(f for a in live for f in a.table_frames())
-        changed = {f for f in tables.keys() | self.tables.keys()
-                   if tables[f] != self.tables[f]}
-        self.tables = tables
-        return changed
+    def _sync_space(self, a, touched):
+        """A new address space, or one with PTEs or PDEs written: its
+        paging structures, its PDPT, its directories."""
+        s = self.spaces.get(a)
+        if s is None:
+            s = self.spaces[a] = Space()
+            s.half_at = a.pde_addr(self.k.vm.mode.dirx(KERNBASE))
+        self._set_tables(s, tuple(a.table_frames()), touched)
+        self._check_top(a)
+        self._sync_dirs(a, touched)
+
+    def _set_tables(self, s, frames, touched):
+        """The paging structures of space s are now frames."""
+        if frames != s.frames:
+            self.tables.subtract(s.frames)
+            self.tables.update(frames)
+            for f in s.frames:
+                if not self.tables[f]:
+                    del self.tables[f]
+            touched.update(set(s.frames).symmetric_difference(frames))
+            s.frames = frames
+
+    def _check_kernel_halves(self, live):
+        """The kernel half of every directory, one compare each."""
+        mem, half = self.k.hw.mem, self.k.vm.kernel_half
+        n, spaces = len(half), self.spaces
+        for a in live:
+            at = spaces[a].half_at
+            if bytes(mem[at:at + n]) != half:
+                self._check_kernel_half(a)
 
     def _drop_space(self, a, touched):
-        """A space that is no longer live: its PTEs and leaves go."""
+        """A space that is no longer live: its PTEs, leaves and paging
+        structures go."""
         s = self.spaces.pop(a)
+        self._set_tables(s, (), touched)
         for d in list(s.leaves):
             self._leaf(s, d, 0, touched)
         for ents in s.ptes.values():
@@ -180,9 +200,7 @@ class IncrementalChecker(Checker):
     def _sync_dirs(self, a, touched):
         """Compare a's directories with the picture; account for each user
         PDE that changed (other than in its A and D bits)."""
-        s = self.spaces.get(a)
-        if s is None:
-            s = self.spaces[a] = Space()
+        s = self.spaces[a]
         hw, mode = self.k.hw, self.k.vm.mode
         new = b"".join(hw.read(f, PAGE_SIZE) for f in a.dirs)
         if new == s.dirs:
