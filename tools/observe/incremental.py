@@ -63,11 +63,13 @@ class IncrementalChecker(Checker):
         self.shm_owners = Counter()      # pa -> the segments' references
         self.shm_changed = True
         self.fulls = 0
-        self._region = None              # the region _shared found last
+        self._region = None, None        # (space, region) _shared found last
         self.other_owners = Counter()    # pa -> the other parts' references
         mode = k.vm.mode                 # the mode's constants, bound once
         self.addr_mask, self.per_table = mode.addr_mask, mode.ptes_per_table
         self.entry_size, self.typecode = mode.entry_size, mode.typecode
+        self.large_shift = mode.large_shift
+        self.first_pa = k.frames.first << PAGE_SHIFT
         self._see_free_map()
 
     # -- events ------------------------------------------------------------
@@ -112,7 +114,9 @@ class IncrementalChecker(Checker):
         touched = {pa << PAGE_SHIFT for pa in frames.touched}
         frames.touched.clear()
         dirty, k.vm.dirty = k.vm.dirty, []
-        if str(event).startswith("syscall"):     # a fault takes only pages
+        self._region = None, None
+        trap = str(event).startswith("vector")  # a fault or an interrupt
+        if not trap:             # a system call may change any part's books
             self._rebuild_owners(shm="shm" in str(event))
         live = self.live_spaces()
         alive = set(live)
@@ -120,8 +124,9 @@ class IncrementalChecker(Checker):
             self._drop_space(a, touched)
         changed = {a for a, _, _ in dirty} & alive
         changed |= alive - self.spaces.keys()
+        pdes = {a for a, _, n in dirty if not n}
         for a in [a for a in live if a in changed]:   # in the full order
-            self._sync_space(a, touched)
+            self._sync_space(a, a in pdes, touched)
         self._check_kernel_halves(live)
         for a, va, n in dirty:
             if n and a in self.spaces:
@@ -129,7 +134,7 @@ class IncrementalChecker(Checker):
         touched = sorted(touched)
         self._check_frames(touched)
         self._check_free_list_cheaply(touched)
-        self._check_parts(event)
+        self._check_parts(event, trap, touched)
         return self.tables.keys()
 
     # -- the picture -----------------------------------------------------------
@@ -146,7 +151,7 @@ class IncrementalChecker(Checker):
         self._see_free_map()
         mode, ignored = self.k.vm.mode, set()
         for a in self.live_spaces():
-            self._sync_space(a, ignored)
+            self._sync_space(a, True, ignored)
             for i in a.tables:
                 self._sync_ptes(a, mode.page_va(i), mode.ptes_per_table,
                                 ignored)
@@ -155,19 +160,22 @@ class IncrementalChecker(Checker):
         self.free_seen = bytearray(self.k.frames.free_map)
         self.nfree_seen = self.k.frames.nfree
 
-    def _sync_space(self, a, touched):
-        """A new address space, or one with PTEs or PDEs written: its
-        paging structures, its PDPT, its directories."""
+    def _sync_space(self, a, pdes, touched):
+        """A new address space, or one with PTEs or PDEs (pdes) written: its
+        paging structures, and when they or its PDEs changed, its PDPT and
+        its directories."""
         s = self.spaces.get(a)
         if s is None:
             s = self.spaces[a] = Space()
             s.half_at = a.pde_addr(self.k.vm.mode.dirx(KERNBASE))
-        self._set_tables(s, tuple(a.table_frames()), touched)
-        self._check_top(a)
-        self._sync_dirs(a, touched)
+        if self._set_tables(s, tuple(a.table_frames()), touched) or pdes \
+                or not s.dirs:
+            self._check_top(a)
+            self._sync_dirs(a, touched)
 
     def _set_tables(self, s, frames, touched):
-        """The paging structures of space s are now frames."""
+        """The paging structures of space s are now frames; True when they
+        changed."""
         if frames != s.frames:
             self.tables.subtract(s.frames)
             self.tables.update(frames)
@@ -176,6 +184,8 @@ class IncrementalChecker(Checker):
                     del self.tables[f]
             touched.update(set(s.frames).symmetric_difference(frames))
             s.frames = frames
+            return True
+        return False
 
     def _check_kernel_halves(self, live):
         """The kernel half of every directory, one compare each."""
@@ -246,19 +256,23 @@ class IncrementalChecker(Checker):
 
     def _sync_ptes(self, a, va, n, touched):
         """Account for the npages PTEs from va that changed."""
-        mode, hw, size = self.k.vm.mode, self.k.hw, self.entry_size
-        s = self.spaces[a]
+        hw, size, per = self.k.hw, self.entry_size, self.per_table
+        s, shift = self.spaces[a], self.large_shift
         while n > 0:
-            i, j = mode.dirx(va), mode.tabx(va)
-            m = min(n, self.per_table - j)
+            i, j = va >> shift, (va >> PAGE_SHIFT) & (per - 1)
+            m = min(n, per - j)
             pt = a.tables.get(i)
             ents = array(self.typecode, bytes(size * m) if pt is None
                          else hw.read(pt + size * j, size * m))
             seen = s.ptes.setdefault(i, {})
-            for x, e in enumerate(ents):
-                old = seen.get(j + x)
-                if (old[0] if old else 0) != e & ~_AD:
-                    self._sync_pte(a, seen, i, j + x, e & ~_AD, touched)
+            if ents.count(0) == m:               # cleared: no checks
+                self._clear_ptes(seen, j, m, touched)
+            else:
+                get = seen.get
+                for x, e in enumerate(ents):
+                    old = get(j + x)
+                    if (old[0] if old else 0) != e & ~_AD:
+                        self._sync_pte(a, seen, i, j + x, e & ~_AD, touched)
             if not seen:
                 del s.ptes[i]
             va, n = va + m * PAGE_SIZE, n - m
@@ -270,12 +284,11 @@ class IncrementalChecker(Checker):
             self._count_pte(old[0], old[1], -1, touched)
         if not e & PTE_P:
             return
-        va, pa = self.k.vm.mode.page_va(i, j), e & self.addr_mask
+        va, pa = (i << self.large_shift) | (j << PAGE_SHIFT), e & self.addr_mask
         if e & PTE_W and e & PTE_COW:
             self.fail("a COW PTE is never writable",
                       f"PTE for {va:#x} in {a.pd:#x} is {e:#x}")
-        if e & PTE_U and (pa in self.tables
-                          or pa < self.k.frames.first << PAGE_SHIFT):
+        if e & PTE_U and (pa in self.tables or pa < self.first_pa):
             self.fail("user PTEs never name kernel frames",
                       f"PTE for {va:#x} in {a.pd:#x} names {pa:#x}")
         private = bool(e & PTE_W) and not self._shared(a, va)
@@ -283,19 +296,35 @@ class IncrementalChecker(Checker):
         self._count_pte(e, private, 1, touched)
 
     def _shared(self, a, va):
-        """Whether va is in a shared region of a (the last region found
-        is tried first: PTEs are written in runs)."""
-        r = self._region
-        if r is None or not r.contains(va) or r not in a.regions:
-            r = self._region = a.region_at(va)
+        """Whether va is in a shared region of a (the region found last in
+        this check is tried first: PTEs are written in runs)."""
+        space, r = self._region
+        if space is not a or r is None or not r.contains(va):
+            r = a.region_at(va)
+            self._region = a, r
         return r is not None and r.shared
 
+    def _clear_ptes(self, seen, j, m, touched):
+        """PTEs j to j + m of a table are all 0 (an unmap)."""
+        gone = [seen.pop(x) for x in range(j, j + m) if x in seen] \
+            if len(seen) > m else \
+            [seen.pop(x) for x in [x for x in seen if j <= x < j + m]]
+        mask = self.addr_mask
+        pas = [e & mask for e, _ in gone]
+        self.pte_refs.subtract(pas)
+        touched.update(pas)
+        for e, private in gone:
+            if private:
+                self._count_pte(e, private, 0, touched)
+
     def _count_pte(self, e, private, sign, touched):
+        """Count PTE e once more (sign 1) or once less (-1), or (0) only
+        drop it from the private writable counts."""
         pa = e & self.addr_mask
         self.pte_refs[pa] += sign
         touched.add(pa)
         if private:
-            n = self.private_w[pa] = self.private_w[pa] + sign
+            n = self.private_w[pa] = self.private_w[pa] + (sign or -1)
             (self.writable.add if n else self.writable.discard)(pa)
 
     # -- the checks of what changed --------------------------------------------
@@ -309,15 +338,17 @@ class IncrementalChecker(Checker):
                           f"frame {pa:#x} is writable and named by "
                           f"{pte_refs[pa]} PTEs")
         f, rebuilt = self.k.frames, False
-        ref, fmap = f.ref, f.free_map
+        ref, fmap, tables = f.ref, f.free_map, self.tables
+        others, shm = self.other_owners, self.shm_owners
         for pa in touched:
             pfn = pa >> PAGE_SHIFT
             if pfn >= f.end:
                 continue
-            n = self._refs(pa)
+            n = pte_refs[pa] + tables[pa] + others[pa] + shm[pa]
             if n != ref[pfn] and not rebuilt:
                 self._rebuild_owners()   # a part took or dropped a frame
                 rebuilt, n = True, self._refs(pa)
+                others, shm = self.other_owners, self.shm_owners
             if n != ref[pfn]:
                 self.fail("refcount = PTEs + owners",
                           f"frame {pa:#x} has count {ref[pfn]} but "
@@ -355,10 +386,15 @@ class IncrementalChecker(Checker):
         if nfree != f.nfree or fmap.find(1, f.first, f.low) >= 0:
             self._check_free_list()
 
-    def _check_parts(self, event):
+    def _check_parts(self, event, trap, touched):
+        """The parts' own checks: after a system call (which may change
+        their books), or after a fault or interrupt that made a frame
+        writable (the program text's rule); shared memory's after its
+        events."""
         if "shm" in str(event):
             self.shm_changed = True
+        others = not trap or not self.writable.isdisjoint(touched)
         for part in self.k.parts:
-            if part is not self.k.shm or self.shm_changed:
+            if self.shm_changed if part is self.k.shm else others:
                 part.check(self)
         self.shm_changed = False
