@@ -315,17 +315,19 @@ class IncrementalChecker(Checker):
         touched.update(pas)
         for e, private in gone:
             if private:
-                self._count_pte(e, private, 0, touched)
+                self._count_private(e & mask, -1)
 
     def _count_pte(self, e, private, sign, touched):
-        """Count PTE e once more (sign 1) or once less (-1), or (0) only
-        drop it from the private writable counts."""
+        """Count PTE e once more (sign 1) or once less (-1)."""
         pa = e & self.addr_mask
         self.pte_refs[pa] += sign
         touched.add(pa)
         if private:
-            n = self.private_w[pa] = self.private_w[pa] + (sign or -1)
-            (self.writable.add if n else self.writable.discard)(pa)
+            self._count_private(pa, sign)
+
+    def _count_private(self, pa, sign):
+        n = self.private_w[pa] = self.private_w[pa] + sign
+        (self.writable.add if n else self.writable.discard)(pa)
 
     # -- the checks of what changed --------------------------------------------
     def _check_frames(self, touched):
