@@ -162,3 +162,26 @@ def test_large_page_leaf_misaligned(monkeypatch, tmp_path, paging):
 def test_frames_record_is_off_without_a_checker():
     k = Kernel(Programs(), console=Console(io.BytesIO(), io.BytesIO()))
     assert k.frames.touched is None and k.vm.dirty is None
+
+
+class BothCheckers(IncrementalChecker):
+    """After each incremental check, the full recount (it must pass too)
+    and the picture's PTE counts against the page tables' own."""
+
+    def run(self, event):
+        super().run(event)
+        refs, _ = self._count_page_table_refs()
+        mine = dict(self.pte_refs + self.tables)
+        assert mine == {pa: n for pa, n in refs.items() if n}, event
+        Checker.run(self, event)
+        self.writable = {pa for pa, n in self.private_w.items() if n}
+
+
+def test_random_programs_agree(monkeypatch):
+    """Hostile fuzz boots (random event streams, one and two CPUs): the
+    incremental picture equals the full recount after every event."""
+    import tools.observe.boot as observe_boot
+    from tools.fuzz.campaign import fuzz
+    monkeypatch.setattr(observe_boot, "IncrementalChecker", BothCheckers)
+    c = fuzz(seed=3, cases=36, cpus="mix", check_every=1)
+    assert c.checks > c.boots and not c.violations
