@@ -2,21 +2,24 @@
 tools.observe.check, verified after each event for what the event changed.
 
 It asks the kernel for a record of what changed (Frames.touched: the frames
-whose count changed; VM.dirty: the PTE ranges written) and keeps, from the
-deltas, its own picture of the page tables: a shadow of every present PTE
-and large-page leaf it has seen, and from it a count of the PTEs naming
-each frame (`pte_refs`) and of the private writable PTEs naming it. After
-each event it checks, for the PTEs written and the frames touched:
+whose count changed; VM.dirty: the PTE ranges written and the address
+spaces whose PDEs changed) and keeps, from the deltas, its own picture of
+the page tables: a shadow of every present PTE and large-page leaf it has
+seen, and from it a count of the PTEs naming each frame (`pte_refs`) and
+of the private writable PTEs naming it. After each event it checks, for
+the PTEs written and the frames touched:
 - a COW PTE is never writable, and user PTEs never name kernel frames;
-- a PDE names its page table, or is a large-page leaf;
+- a PDE names its page table, or is a large-page leaf (the directories
+  of a space whose tables or PDEs changed are compared with their shadow
+  as bytes);
 - a private frame is writable through one PTE only;
 - refcount = PTEs + page-table owners + the parts' owners;
 - the frame's place in the free map agrees with its count;
-and for every address space, every time: its PDPT and its kernel half
-(byte compares). Page directories are compared with their shadow as bytes,
-so any PDE write is seen. The kernel parts' own checks run every event,
-except shared memory's, which runs after shm events (a fault into a
-segment is covered by the PTE checks). The full recount (Checker.run) runs
+and, every time, the kernel half of every directory (one compare each).
+The kernel parts' own checks run after every system call and after a
+fault or interrupt that made a frame writable; shared memory's after its
+events and when a large-page leaf changes (a fault into a 4 KiB segment
+page is covered by the PTE checks). The full recount (Checker.run) runs
 every full_every events and at the end of the run, and resynchronises the
 picture.
 """
@@ -118,16 +121,7 @@ class IncrementalChecker(Checker):
         trap = str(event).startswith("vector")  # a fault or an interrupt
         if not trap:             # a system call may change any part's books
             self._rebuild_owners(shm="shm" in str(event))
-        live = self.live_spaces()
-        alive = set(live)
-        for a in self.spaces.keys() - alive:
-            self._drop_space(a, touched)
-        changed = {a for a, _, _ in dirty} & alive
-        changed |= alive - self.spaces.keys()
-        pdes = {a for a, _, n in dirty if not n}
-        for a in [a for a in live if a in changed]:   # in the full order
-            self._sync_space(a, a in pdes, touched)
-        self._check_kernel_halves(live)
+        self._sync_spaces(dirty, touched)
         for a, va, n in dirty:
             if n and a in self.spaces:
                 self._sync_ptes(a, va, n, touched)
@@ -138,6 +132,20 @@ class IncrementalChecker(Checker):
         return self.tables.keys()
 
     # -- the picture -----------------------------------------------------------
+    def _sync_spaces(self, dirty, touched):
+        """Drop the spaces gone, sync the new ones and those written to,
+        check every kernel half."""
+        live = self.live_spaces()
+        alive = set(live)
+        for a in self.spaces.keys() - alive:
+            self._drop_space(a, touched)
+        changed = {a for a, _, _ in dirty} & alive
+        changed |= alive - self.spaces.keys()
+        pdes = {a for a, _, n in dirty if not n}
+        for a in [a for a in live if a in changed]:   # in the full order
+            self._sync_space(a, a in pdes, touched)
+        self._check_kernel_halves(live)
+
     def _resync(self):
         """Forget the picture and rebuild it from every live table."""
         self.spaces.clear()
