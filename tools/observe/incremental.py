@@ -73,7 +73,7 @@ class IncrementalChecker(Checker):
         self.entry_size, self.typecode = mode.entry_size, mode.typecode
         self.large_shift = mode.large_shift
         self.first_pa = k.frames.first << PAGE_SHIFT
-        self._see_free_map()
+        self._resync()                   # attached to a running kernel too
 
     # -- events ------------------------------------------------------------
     def on_trap_end(self, event):
