@@ -20,8 +20,7 @@ The kernel parts' own checks run after every system call and after a
 fault or interrupt that made a frame writable; shared memory's after its
 events and when a large-page leaf changes (a fault into a 4 KiB segment
 page is covered by the PTE checks). The full recount (Checker.run) runs
-every full_every events and at the end of the run, and resynchronises the
-picture.
+every full_every events and at the end of the run.
 """
 
 from array import array
@@ -103,16 +102,20 @@ class IncrementalChecker(Checker):
 
     # -- the two checks ------------------------------------------------------
     def full(self, event):
-        """The full recount, then a fresh picture from the page tables."""
+        """The full recount (the picture stays: it agrees with the page
+        tables, which the recount has just checked against the books)."""
         self.fulls += 1
-        tables = Checker.run(self, event)
-        self._resync()
-        return tables
+        self._check_changes(event)
+        return Checker.run(self, event)
 
     def run(self, event):
         """Check what changed since the last check."""
-        self.last_event = event
         self.checks += 1
+        return self._check_changes(event)
+
+    def _check_changes(self, event):
+        """Bring the picture up to date, checking what changed."""
+        self.last_event = event
         frames, k = self.k.frames, self.k
         touched = {pa << PAGE_SHIFT for pa in frames.touched}
         frames.touched.clear()
