@@ -100,7 +100,7 @@ class IncrementalChecker(Checker):
             if pa:
                 self.shm_owners[pa] -= 1
 
-    # -- the two checks ------------------------------------------------------
+    # -- the two checks ----------------------------------------------------
     def full(self, event):
         """The full recount (the picture stays: it agrees with the page
         tables, which the recount has just checked against the books)."""
@@ -134,7 +134,7 @@ class IncrementalChecker(Checker):
         self._check_parts(event, trap, touched)
         return self.tables.keys()
 
-    # -- the picture -----------------------------------------------------------
+    # -- the picture -------------------------------------------------------
     def _sync_spaces(self, dirty, touched):
         """Drop the spaces gone, sync the new ones and those written to,
         check every kernel half."""
@@ -295,7 +295,8 @@ class IncrementalChecker(Checker):
             self._count_pte(old[0], old[1], -1, touched)
         if not e & PTE_P:
             return
-        va, pa = (i << self.large_shift) | (j << PAGE_SHIFT), e & self.addr_mask
+        va = (i << self.large_shift) | (j << PAGE_SHIFT)
+        pa = e & self.addr_mask
         if e & PTE_W and e & PTE_COW:
             self.fail("a COW PTE is never writable",
                       f"PTE for {va:#x} in {a.pd:#x} is {e:#x}")
@@ -340,7 +341,7 @@ class IncrementalChecker(Checker):
         n = self.private_w[pa] = self.private_w[pa] + sign
         (self.writable.add if n else self.writable.discard)(pa)
 
-    # -- the checks of what changed --------------------------------------------
+    # -- the checks of what changed ----------------------------------------
     def _check_frames(self, touched):
         """The private-writable rule, then refcount = PTEs + owners, for
         each touched frame (lowest first, as the full recount reports)."""
