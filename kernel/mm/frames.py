@@ -38,6 +38,8 @@ class Frames:
         self.nfree = self.total
         self.low = self.first    # no free frame below this one
         self.reused = False      # a freed frame may still hold old code
+        self.touched = None      # when a set, every frame number whose
+        # count changes is added to it (for an incremental checker)
 
     @property
     def total(self):
@@ -62,6 +64,8 @@ class Frames:
         self.low = pfn + 1
         self.nfree -= 1
         self.ref[pfn] = 1
+        if self.touched is not None:
+            self.touched.add(pfn)
         return pfn << PAGE_SHIFT
 
     def alloc_run(self, npages, align):
@@ -75,6 +79,7 @@ class Frames:
                 self.free_map[start:start + npages] = bytes(npages)
                 self.ref[start:start + npages] = array("I", [1]) * npages
                 self.nfree -= npages
+                self._touch_run(start, npages)
                 return start << PAGE_SHIFT
             start -= align
         return None
@@ -84,6 +89,12 @@ class Frames:
         if not self.first <= pfn < self.end or self.ref[pfn] == 0:
             raise FrameError(f"incref: frame {pa:#x} is not allocated")
         self.ref[pfn] += 1
+        if self.touched is not None:
+            self.touched.add(pfn)
+
+    def _touch_run(self, pfn, n):
+        if self.touched is not None:
+            self.touched.update(range(pfn, pfn + n))
 
     def incref_pfns(self, pfns):
         """One more reference on each frame numbered in pfns (an array("I")
@@ -92,6 +103,9 @@ class Frames:
         consecutive frame numbers is one big-integer addition over that
         slice of the counts (C-speed); many short runs, one loop."""
         ref, runs = self.ref, consecutive_runs(pfns)
+        if self.touched is not None:
+            self.touched.update(pfns)
+            self.touched.discard(0)
         if runs is None:
             for pfn in pfns:
                 ref[pfn] += 1
@@ -109,6 +123,8 @@ class Frames:
         if not self.first <= pfn < self.end or self.ref[pfn] == 0:
             raise FrameError(f"decref: frame {pa:#x} is not allocated")
         self.ref[pfn] -= 1
+        if self.touched is not None:
+            self.touched.add(pfn)
         if self.ref[pfn] == 0:
             self.free_map[pfn] = 1
             self.nfree += 1
@@ -128,6 +144,7 @@ class Frames:
                 self.incref(pa + (k << PAGE_SHIFT))
             return
         self.ref[a:b] = array("I", [c + 1]) * n
+        self._touch_run(a, n)
 
     def decref_run(self, pa, n):
         """Drop one reference on each of n frames from pa; the run is freed
@@ -141,6 +158,7 @@ class Frames:
                 self.decref(pa + (k << PAGE_SHIFT))
             return
         self.ref[a:b] = array("I", [c - 1]) * n
+        self._touch_run(a, n)
         if c == 1:
             self.free_map[a:b] = b"\x01" * n
             self.nfree += n

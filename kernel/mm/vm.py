@@ -115,6 +115,9 @@ class VM:
         "ptes_written": 0, "cow_faults": 0, "cow_copies": 0})
     hooks: object = field(default_factory=Hooks)   # the kernel's (events)
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
+    dirty: Optional[list] = None    # when a list, every PTE write logs
+    # (aspace, va, npages) into it, and every other change to an address
+    # space's tables (aspace, va, 0) (for an incremental checker)
 
     def __post_init__(self):
         """Entry accessors of the mode's width, bound once."""
@@ -243,6 +246,8 @@ class AddressSpace:
         else:
             self._map_bulk(va, frames, flags)
         self.vm.stats["ptes_written"] += len(frames)
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, va, len(frames)))
         if self.vm.hooks.pte_mapped:
             for fn in self.vm.hooks.pte_mapped:
                 fn(self, va, len(frames))
@@ -261,6 +266,8 @@ class AddressSpace:
         self.tlb.clear()
         hw, frames, mode = self.vm.hw, self.vm.frames, self.vm.mode
         size, addr_mask = mode.entry_size, mode.addr_mask
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, va, npages))
         for _, a, n in table_runs(va, npages, mode):
             off = self._pte_addr(a)
             if off is None:
@@ -338,6 +345,8 @@ class AddressSpace:
         for f in self.table_frames():
             self.vm.frames.decref(f)
         self.tables.clear()
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, 0, 0))
 
     # -- fork and copy-on-write ------------------------------------------
     def fork(self):
@@ -387,6 +396,9 @@ class AddressSpace:
         for j, end in runs:                  # the child's PTEs own these
             self.vm.frames.incref_pfns(pfns[j:end])
         present = v & every                  # P bits
+        if self.vm.dirty is not None:
+            whole = (mode.page_va(i, 0), mode.ptes_per_table)
+            self.vm.dirty += [(parent, *whole), (self, *whole)]
         self.vm.stats["ptes_written"] += present.bit_count() + w.bit_count()
         if self.vm.hooks.pte_forked:
             vas = [mode.page_va(i, j) for j, pfn in enumerate(pfns) if pfn]
@@ -435,6 +447,8 @@ class AddressSpace:
             self.vm.frames.decref(old)
         self.vm.write_entry(self.pde_addr(d), pa | flags | x86.PTE_PS)
         self.vm.stats["ptes_written"] += 1
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, va, 0))
         if self.vm.hooks.pte_mapped:
             for fn in self.vm.hooks.pte_mapped:
                 fn(self, va, 1)
@@ -444,6 +458,8 @@ class AddressSpace:
         reference on every frame it covers."""
         self.tlb.clear()
         mode, frames = self.vm.mode, self.vm.frames
+        if self.vm.dirty is not None:
+            self.vm.dirty.append((self, start, 0))
         for va in range(start, end, mode.large_size):
             addr = self.pde_addr(mode.dirx(va))
             e = self.vm.read_entry(addr)

@@ -277,10 +277,33 @@ def bench_race_finder():
     return bench_race()
 
 
+def bench_checker():
+    """The figures (tools/bench/check.py): --check (incremental) and
+    --check=full against the unchecked run; fuzz programs per second."""
+    from tools.bench.check import bench_check
+    f = bench_check()
+    off, demos = f["touch_off_s"], f["demos_off_s"]
+    return [("64 MiB touch program, unchecked (s)", off, None, None),
+            ("  same, --check (s)", f["touch_incremental_s"],
+             f["touch_incremental_s"] / off, "<= 3 (slowdown)"),
+            ("  same, --check=full (s)", f["touch_full_s"],
+             f["touch_full_s"] / off, "reported (slowdown)"),
+            ("make run's demos, unchecked (s)", demos, None, None),
+            ("  same, --check (s)", f["demos_incremental_s"],
+             f["demos_incremental_s"] / demos, "reported (slowdown)"),
+            ("  same, --check=full (s)", f["demos_full_s"],
+             f["demos_full_s"] / demos, "reported (slowdown)"),
+            ("fuzz, --check-every 1 (programs/s)",
+             f["fuzz_incremental_every_1"], f["fuzz_incremental_every_1"]
+             / f["fuzz_full_every_8"], "reported (vs full every 8th)"),
+            ("  same, full recount every 8th (programs/s)",
+             f["fuzz_full_every_8"], None, None)]
+
+
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_shared_memory, bench_tracing, bench_messages,
             bench_long_write, bench_race_detector, bench_race_finder,
-            bench_debugger, bench_fork, bench_paging]
+            bench_debugger, bench_fork, bench_paging, bench_checker]
 
 
 def main():

@@ -85,9 +85,12 @@ def add_run_options(run):
                      help="slice lengths drawn from a PRNG seeded by S "
                           "(reproducible interleavings)")
     add_schedule_options(run)
-    run.add_argument("--check", action="store_true",
+    run.add_argument("--check", action="store_const", const=True,
                      help="run the invariant checker after every syscall "
-                          "and fault (slow)")
+                          "and fault, on what each changed")
+    run.add_argument("--check=full", dest="check", action="store_const",
+                     const="full", help="the same, recounting everything "
+                     "each time (slow)")
     run.add_argument("--ipcs", action="store_true",
                      help="print the shared memory segments at the end "
                      "(stderr)")

@@ -363,11 +363,6 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
                                     "what": f"generator: {e}"})
         return
     spec.check = check_every
-    if any(t.count("SYS_SHM_ATTACH") > 40 for t in spec.texts.values()):
-        # the 3 GiB buffer (47 attachments): a long write restarts ~1,500
-        # times and each check compares 786,432 PTEs; check rarely (and at
-        # the end), or the boot outruns the watchdog
-        spec.check = check_every * 256
     t0, rss0 = time.monotonic(), _peak_rss()
     o = run_spec(spec, leak.new_secret(), plant)
     took, rss = time.monotonic() - t0, _peak_rss()

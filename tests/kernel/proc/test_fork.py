@@ -65,7 +65,7 @@ def test_child_gets_every_register_eflags_included(run_userland):
 
 
 def test_two_thirds_of_ram_forks_only_with_cow():
-    r = boot(Programs(), ["fork_twothirds"], memory=8 * MB, check=64)
+    r = boot(Programs(), ["fork_twothirds"], memory=8 * MB)
     assert r.statuses == [0, 0], r.stderr
     assert r.stdout == "fork_twothirds: ok\n"
     pages = 1344
@@ -75,7 +75,7 @@ def test_two_thirds_of_ram_forks_only_with_cow():
 
 
 def test_cow_fault_without_a_frame_kills_the_writer_only():
-    r = boot(Programs(), ["fork_cow_oom"], memory=4 * MB, check=32)
+    r = boot(Programs(), ["fork_cow_oom"], memory=4 * MB)
     assert r.statuses == [0, 270], r.stderr
     assert r.stdout == "fork_cow_oom: ok\n"
     f = r.proc(2)["fault"]
@@ -175,7 +175,7 @@ def test_full_table_is_eagain_with_nothing_created(monkeypatch):
 
 
 def test_no_frame_for_tables_is_enomem_with_nothing_leaked():
-    r = boot(Programs(), ["fork_fill"], memory=4 * MB, check=32)
+    r = boot(Programs(), ["fork_fill"], memory=4 * MB)
     n = len(r.statuses) - 1
     assert r.statuses == [-12] + [0] * n, r.stderr
     assert r.stderr == ""                                  # nobody killed
@@ -189,7 +189,7 @@ def test_64_processes_of_one_program_hold_one_copy():
     pages = len(loader.page_perms(image))
     memory = 8 * MB
     assert 64 * pages * PAGE_SIZE > memory     # 64 private copies: no room
-    r = boot(Programs(), ["text64"] * 64, memory=memory, check=16)
+    r = boot(Programs(), ["text64"] * 64, memory=memory)
     assert r.statuses == [0] * 64, r.stderr
     assert r.stats["text_loads"] == 1
     assert r.stats["cow_copies"] >= 64        # each wrote its counter

@@ -55,11 +55,17 @@ def test_c_link_error_is_one_line(ia32k, tmp_path):
 
 @pytest.mark.parametrize("args", [
     ["--quantum", "many"], ["--quantum", "-5"], ["--memory", "3M"],
-    ["--memory", "lots"], ["--bogus"], ["--report"],
+    ["--memory", "lots"], ["--bogus"], ["--report"], ["--check=some"],
 ], ids=["quantum-word", "quantum-negative", "memory-small", "memory-word",
-        "unknown", "report-no-file"])
+        "unknown", "report-no-file", "check-unknown"])
 def test_bad_option(ia32k, ok_prog, args):
     one_line_error(ia32k("run", *args, ok_prog))
+
+
+@pytest.mark.parametrize("check", ["--check", "--check=full"])
+def test_checked_run_exits_as_unchecked(ia32k, ok_prog, check):
+    cp = ia32k("run", check, ok_prog)
+    assert cp.returncode == 0 and cp.stderr == "", cp.stderr
 
 
 def test_no_program_and_no_command(ia32k):
