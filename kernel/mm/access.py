@@ -1,0 +1,171 @@
+"""One access path to guest memory by virtual address.
+
+access(aspace, va, n, intent, agent) answers "this agent accesses
+[va, va+n) of this address space with this intent": the physical pieces
+(pa, length), split at every 4 KiB boundary (so at every large-page
+boundary too), each walked with user rights in aspace's own tables.
+What a page that is not there yet becomes depends on the agent:
+
+- Agent.KERNEL (the kernel acting for the process: copy-in, copy-out,
+  futex keys) resolves demand-zero pages, a large page's first touch and
+  copy-on-write exactly as the process's own access would
+  (AddressSpace.translate), and raises UserFault where it may not.
+- Agent.DEBUGGER changes nothing the process could observe for a read: a
+  page nobody has touched reads as zeros (pa None) and takes no frame; a
+  shared segment's page another attacher touched reads from the segment.
+  A write, or a KEY (watchpoint), needs the frame: a shared segment's page
+  is zero-filled in the segment, its large page whole, without mapping it
+  for the process (whose own first touch still faults, as it would have); a
+  private page faults in, or has its copy-on-write broken, as the
+  process's own write would. It raises UserFault where the process may not
+  access the address.
+
+The MMU aside, every path that touches guest memory by virtual address
+comes through here. written_frames() names the frames a write's pieces
+store into, for code coherence.
+"""
+
+import enum
+
+from emu.walk import FETCH, READ, WRITE
+from emu.x86 import PAGE_SIZE, PF_P
+from kernel.mm.vm import NoMemory, UserFault
+
+OFFSET = PAGE_SIZE - 1
+SPACE_END = 1 << 32
+
+
+class Intent(enum.Enum):
+    """What the agent does with the bytes."""
+    READ = "read"
+    WRITE = "write"
+    EXECUTE = "execute"
+    KEY = "key"          # the frame behind a readable word: futex, watch
+
+    @property
+    def walk_access(self):
+        """The access the MMU checks for this intent."""
+        return _WALK[self]
+
+    @classmethod
+    def of(cls, kind):
+        """The intent of a walker access (READ, WRITE, FETCH)."""
+        return _OF_WALK[kind]
+
+
+_WALK = {Intent.READ: READ, Intent.WRITE: WRITE, Intent.EXECUTE: FETCH,
+         Intent.KEY: READ}
+_OF_WALK = {READ: Intent.READ, WRITE: Intent.WRITE, FETCH: Intent.EXECUTE}
+
+
+class Agent(enum.Enum):
+    KERNEL = "kernel"
+    DEBUGGER = "debugger"
+
+
+def access(aspace, va, n, intent, agent=Agent.KERNEL):
+    """[(pa, length)] covering [va, va+n), all of it allowed, or UserFault
+    having resolved only the pages before the one that faulted. pa is None
+    for a debugger read of an untouched page (zeros). An empty range is
+    always allowed."""
+    resolve = _resolver(aspace, intent, agent)
+    _check_range(va, n)
+    out = []
+    while n > 0:
+        length = min(n, PAGE_SIZE - (va & OFFSET))
+        out.append((resolve(va), length))
+        va, n = va + length, n - length
+    return out
+
+
+def pieces(aspace, va, n, intent, agent=Agent.KERNEL):
+    """access() one page at a time, as a generator: any length costs
+    bounded host memory; UserFault at the first page not allowed."""
+    resolve = _resolver(aspace, intent, agent)
+    _check_range(va, n)
+    while n > 0:
+        length = min(n, PAGE_SIZE - (va & OFFSET))
+        yield resolve(va), length
+        va, n = va + length, n - length
+
+
+def written_frames(chunks):
+    """The frames the pieces of an access store into, in order, once each
+    (a piece never crosses a frame)."""
+    return list(dict.fromkeys(pa & ~OFFSET for pa, _ in chunks
+                              if pa is not None))
+
+
+def _check_range(va, n):
+    if va < 0 or n < 0 or (n and va + n > SPACE_END):
+        raise UserFault(va, None)
+
+
+def _resolver(aspace, intent, agent):
+    """va -> pa for one page of the access."""
+    kind = intent.walk_access
+    if agent is Agent.KERNEL:
+        return lambda va: aspace.translate(va, kind)
+    return lambda va: _debugger(aspace, va, intent)
+
+
+def _debugger(aspace, va, intent):
+    """One page as the debugger's access resolves it (module docstring)."""
+    kind = intent.walk_access
+    w = aspace.walk(va, kind)
+    if w.ok:
+        return w.pa
+    r = aspace.region_at(va)
+    if w.error_code & PF_P:                 # copy-on-write, or not allowed
+        if kind != WRITE:
+            raise UserFault(va, w)
+        return _translate(aspace, va, kind)
+    if r is None or r.pager is None or (kind == WRITE and not r.writable):
+        raise UserFault(va, w)
+    if intent is Intent.READ or intent is Intent.EXECUTE:
+        return touched_frame(r, va)
+    if r.shared:
+        return _segment_touch(aspace.vm, r, va)
+    return _translate(aspace, va, kind)
+
+
+def _translate(aspace, va, kind):
+    try:
+        return aspace.translate(va, kind)
+    except NoMemory:
+        raise UserFault(va, None) from None
+
+
+def _page_base(r, va):
+    """The start of the region's (possibly large) page holding va."""
+    return va - (va - r.start) % r.page_size
+
+
+def touched_frame(r, va):
+    """The physical address of va in a not-present page of region r when
+    its segment already holds that page's data (another attacher touched
+    it), else None (zeros to be). A large page counts as touched only once
+    zero-filled: its reserved frames hold stale bytes until then."""
+    seg = r.obj if r.shared else None
+    if seg is None or not hasattr(seg, "frames"):
+        return None
+    zeroed = getattr(seg, "zeroed", None)
+    if zeroed is not None and not zeroed[(va - r.start) // r.page_size]:
+        return None
+    frame = seg.frames[(va - r.start) // PAGE_SIZE]
+    return frame + (va & OFFSET) if frame else None
+
+
+def _segment_touch(vm, r, va):
+    """Have the segment zero-fill va's page (a large page whole) as a first
+    touch would, keep none of the mapping's references (no entry is made),
+    and return va's physical address in it."""
+    base = _page_base(r, va)
+    try:
+        first = r.pager(r, base)
+    except NoMemory:
+        raise UserFault(va, None) from None
+    if first is None:
+        raise UserFault(va, None)
+    vm.frames.decref_run(first, r.page_size // PAGE_SIZE)
+    return first + (va - base)
