@@ -1,8 +1,8 @@
 """The debugger on a large-page (SHM_HUGETLB) attachment, in both paging
-modes: a large page nobody has touched reads as zeros (never its reserved
-frames' stale bytes) and takes nothing; a write and a watchpoint land at
-their offset inside the large page, the guest sees the write, no frame
-leaks and the invariant checker stays quiet."""
+modes and on 1 and 2 CPUs: a large page nobody has touched reads as zeros
+(never its reserved frames' stale bytes) and takes nothing; a write and a
+watchpoint land at their offset inside the large page, the guest sees the
+write, no frame leaks and the invariant checker stays quiet."""
 
 import io
 
@@ -52,12 +52,14 @@ class Script:
         pass
 
 
-@pytest.fixture(params=list(MODES))
+@pytest.fixture(params=[(m, c) for m in MODES for c in (1, 2)],
+                ids=lambda mc: f"{mc[0]}-{mc[1]}cpu")
 def setup(request, tmp_path):
+    paging, cpus = request.param
     (tmp_path / "hugedbg.c").write_text(GUEST)
     progs = Programs()
     progs.add(tmp_path / "hugedbg.c")
-    k = new_kernel(progs, memory=32 * MB, check=True, paging=request.param,
+    k = new_kernel(progs, memory=32 * MB, check=True, paging=paging, cpus=cpus,
                    console=Console(io.BytesIO(), io.BytesIO()))
     k.boot(["hugedbg"])
     p = k.procs.get(1)
