@@ -21,8 +21,9 @@ What a page that is not there yet becomes depends on the agent:
   access the address.
 
 The MMU aside, every path that touches guest memory by virtual address
-comes through here. written_frames() names the frames a write's pieces
-store into, for code coherence.
+comes through here; look() is the same walk for displays, resolving
+nothing. written_frames() names the frames a write's pieces store into,
+for code coherence.
 """
 
 import enum
@@ -87,6 +88,13 @@ def pieces(aspace, va, n, intent, agent=Agent.KERNEL):
         length = min(n, PAGE_SIZE - (va & OFFSET))
         yield resolve(va), length
         va, n = va + length, n - length
+
+
+def look(aspace, va, intent=Intent.READ):
+    """The walk the MMU makes for the process's own access to va with this
+    intent (user rights), resolving nothing: what a translation display
+    (`monitor walk`) shows."""
+    return aspace.walk(va, intent.walk_access)
 
 
 def written_frames(chunks):
