@@ -10,6 +10,9 @@ What a page that is not there yet becomes depends on the agent:
   futex keys) resolves demand-zero pages, a large page's first touch and
   copy-on-write exactly as the process's own access would
   (AddressSpace.translate), and raises UserFault where it may not.
+- Agent.OBSERVER (the kernel decoding an instruction or a fault) resolves
+  nothing: a page that is not present, or not allowed, ends the access
+  with UserFault, as the MMU would fault.
 - Agent.DEBUGGER changes nothing the process could observe for a read: a
   page nobody has touched reads as zeros (pa None) and takes no frame; a
   shared segment's page another attacher touched reads from the segment.
@@ -60,7 +63,9 @@ _OF_WALK = {READ: Intent.READ, WRITE: Intent.WRITE, FETCH: Intent.EXECUTE}
 
 
 class Agent(enum.Enum):
+    """Who accesses, which decides what a missing page becomes."""
     KERNEL = "kernel"
+    OBSERVER = "observer"
     DEBUGGER = "debugger"
 
 
@@ -114,7 +119,16 @@ def _resolver(aspace, intent, agent):
     kind = intent.walk_access
     if agent is Agent.KERNEL:
         return lambda va: aspace.translate(va, kind)
+    if agent is Agent.OBSERVER:
+        return lambda va: _mapped(aspace, va, kind)
     return lambda va: _debugger(aspace, va, intent)
+
+
+def _mapped(aspace, va, kind):
+    w = aspace.walk(va, kind)
+    if not w.ok:
+        raise UserFault(va, w)
+    return w.pa
 
 
 def _debugger(aspace, va, intent):
