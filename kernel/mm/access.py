@@ -8,8 +8,9 @@ What a page that is not there yet becomes depends on the agent:
 
 - Agent.KERNEL (the kernel acting for the process: copy-in, copy-out,
   futex keys) resolves demand-zero pages, a large page's first touch and
-  copy-on-write exactly as the process's own access would
-  (AddressSpace.translate), and raises UserFault where it may not.
+  copy-on-write exactly as the process's own access would, and raises
+  UserFault where it may not: AddressSpace.chunks and pages, the loops
+  copyin and copyout run on, are this agent's access and pieces.
 - Agent.OBSERVER (the kernel decoding an instruction or a fault) resolves
   nothing: a page that is not present, or not allowed, ends the access
   with UserFault, as the MMU would fault.
@@ -74,8 +75,10 @@ def access(aspace, va, n, intent, agent=Agent.KERNEL):
     having resolved only the pages before the one that faulted. pa is None
     for a debugger read of an untouched page (zeros). An empty range is
     always allowed."""
-    resolve = _resolver(aspace, intent, agent)
     _check_range(va, n)
+    if agent is Agent.KERNEL:                   # the hot path: copy-in/out
+        return aspace.chunks(va, n, intent.walk_access)
+    resolve = _resolver(aspace, intent, agent)
     out = []
     while n > 0:
         length = min(n, PAGE_SIZE - (va & OFFSET))
@@ -87,8 +90,11 @@ def access(aspace, va, n, intent, agent=Agent.KERNEL):
 def pieces(aspace, va, n, intent, agent=Agent.KERNEL):
     """access() one page at a time, as a generator: any length costs
     bounded host memory; UserFault at the first page not allowed."""
-    resolve = _resolver(aspace, intent, agent)
     _check_range(va, n)
+    if agent is Agent.KERNEL:
+        yield from aspace.pages(va, n, intent.walk_access)
+        return
+    resolve = _resolver(aspace, intent, agent)
     while n > 0:
         length = min(n, PAGE_SIZE - (va & OFFSET))
         yield resolve(va), length
@@ -115,10 +121,8 @@ def _check_range(va, n):
 
 
 def _resolver(aspace, intent, agent):
-    """va -> pa for one page of the access."""
+    """va -> pa for one page of an observer's or the debugger's access."""
     kind = intent.walk_access
-    if agent is Agent.KERNEL:
-        return lambda va: aspace.translate(va, kind)
     if agent is Agent.OBSERVER:
         return lambda va: _mapped(aspace, va, kind)
     return lambda va: _debugger(aspace, va, intent)

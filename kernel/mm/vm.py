@@ -527,9 +527,13 @@ class AddressSpace:
         """Yield (pa, length) covering user [va, va+n) page by page, each
         page walked once; raises UserFault at the first page that does not
         allow access (earlier ones have been yielded). Holds nothing: any
-        length costs bounded host memory (kernel.mm.access.pieces)."""
-        from kernel.mm.access import Intent, pieces
-        return pieces(self, va, n, Intent.of(access))
+        length costs bounded host memory. An empty range is always allowed."""
+        if n and va + n > 1 << 32:
+            raise UserFault(va, None)
+        while n > 0:
+            length = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+            yield self.translate(va, access), length
+            va, n = va + length, n - length
 
     def _remember(self, va, access, pa):
         """Enter a translation in the kernel's TLB, which holds at most
@@ -539,10 +543,18 @@ class AddressSpace:
         self.tlb[(va >> 12, access)] = pa & ~(PAGE_SIZE - 1)
 
     def chunks(self, va, n, access):
-        """[(pa, length)] covering [va, va+n) (kernel.mm.access.access):
-        all of it allows access, or UserFault."""
-        from kernel.mm.access import Intent, access as access_
-        return access_(self, va, n, Intent.of(access))
+        """[(pa, length)] of pages() as one list, built by a plain loop (the
+        hot path of every copy-in and copy-out; the kernel agent of
+        kernel.mm.access): all of [va, va+n) allows access, or UserFault,
+        having copied nothing (for short ranges)."""
+        if n and va + n > 1 << 32:
+            raise UserFault(va, None)
+        out = []
+        while n > 0:
+            length = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))
+            out.append((self.translate(va, access), length))
+            va, n = va + length, n - length
+        return out
 
     def check(self, va, n, access):
         """Raise UserFault unless all of [va, va+n) allows access."""
