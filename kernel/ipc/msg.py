@@ -18,11 +18,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
 
-from emu.walk import WRITE
+from emu.walk import READ, WRITE
 from emu.x86 import PAGE_SIZE, pgrounddown
 from kernel.proc.process import ProcState, WaitKind
 from kernel.syscall import BLOCKED, Errno, s32
-from kernel.mm.access import Intent, access
 from kernel.mm.vm import NoMemory, UserFault
 
 MSG_MAX = 4096                   # bytes in one message
@@ -247,8 +246,7 @@ def futex_key(p, addr):
     if addr & 3:
         return -Errno.EINVAL
     try:
-        (pa, _), = access(p.aspace, addr, 4, Intent.KEY)
-        return pa
+        return p.aspace.translate(addr, READ)
     except UserFault:
         return -Errno.EFAULT
     except NoMemory:
