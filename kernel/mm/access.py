@@ -34,7 +34,7 @@ import enum
 
 from emu.walk import FETCH, READ, WRITE
 from emu.x86 import PAGE_SIZE, PF_P
-from kernel.mm.vm import NoMemory, UserFault
+from kernel.mm.vm import NoMemory, RegionKind, UserFault
 
 OFFSET = PAGE_SIZE - 1
 SPACE_END = 1 << 32
@@ -141,25 +141,18 @@ def _debugger(aspace, va, intent):
     w = aspace.walk(va, kind)
     if w.ok:
         return w.pa
-    r = aspace.region_at(va)
     if w.error_code & PF_P:                 # copy-on-write, or not allowed
         if kind != WRITE:
             raise UserFault(va, w)
-        return _translate(aspace, va, kind)
+        return aspace.translate(va, kind)
+    r = aspace.region_at(va)
     if r is None or r.pager is None or (kind == WRITE and not r.writable):
         raise UserFault(va, w)
     if intent is Intent.READ or intent is Intent.EXECUTE:
         return touched_frame(r, va)
-    if r.shared:
+    if r.kind is RegionKind.SHM:
         return _segment_touch(aspace.vm, r, va)
-    return _translate(aspace, va, kind)
-
-
-def _translate(aspace, va, kind):
-    try:
-        return aspace.translate(va, kind)
-    except NoMemory:
-        raise UserFault(va, None) from None
+    return aspace.translate(va, kind)   # UserFault when no frame is left
 
 
 def _page_base(r, va):
@@ -172,11 +165,11 @@ def touched_frame(r, va):
     its segment already holds that page's data (another attacher touched
     it), else None (zeros to be). A large page counts as touched only once
     zero-filled: its reserved frames hold stale bytes until then."""
-    seg = r.obj if r.shared else None
-    if seg is None or not hasattr(seg, "frames"):
+    if r.kind is not RegionKind.SHM:
         return None
-    zeroed = getattr(seg, "zeroed", None)
-    if zeroed is not None and not zeroed[(va - r.start) // r.page_size]:
+    seg = r.obj
+    if seg.zeroed is not None and not seg.zeroed[(va - r.start)
+                                                 // r.page_size]:
         return None
     frame = seg.frames[(va - r.start) // PAGE_SIZE]
     return frame + (va & OFFSET) if frame else None
