@@ -16,7 +16,8 @@ from typing import Optional
 
 from emu import x86
 from emu.x86 import Vector
-from emu.walk import FETCH, READ, WRITE
+from emu.walk import READ, WRITE
+from kernel.mm.access import Agent, Intent, look, pieces
 from kernel.mm.vm import UserFault
 
 PREFIXES = {0x66, 0x67, 0xF0, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65}
@@ -47,13 +48,15 @@ TASK_RETURN = Fault(Vector.INVALID_TSS, 0)
 
 
 def fetch_bytes(aspace, eip, n=MAX_INSN):
-    """Up to n instruction bytes at eip, as far as they are mapped."""
+    """Up to n instruction bytes at eip, as far as they are mapped and
+    executable for the user (nothing is faulted in)."""
     out = bytearray()
-    for i in range(n):
-        w = aspace.walk((eip + i) & 0xFFFFFFFF, FETCH)
-        if not w.ok:
-            break
-        out += aspace.vm.hw.read(w.pa, 1)
+    try:
+        for pa, length in pieces(aspace, eip, n, Intent.EXECUTE,
+                                 Agent.OBSERVER):
+            out += aspace.vm.hw.read(pa, length)
+    except UserFault:
+        pass
     return bytes(out)
 
 
@@ -88,7 +91,7 @@ def user_stack_fault(aspace, code, esp, protection_only=False):
     protection_only, a not-present byte ends the search with None."""
     for va, size, access in stack_accesses(code, esp):
         for byte in (va, va + size - 1):
-            w = aspace.walk(byte & 0xFFFFFFFF, access, user=True)
+            w = look(aspace, byte & 0xFFFFFFFF, Intent.of(access))
             if w.ok:
                 continue
             if protection_only and not w.error_code & x86.PF_P:

@@ -6,7 +6,6 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
 from emu import x86
 from emu.x86 import Vector
-from emu.walk import FETCH
 from kernel import ring3
 from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, Errno, Sys
 from kernel.systable import SYSCALLS
@@ -265,12 +264,7 @@ def kill(k, vector, eip, cr2=None, error_code=None):
 
 def disassemble(p, eip):
     """The instruction at eip as the process sees it, or None if unmapped."""
-    code = b""
-    for i in range(15):
-        w = p.aspace.walk(eip + i, FETCH)
-        if not w.ok:
-            break
-        code += p.aspace.vm.hw.read(w.pa, 1)
+    code = ring3.fetch_bytes(p.aspace, eip)
     for insn in _disasm.disasm(code, eip):
         return f"{insn.mnemonic} {insn.op_str}".strip()
     return None
@@ -300,8 +294,8 @@ def _soft_int_length(k, intno, eip):
     """Length of the int n / int3 / into that just trapped (EIP is after it):
     the last byte tells the one-byte forms (CC, CE) from CD imm8."""
     p = k.current
-    w = p.aspace.walk(eip - 1, FETCH)
-    last = k.hw.read(w.pa, 1)[0] if w.ok else None
+    code = ring3.fetch_bytes(p.aspace, eip - 1, 1)
+    last = code[0] if code else None
     if (intno == Vector.BREAKPOINT and last == 0xCC) or \
             (intno == Vector.OVERFLOW and last == 0xCE):
         return 1

@@ -556,8 +556,9 @@ class AddressSpace:
 
     def chunks(self, va, n, access):
         """[(pa, length)] of pages() as one list, built by a plain loop (the
-        hot path of every copy-in and copy-out): all of [va, va+n) allows
-        access, or UserFault, having copied nothing (for short ranges)."""
+        hot path of every copy-in and copy-out; the kernel agent of
+        kernel.mm.access): all of [va, va+n) allows access, or UserFault,
+        having copied nothing (for short ranges)."""
         if n and va + n > 1 << 32:
             raise UserFault(va, None)
         out = []

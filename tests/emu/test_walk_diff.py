@@ -6,6 +6,8 @@ RAM; emu.probe performs one real read, write or fetch at CPL 3 or CPL 0
 with CR0.WP on or off. The walker must predict the physical address (found
 through values planted at every frame the access could reach) or the #PF
 with its CR2 and error code, and the Accessed/Dirty bits the CPU writes.
+The access path (kernel.mm.access) must land where the CPU did, or fault
+with its error code, for every CPL 3 access under CR0.WP.
 """
 
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from emu.x86 import Vector
 from emu.probe import FETCH_STUB_LEN, UNPROBED_FETCH, MMUProbe, fetch_stub
 from emu.walk import ACCESSES, FETCH, READ, WRITE, format_walk, walk
 from kernel.boot import prepare_machine
+from kernel.mm.access import Agent, Intent, access
+from kernel.mm.vm import UserFault
 from kernel.memlayout import KERNBASE, SCRATCH_PA
 
 MEMORY = 16 << 20
@@ -162,6 +166,39 @@ class Landing:
 LANDING = Landing(DATA_POOL, LARGE_POOL, x86.LARGE_PAGE_SIZE)
 
 
+class RawSpace:
+    """Page tables in RAM as an address space for kernel.mm.access: its
+    observer agent resolves nothing, so a walk is all it asks for."""
+
+    def __init__(self, hw, cr3, mode):
+        self.hw, self.cr3, self.mode = hw, cr3, mode
+
+    def walk(self, va, access=READ, user=True):
+        return walk(self.hw.read32, self.cr3, va, access, user,
+                    mode=self.mode)
+
+
+def access_disagreement(landing, hw, cr3, mode, c, out):
+    """The access path (kernel.mm.access, observer agent) against the CPU's
+    outcome out for the same case, when the CPU's access is the one it
+    models (CPL 3, CR0.WP on); [] when they agree."""
+    if not (c["user"] and c["wp"]) or \
+            out.vector not in (Vector.SYSCALL, Vector.PAGE_FAULT):
+        return []
+    va, kind = c["va"], c["access"]
+    try:
+        (pa, _), = access(RawSpace(hw, cr3, mode), va, 1, Intent.of(kind),
+                          Agent.OBSERVER)
+    except UserFault as e:
+        if out.ok or e.walk is None or e.walk.error_code != out.error_code:
+            return [f"access path faulted ({e.walk and e.walk.error_code}),"
+                    f" cpu: vector {out.vector} error {out.error_code}"]
+        return []
+    if not out.ok or landing.observed_pa(hw, kind, va, out) != pa:
+        return [f"access path reached {pa:#x}, cpu: vector {out.vector}"]
+    return []
+
+
 def snapshot(hw, frames):
     return {f: hw.read(f, x86.PAGE_SIZE) for f in frames}
 
@@ -200,6 +237,7 @@ def check(probe, c):
     out = probe.run(PD, c["va"], c["access"], c["user"], c["wp"], MARKER,
                     mode=x86.PAGING_32)
     got = LANDING.disagreements(hw, c["access"], c["va"], w, out)
+    got += access_disagreement(LANDING, hw, PD, x86.PAGING_32, c, out)
     got += table_diff(expected_tables(before, w), snapshot(hw, frames))
     if not got:
         return None

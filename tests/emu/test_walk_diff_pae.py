@@ -6,7 +6,8 @@ page tables or 2 MiB pages, every low flag bit random, NX random in every
 entry, reserved bits (40..62, a large PDE's 13..20) now and then, and
 EFER.NXE on or off. The walker must predict the physical address or the #PF
 (CR2 and error code, I/D included) and the Accessed/Dirty bits the CPU
-writes. PDPTEs with bits the hardware rejects at the CR3 load (Unicorn
+writes, and the access path (kernel.mm.access) must agree with the CPU
+for every CPL 3 access under CR0.WP. PDPTEs with bits the hardware rejects at the CR3 load (Unicorn
 accepts them) are the walker's own business: tests/test_walk_levels.py.
 """
 
@@ -21,7 +22,8 @@ from emu.probe import FETCH_STUB_LEN, UNPROBED_FETCH, MMUProbe, fetch_stub
 from emu.walk import ACCESSES, FETCH, READ, WRITE, format_walk, walk
 from kernel.boot import prepare_machine
 from kernel.memlayout import KERNBASE, SCRATCH_PA
-from tests.emu.test_walk_diff import MARKER, Landing, low_bits, mostly
+from tests.emu.test_walk_diff import (MARKER, Landing, access_disagreement,
+                                      low_bits, mostly)
 
 PAE = x86.PAGING_PAE
 MEMORY = 16 << 20
@@ -161,6 +163,7 @@ def check(probe, c):
     out = probe.run(PDPT, c["va"], c["access"], c["user"], c["wp"], MARKER,
                     mode=mode)
     got = LANDING.disagreements(hw, c["access"], c["va"], w, out)
+    got += access_disagreement(LANDING, hw, PDPT, mode, c, out)
     got += table_diff(before, w, snapshot(hw))
     if not got:
         return None

@@ -339,7 +339,9 @@ class GdbStub:
         data = bytes.fromhex(rest)
         if len(data) < 4 * len(CORE_REGS):
             return "E02"
-        for i, name in enumerate(CORE_REGS):
+        # last to first: the segment registers, refused when changed, go
+        # before any other, so a refused G changes nothing
+        for i, name in reversed(list(enumerate(CORE_REGS))):
             value = int.from_bytes(data[4 * i:4 * i + 4], "little")
             self.target.write_register(self._pid(), name, value)
         return "OK"

@@ -3,6 +3,7 @@ memory maps, page walks and tables, frames, shared segments) as text, from
 tools/observe."""
 
 from emu.walk import format_walk
+from kernel.mm.access import look
 from tools.observe.ipcs import ipcs_text
 from tools.debug.stops import DebugError
 from tools.observe.maps import maps_text
@@ -56,7 +57,7 @@ class Monitor:
 
     def walk(self, pid, va):
         p = self._aspace(pid)
-        return f"pid {pid} va {va:#010x}: " + format_walk(p.aspace.walk(va))
+        return f"pid {pid} va {va:#010x}: " + format_walk(look(p.aspace, va))
 
     def pt(self, pid):
         return page_table_text(pid, self._aspace(pid).aspace, "now")

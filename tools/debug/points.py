@@ -75,7 +75,7 @@ class Watchpoints:
         process's access of that kind stops it."""
         if not isinstance(kind, WatchKind) or not 1 <= length <= PAGE_SIZE:
             raise DebugError("bad watchpoint")
-        pages = self.memory.pages(pid, va, length, READ, fault_in=True)
+        pages = self.memory.pages(pid, va, length, READ, key=True)
         if len(pages) != 1:
             raise DebugError("a watchpoint may not cross a page boundary")
         key = (va, length, kind)

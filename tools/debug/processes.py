@@ -10,6 +10,11 @@ WRITABLE_REGS = GPRS + ("eip", "eflags")
 SEGMENT_REGS = ("cs", "ss", "ds", "es", "fs", "gs")
 CONTROL_REGS = ("cr0", "cr2", "cr3", "cr4")
 REGISTERS = WRITABLE_REGS + SEGMENT_REGS + CONTROL_REGS
+# EFLAGS bits a debugger may set: those a popfd at CPL 3 (IOPL 0) changes
+# and that the kernel leaves to the process (CF, PF, AF, ZF, SF, TF, DF,
+# OF, AC, ID). IF, IOPL, NT, RF, VM, VIF, VIP and the reserved bits keep
+# their values, as under ptrace.
+USER_EFLAGS = 0x0DD5 | 1 << 18 | 1 << 21
 
 
 class Processes:
@@ -69,10 +74,13 @@ class Processes:
         return cpu.reg(name) if cpu else p.ctx.get(name)
 
     def write_register(self, pid, name, value):
-        """Write a general register, EIP or EFLAGS (segment and control
-        registers are the kernel's: an error unless unchanged)."""
+        """Write a general register, EIP or EFLAGS (only its USER_EFLAGS
+        bits: the rest keep their values); segment and control registers
+        are the kernel's: an error unless unchanged."""
         p = self.get(pid)
         value &= 0xFFFFFFFF
+        if name == "eflags":
+            value = user_eflags(self.read_register(pid, name), value)
         if name not in WRITABLE_REGS or pid in self.faults or not p.alive:
             if self.read_register(pid, name) == value:
                 return
@@ -82,3 +90,8 @@ class Processes:
             cpu.set_reg(name, value)
         else:
             p.ctx.set(name, value)
+
+
+def user_eflags(old, new):
+    """EFLAGS with new's USER_EFLAGS bits and old's others."""
+    return old & ~USER_EFLAGS | new & USER_EFLAGS

@@ -29,6 +29,7 @@ from weakref import WeakKeyDictionary
 
 from emu.walk import ACCESSES, FETCH, READ, WRITE, Walk, format_walk
 from emu.x86 import PAGE_SIZE, PF_U, PF_W, PTE_P
+from kernel.mm.access import Intent, look
 from tools.observe import ptdump
 
 MAX_INSN = 15
@@ -269,8 +270,8 @@ class Tracer:
         for req in self.walks:
             if req.pid == p.pid and not req.done:
                 req.done = True
-                self.emit(Record("walk", p.pid, p.aspace.walk(req.va,
-                                                              req.access),
+                self.emit(Record("walk", p.pid,
+                                 look(p.aspace, req.va, Intent.of(req.access)),
                                  ptdump.backing_of(p.aspace, req.va)))
         if self.dump_pt:
             self.dump(p, f"at exit of pid {p.pid}")

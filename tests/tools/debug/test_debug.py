@@ -81,6 +81,39 @@ def test_register_write_reaches_the_process():
     assert [p.status for p in k.procs] == [41, 42]
 
 
+PUSHFD = """
+    mov eax, SYS_GETPID
+    int 0x80
+    mov ebx, eax
+here:
+    pushfd
+    pop ebx
+    mov eax, SYS_EXIT
+    int 0x80
+"""
+PRIVILEGED = (3 << 12) | 1 << 14 | 1 << 16 | 1 << 17 | 1 << 19 | 1 << 20
+
+
+def test_register_writes_keep_privileged_eflags():
+    """IOPL, NT, RF, VM, VIF, VIP and IF keep their values whatever the
+    debugger writes; the arithmetic flags change (the process's own
+    pushfd shows which)."""
+    before = []
+
+    def at_stop(dbg, stop):
+        flags = dbg.read_register(stop.pid, "eflags")
+        before.append(flags)
+        dbg.write_register(stop.pid, "eflags", (flags | PRIVILEGED | 1)
+                           & ~0x200)
+        assert dbg.read_register(stop.pid, "eflags") == flags | 1
+    k, dbg = machine(at_stop, copies=1, src=PUSHFD)
+    dbg.add_breakpoint(HERE)
+    k.run()
+    status = k.procs.get(1).status & 0xFFFFFFFF
+    assert status == before[0] | 1
+    assert not status & PRIVILEGED and status & 0x200
+
+
 def test_memory_through_each_process_and_untouched_pages():
     k, dbg = machine(lambda d, s: None)
     free = k.frames.nfree

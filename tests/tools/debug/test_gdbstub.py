@@ -142,6 +142,9 @@ def test_registers(stub):
     assert ask(s, "G" + g) == "OK"                   # unchanged cs is fine
     bad_cs = g[:10 * 8] + "ffffffff" + g[11 * 8:]
     assert ask(s, "G" + bad_cs).startswith("E")
+    eax = s.target.regs[1]["eax"]
+    assert ask(s, "G" + "00000000" + bad_cs[8:]).startswith("E")
+    assert s.target.regs[1]["eax"] == eax            # a refused G: no change
     assert ask(s, "G12").startswith("E")
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from emu import walk as mmu
 from emu.x86 import PAGE_SIZE, PAGING_32, PTE_A, PTE_D
-from tools.explorer.page import EVENT_FIELDS, Explorer, embed_json, js_value
+from tools.explorer.page import (EVENT_FIELDS, Explorer, embed_json, js_value,
+                                 page_html)
 from kernel.kernel import Console, Kernel
 from tools.observe.trace import Tracer, WalkRequest
 from tools.toolchain.programs import Programs
@@ -200,6 +201,16 @@ def test_embedded_json_cannot_end_its_script_element():
     text = embed_json(nasty)
     assert not re.search(r"[<>&]", text)
     assert json.loads(text) == nasty
+
+
+def test_the_template_is_filled_in_one_pass():
+    """A title holding a placeholder's name is text, never filled in."""
+    data = {"title": "__DATA__x __TITLE__", "events": ["__TITLE__"]}
+    page = page_html(data)
+    title = re.search("<title>(.*)</title>", page).group(1)
+    assert title == "__DATA__x __TITLE__"
+    body = re.search('type="application/json">(.*?)</script>', page).group(1)
+    assert json.loads(body) == data
 
 
 def test_values_beyond_a_double_become_hex_strings():
