@@ -26,6 +26,7 @@ from emu.walk import READ, WRITE
 from emu.x86 import PAGE_SIZE, pgrounddown
 from kernel.proc.process import ProcState, WaitKind
 from kernel.syscall import BLOCKED, Errno, s32
+from kernel.mm.access import Intent, access
 from kernel.mm.vm import NoMemory, UserFault
 
 MSG_MAX = 4096                   # bytes in one message
@@ -259,7 +260,7 @@ def futex_key(p, addr):
     if addr & 3:
         return -Errno.EINVAL
     try:
-        pa = p.aspace.translate(addr, READ)
+        [(pa, _)] = access(p.aspace, addr, 4, Intent.KEY)
     except UserFault:
         return -Errno.EFAULT
     except NoMemory:
