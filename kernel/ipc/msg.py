@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
 
-from emu.walk import READ, WRITE
+from emu.walk import WRITE
 from emu.x86 import PAGE_SIZE, pgrounddown
 from kernel.proc.process import ProcState, WaitKind
 from kernel.syscall import BLOCKED, Errno, s32
