@@ -286,8 +286,6 @@ def bench_checker():
     return [("64 MiB touch program, unchecked (s)", off, None, None),
             ("  same, --check (s)", f["touch_incremental_s"],
              f["touch_incremental_s"] / off, "<= 3 (slowdown)"),
-            ("  same, --check=full (s)", f["touch_full_s"],
-             f["touch_full_s"] / off, "reported (slowdown)"),
             ("make run's demos, unchecked (s)", demos, None, None),
             ("  same, --check (s)", f["demos_incremental_s"],
              f["demos_incremental_s"] / demos, "reported (slowdown)"),
