@@ -189,30 +189,23 @@ class Scheduler:
         """The kernel wrote pages of aspace (a copy-out). Real x86 fetches
         see every store; a Unicorn CPU keeps running code it translated
         from the old bytes (docs/unicorn.md fact 2, and its section on code
-        coherence between CPUs). Invalidate those pages now on the CPU
-        running aspace, if any, and mark them for every other CPU, which
-        invalidates them before it runs aspace again (a frame other
+        coherence between CPUs). Of those pages, each CPU invalidates the
+        ones it has translated code at: now, on the CPU running aspace, if
+        any; every other CPU before it runs aspace again (a frame other
         address spaces may map makes every CPU drop all its code)."""
         cur = self.k.cpu
-        if len(self.percpu) == 1 and not shared:     # the common case
-            pc = self.percpu[0]
-            if cur is not None and pc.loaded is not None and \
-                    pc.loaded.aspace is aspace:
-                nx = bool(self.k.vm.mode.nx)
-                for va in pages:
-                    cur.remove_code(va, nx)
-            else:
-                pc.code_stale.setdefault(aspace, set()).update(pages)
-            return
         for pc in self.percpu:
+            mine = [va for va in pages if pc.cpu.may_hold_code(va)]
             if shared:
                 pc.code_stale_all = True
+            elif not mine:
+                continue
             elif not (pc.cpu is cur and pc.loaded is not None and
                       pc.loaded.aspace is aspace):
-                pc.code_stale.setdefault(aspace, set()).update(pages)
+                pc.code_stale.setdefault(aspace, set()).update(mine)
                 continue
             if pc.cpu is cur:        # in a hook, outside translated code
-                self._refresh_code(pc, pc.loaded, pages)
+                self._refresh_code(pc, pc.loaded, mine)
 
     def _refresh_code(self, pc, p, pages=()):
         """Before pc's CPU runs p (or now, inside a hook): drop translated
@@ -221,6 +214,8 @@ class Scheduler:
             pc.code_stale_all = False
             pc.code_stale.clear()
             pc.cpu.flush_code()
+            return
+        if not pages and not pc.code_stale:
             return
         stale = pc.code_stale.pop(p.aspace, None) if p and pc.code_stale \
             else None
