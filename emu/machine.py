@@ -253,12 +253,12 @@ class Cpu:
 
     def remove_code(self, va, nx=False):
         """Drop the translated code of the frame the loaded context maps at
-        va, whatever address it was translated at (~1 us, a raw uc_ctl);
-        Unicorn drops nothing for a page the context does not map; a failed
-        call drops everything. The lookup is an instruction fetch: on a
-        no-execute page (nx: the paging mode has NX) it silently records a
-        #PF as "in progress", which would turn the next real fault into a
-        double fault (docs/unicorn.md fact 1): then reset it."""
+        va, whatever address it was translated at (~1 us, a raw uc_ctl); a
+        failed call drops everything. The lookup is an instruction fetch:
+        on a page the context cannot fetch from (not present, or nx: no-
+        execute) it drops nothing and silently records a #PF as "in
+        progress", which would turn the next real fault into a double fault
+        (docs/unicorn.md fact 1): with nx, reset it."""
         if uclib.uc_ctl(self.uch, _CTL_REMOVE_CACHE, ctypes.c_uint64(va),
                         ctypes.c_uint64(va + x86.PAGE_SIZE)):
             self.flush_code()

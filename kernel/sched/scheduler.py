@@ -233,7 +233,7 @@ class Scheduler:
         k = self.k
         if p is k.current and k.cpu is not None:
             r = p.aspace.region_at(start)
-            self.coherence.mapped_during_slice(k.cpu, r is None or r.writable)
+            self.coherence.mapped_during_slice(k.cpu, p, r)
 
 
 class _Preempter:
