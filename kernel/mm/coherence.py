@@ -28,9 +28,9 @@ Scheduler.code_written); guest stores, which no hook sees, here:
   shared pages may be stale. Before a CPU runs a process after such a
   slice elsewhere (or for the first time: the CPU may hold code another
   process translated at the same addresses), it drops its code of every
-  page of the process's shared regions it translated code at (only
-  SHM_EXEC attachments under PAE with NX), and so it does for a region
-  the process attaches during its slice. A CPU that runs only private
+  page it translated code at in the process's shared regions (executable
+  ones: under PAE with NX, SHM_EXEC attachments only), and so it does for
+  a region the process attaches during its slice. A CPU that runs only private
   code never pays.
 """
 
