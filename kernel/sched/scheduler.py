@@ -219,8 +219,13 @@ class Scheduler:
             return
         stale = pc.code_stale.pop(p.aspace, None) if p and pc.code_stale \
             else None
+        if stale:
+            # a page unmapped since needs nothing, and its lookup would
+            # leave a #PF in progress (docs/unicorn.md, code coherence)
+            pages = [va for va in stale.union(pages)
+                     if p.aspace.frame_of(va) is not None]
         nx = bool(self.k.vm.mode.nx)
-        for va in stale.union(pages) if stale else pages:
+        for va in pages:
             pc.cpu.remove_code(va, nx)
 
     def others_waiting(self):
