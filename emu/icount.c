@@ -99,3 +99,23 @@ void iret_edge_hook(void *uc, struct uc_tb_view *cur, struct uc_tb_view *prev,
     g->size = cur->size;
     g->stop(uc);
 }
+
+/* The fetch-side record of translated code: this edge hook, called by
+ * Unicorn whenever it has just translated a new block, sets one bit per
+ * virtual page the block's bytes lie in (a block may cross a page). The
+ * kernel reads the bitmap to know which pages this CPU may hold translated
+ * code for, and clears it when the CPU drops all its code. */
+struct code_pages {
+    uint8_t *bits;              /* 1 << 20 bits, one per 4 KiB page */
+};
+
+void code_pages_hook(void *uc, struct uc_tb_view *cur,
+                     struct uc_tb_view *prev, struct code_pages *c)
+{
+    uint32_t first = (uint32_t)cur->pc >> 12;
+    uint32_t last = (uint32_t)(cur->pc + (cur->size ? cur->size - 1 : 0)) >> 12;
+    (void)uc;
+    (void)prev;
+    c->bits[first >> 3] |= (uint8_t)(1u << (first & 7));
+    c->bits[last >> 3] |= (uint8_t)(1u << (last & 7));
+}

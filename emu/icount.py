@@ -1,16 +1,18 @@
 """The C hooks of emu/icount.c, compiled once with gcc into .build/ and
 installed through ctypes: exact instruction counting and slicing (a code
-hook), the default mode's synchronous preemption (a block hook), and the
-debugger's stop after a watched access (a code hook)."""
+hook), the default mode's synchronous preemption (a block hook), the
+debugger's stop after a watched access (a code hook), and the record of
+the pages each CPU has translated code from (an edge hook)."""
 
 import ctypes
 import functools
 import hashlib
 import os
+import re
 import subprocess
 from pathlib import Path
 
-from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_EDGE_GENERATED
 from unicorn.unicorn_py3.unicorn import uclib
 
 SOURCE = Path(__file__).with_name("icount.c")
@@ -118,3 +120,46 @@ class StopNext:
 
     def remove(self):
         uclib.uc_hook_del(self.uch, self.handle)
+
+
+_NONZERO = re.compile(rb"[^\x00]")
+PAGES = 1 << 20                  # 4 KiB pages in a 32-bit address space
+
+
+class CodePagesState(ctypes.Structure):
+    _fields_ = [("bits", ctypes.c_void_p)]
+
+
+class CodePages:
+    """The virtual pages one CPU may hold translated code for: a C edge
+    hook sets a page's bit whenever Unicorn translates a block there (every
+    translation, once the CPU has run one block that returned normally:
+    docs/unicorn.md "Code coherence between CPUs"). A bit stays set until
+    clear(), when the CPU drops all its code."""
+
+    def __init__(self, uch):
+        self.bits = (ctypes.c_uint8 * (PAGES // 8))()
+        self.state = CodePagesState(ctypes.addressof(self.bits))
+        _add_hook(uch, UC_HOOK_EDGE_GENERATED, "code_pages_hook", self.state)
+
+    def __contains__(self, va):
+        """True when code may have been translated at va's page."""
+        pfn = va >> 12
+        return bool(self.bits[pfn >> 3] >> (pfn & 7) & 1)
+
+    def in_range(self, start, end):
+        """Yield the page addresses in [start, end) whose bit is set (a
+        C-speed search for non-zero bytes of the bitmap)."""
+        first, last = start >> 12, (end - 1) >> 12
+        lo = first >> 3
+        chunk = ctypes.string_at(ctypes.addressof(self.bits) + lo,
+                                 (last >> 3) - lo + 1)
+        for m in _NONZERO.finditer(chunk):
+            byte = chunk[m.start()]
+            for bit in range(8):
+                pfn = (lo + m.start()) * 8 + bit
+                if byte >> bit & 1 and first <= pfn <= last:
+                    yield pfn << 12
+
+    def clear(self):
+        ctypes.memset(self.bits, 0, PAGES // 8)

@@ -123,6 +123,7 @@ class Cpu:
         self._debug_hooks = {}     # handle -> ctypes callback (kept alive)
         self._stop_next = None     # emu.icount.StopNext while watching
         self._install_hooks()
+        self.code_pages = self._record_code_pages()
 
     @property
     def layout(self):
@@ -224,17 +225,40 @@ class Cpu:
         """Drop every cached translation."""
         uclib.uc_ctl(self.uch, _CTL_TLB_FLUSH)
 
+    def _record_code_pages(self):
+        """Install the record of translated pages (emu.icount.CodePages),
+        then run one block that returns normally, from which on Unicorn
+        reports every translation to the edge hook (docs/unicorn.md "Code
+        coherence between CPUs"): a jmp to the next byte at physical 0,
+        while paging is off and RAM is still all zero."""
+        from emu.icount import CodePages
+        pages = CodePages(self.uch)
+        ram = self.machine.mem
+        ram[0:2] = b"\xeb\x00"
+        self.uc.emu_start(0, 2)
+        ram[0:2] = bytes(2)
+        self.uc.ctl_flush_tb()
+        pages.clear()
+        return pages
+
     def flush_code(self):
         """Drop all translated code."""
         self.uc.ctl_flush_tb()
+        self.code_pages.clear()
+
+    def may_hold_code(self, va):
+        """True when this CPU may hold translated code of va's page, in
+        any address space."""
+        return va in self.code_pages
 
     def remove_code(self, va, nx=False):
-        """Drop the translated code of the page at va, as the loaded context
-        maps it (~1 us, a raw uc_ctl); a page it cannot fetch from: drop
-        everything. The lookup is an instruction fetch: on a no-execute
-        page (nx: the paging mode has NX) it silently records a #PF as "in
+        """Drop the translated code of the frame the loaded context maps at
+        va, whatever address it was translated at (~1 us, a raw uc_ctl); a
+        failed call drops everything. The lookup is an instruction fetch:
+        on a page the context cannot fetch from (not present, or nx: no-
+        execute) it drops nothing and silently records a #PF as "in
         progress", which would turn the next real fault into a double fault
-        (docs/unicorn.md fact 1): then reset it."""
+        (docs/unicorn.md fact 1): with nx, reset it."""
         if uclib.uc_ctl(self.uch, _CTL_REMOVE_CACHE, ctypes.c_uint64(va),
                         ctypes.c_uint64(va + x86.PAGE_SIZE)):
             self.flush_code()

@@ -429,7 +429,9 @@ class AddressSpace:
             for fn in self.vm.hooks.cow_broken:
                 fn(self, page, old, new)
         self.vm.on_tables_changed(self)
-        if new != old and self.vm.frames.reused:   # new may hold old code
+        # CPUs may hold code translated at page from the frame: by the
+        # processes that shared it (reused), or by a freed frame's last owner
+        if new == old or self.vm.frames.reused:
             self.vm.on_code_written(self, [page], False)
         return new != old
 

@@ -189,30 +189,23 @@ class Scheduler:
         """The kernel wrote pages of aspace (a copy-out). Real x86 fetches
         see every store; a Unicorn CPU keeps running code it translated
         from the old bytes (docs/unicorn.md fact 2, and its section on code
-        coherence between CPUs). Invalidate those pages now on the CPU
-        running aspace, if any, and mark them for every other CPU, which
-        invalidates them before it runs aspace again (a frame other
+        coherence between CPUs). Of those pages, each CPU invalidates the
+        ones it has translated code at: now, on the CPU running aspace, if
+        any; every other CPU before it runs aspace again (a frame other
         address spaces may map makes every CPU drop all its code)."""
         cur = self.k.cpu
-        if len(self.percpu) == 1 and not shared:     # the common case
-            pc = self.percpu[0]
-            if cur is not None and pc.loaded is not None and \
-                    pc.loaded.aspace is aspace:
-                nx = bool(self.k.vm.mode.nx)
-                for va in pages:
-                    cur.remove_code(va, nx)
-            else:
-                pc.code_stale.setdefault(aspace, set()).update(pages)
-            return
         for pc in self.percpu:
+            mine = [va for va in pages if pc.cpu.may_hold_code(va)]
             if shared:
                 pc.code_stale_all = True
+            elif not mine:
+                continue
             elif not (pc.cpu is cur and pc.loaded is not None and
                       pc.loaded.aspace is aspace):
-                pc.code_stale.setdefault(aspace, set()).update(pages)
+                pc.code_stale.setdefault(aspace, set()).update(mine)
                 continue
             if pc.cpu is cur:        # in a hook, outside translated code
-                self._refresh_code(pc, pc.loaded, pages)
+                self._refresh_code(pc, pc.loaded, mine)
 
     def _refresh_code(self, pc, p, pages=()):
         """Before pc's CPU runs p (or now, inside a hook): drop translated
@@ -222,10 +215,17 @@ class Scheduler:
             pc.code_stale.clear()
             pc.cpu.flush_code()
             return
+        if not pages and not pc.code_stale:
+            return
         stale = pc.code_stale.pop(p.aspace, None) if p and pc.code_stale \
             else None
+        if stale:
+            # a page unmapped since needs nothing, and its lookup would
+            # leave a #PF in progress (docs/unicorn.md, code coherence)
+            pages = [va for va in stale.union(pages)
+                     if p.aspace.frame_of(va) is not None]
         nx = bool(self.k.vm.mode.nx)
-        for va in stale.union(pages) if stale else pages:
+        for va in pages:
             pc.cpu.remove_code(va, nx)
 
     def others_waiting(self):
@@ -238,7 +238,7 @@ class Scheduler:
         k = self.k
         if p is k.current and k.cpu is not None:
             r = p.aspace.region_at(start)
-            self.coherence.mapped_during_slice(k.cpu, r is None or r.writable)
+            self.coherence.mapped_during_slice(k.cpu, p, r)
 
 
 class _Preempter:
