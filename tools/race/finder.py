@@ -120,11 +120,10 @@ class FinalContents:
 
 
 def detector_options(scenario):
-    """The new_kernel keyword arguments that turn on the data-race detector of
-    `ia32k run --races`) when the
-    scenario asks for it; its findings come back in build_report(k)["races"]
-    as a list of {"a": {pid, eip, access, va}, "b": {...}, "pa"} (docs/abi.md
-    v2), read by races_of()."""
+    """The new_kernel keyword arguments that turn on the data-race detector
+    of `ia32k run --races` when the scenario asks for it; its findings come
+    back in build_report(k)["races"] as a list of {"a": {pid, eip, access,
+    va}, "b": {...}, "pa"} (docs/abi.md), read by races_of()."""
     return {"races": True} if scenario.races else {}
 
 
