@@ -8,8 +8,8 @@ import time
 
 from emu import bare
 from kernel.kernel import Console, Kernel
-from kernel.proc.loader import flat_image
 from tools.toolchain.asm import assemble_source
+from tools.toolchain.programs import Images
 from tools.bench.common import EXIT, GETPID, LOOP, LOOP_INSNS, YIELD, \
     kernel_seconds
 
@@ -75,7 +75,7 @@ def bench_boot():
 
 def _boot_seconds():
     t = time.perf_counter()
-    k = Kernel(_Images({"x": flat_image("x", assemble_source(EXIT))}),
+    k = Kernel(Images.assembled({"x": EXIT}),
                console=Console(io.BytesIO(), io.BytesIO()))
     k.boot(["x"])
     return time.perf_counter() - t
@@ -246,7 +246,7 @@ def bench_long_write():
     turns of sys_proc.WRITE_SLICE pages (other processes run between):
     the cost per page walked and the longest a turn keeps the CPU."""
     from kernel.proc.sysproc import WRITE_SLICE
-    images = _Images({"w": flat_image("w", assemble_source(LONG_WRITE))})
+    images = Images.assembled({"w": LONG_WRITE})
 
     def once():
         k = Kernel(images, console=Console(_NullSink(), _NullSink()))

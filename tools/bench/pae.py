@@ -73,7 +73,7 @@ def mode_costs():
         vpae = fig(best(lambda: _run(src, "pae", n)))
         target = ">= 0.95" if "compute" in name else "<= 1.2"
         rows.append((f"{name}: 32-bit", v32, None, None))
-        rows.append((f"  same under PAE", vpae, vpae / v32, target))
+        rows.append(("  same under PAE", vpae, vpae / v32, target))
     return rows
 
 
@@ -103,7 +103,7 @@ def large_pages():
         large = best(lambda: attach_seconds(paging, True))
         rows.append((f"attach touched 64 MiB, 4 KiB pages, {paging} (ms)",
                      small * 1e3, None, None))
-        rows.append((f"  same, large pages (ms)", large * 1e3,
+        rows.append(("  same, large pages (ms)", large * 1e3,
                      small / large, "reported (speed-up)"))
         reach = {}
         for huge in (False, True):
@@ -114,7 +114,7 @@ def large_pages():
             reach[huge] = REACH_PASSES * (SEG >> 12) / (tn - t1)
         rows.append((f"TLB reach, 4 KiB pages, {paging} (M pages/s)",
                      reach[False] / 1e6, None, None))
-        rows.append((f"  same, large pages (M pages/s)", reach[True] / 1e6,
+        rows.append(("  same, large pages (M pages/s)", reach[True] / 1e6,
                      reach[True] / reach[False], "reported (speed-up)"))
     return rows
 

@@ -437,7 +437,7 @@ class Writer:
         self.label(f"r{i}")
         self.emit(f"lea ebx, [f{i}]", "mov ecx, 6",
                   f"lea edx, [data + {FROM}]", "mov eax, SYS_RECV", "int 0x80",
-                  f"cmp eax, 6", f"jne c{i}")     # someone else's message
+                  "cmp eax, 6", f"jne c{i}")     # someone else's message
         self.emit(f"call f{i}")
         self.expect(i, NEW, 0x5EC0DE01)
 
@@ -476,7 +476,7 @@ class Writer:
                   f"js c{i}", "mov ebx, eax", f"mov ecx, {at:#x}",
                   "xor edx, edx", "mov eax, SYS_SHM_ATTACH", "int 0x80",
                   f"cmp eax, {at:#x}", f"jne c{i}",
-                  f"mov byte ptr [eax], 0xb8", f"mov dword ptr [eax + 1], {OLD:#x}",
+                  "mov byte ptr [eax], 0xb8", f"mov dword ptr [eax + 1], {OLD:#x}",
                   "mov byte ptr [eax + 5], 0xc3", "call eax",
                   f"lea ebx, [s{i}]", "mov ecx, 9", f"mov edx, {key:#x}",
                   "mov eax, SYS_SPAWN", "int 0x80", f"jmp r{i}")
