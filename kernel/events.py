@@ -8,6 +8,8 @@ handlers (Hooks), rebuilt on attach and detach: an event nobody observes
 costs one attribute test on the path that emits it.
 """
 
+from dataclasses import dataclass
+
 # event -> (its arguments, what it means), in no particular order.
 EVENTS = {
     "spawn": ("parent, child", "child entered the process table (parent "
@@ -29,7 +31,7 @@ EVENTS = {
     "fatal": ("p, fault", "a CPU exception is about to kill p (fault: the "
               "report's fault dict)"),
     "trap_end": ("what", "a system call or CPU exception was handled; what "
-                 "names it and the process it came from"),
+                 "(a Trap) names it and the process it came from"),
     "fault_begin": ("p, cr2, err, eip", "p raised #PF; nothing changed yet"),
     "fault_end": ("filled", "the #PF was filled (retry) or not (fatal)"),
     "pte_mapped": ("aspace, va, npages", "npages PTEs at va were written"),
@@ -39,6 +41,26 @@ EVENTS = {
     "cow_broken": ("aspace, page, old, new", "a copy-on-write page was made "
                    "writable: frame old copied to new, or reused (old == new)"),
 }
+
+
+@dataclass(frozen=True)
+class Trap:
+    """What trap_end says was handled: system call syscall (its name, or
+    its number if unknown) or, when syscall is None, CPU exception vector
+    (None when the hook had none), in process pid ("-" if none)."""
+    syscall: object
+    vector: object
+    pid: object
+
+    @property
+    def is_syscall(self):
+        return self.syscall is not None
+
+    def __str__(self):
+        if self.is_syscall:
+            return f"syscall {self.syscall} by pid {self.pid}"
+        where = "fault" if self.vector is None else f"vector {self.vector}"
+        return f"{where} in pid {self.pid}"
 
 
 class UnknownEvent(TypeError):

@@ -7,6 +7,7 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from emu import x86
 from emu.x86 import Vector
 from kernel import ring3
+from kernel.events import Trap
 from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, Errno, Sys
 from kernel.systable import SYSCALLS
 from kernel.mm.vm import NoMemory
@@ -54,12 +55,13 @@ def _observed(k, cpu, handler):
 
 
 def _event_name(k, cpu, args):
+    """The Trap that trap_end reports for a hook called with args."""
     pid = k.current.pid if k.current else "-"
     if args and args[0] == Vector.SYSCALL:
         num = cpu.regs.read()[0]
         name = Sys(num).name.lower() if num in Sys._value2member_map_ else num
-        return f"syscall {name} by pid {pid}"
-    return f"{'vector ' + str(args[0]) if args else 'fault'} in pid {pid}"
+        return Trap(name, None, pid)
+    return Trap(None, args[0] if args else None, pid)
 
 
 def _interrupt_handler(k, cpu):

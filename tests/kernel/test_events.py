@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from kernel.events import EVENTS, Hooks, UnknownEvent
+from kernel.events import EVENTS, Hooks, Trap, UnknownEvent
 from kernel.kernel import Console, Kernel
 from tests.conftest import ROOT
 from tools.toolchain.programs import Programs
@@ -140,7 +140,8 @@ def test_observing_the_traps_installs_and_removes_the_wrappers(tmp_path):
     assert k.hw.cpus[0].on_interrupt is not plain
     k.boot(["family"])
     k.run()
-    assert "syscall spawn by pid 1" in t.seen
+    assert Trap("spawn", None, 1) in t.seen
+    assert str(Trap("spawn", None, 1)) == "syscall spawn by pid 1"
     k.detach(t)
     assert k.hw.cpus[0].on_interrupt.__name__ != "observed"
 

@@ -29,6 +29,7 @@ from collections import Counter
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE, PTE_A, PTE_COW, PTE_D, PTE_P, \
     PTE_PS, PTE_U, PTE_W
 from kernel.memlayout import KERNBASE, USER_END
+from kernel.events import Trap
 from kernel.mm.frames import lanes
 from tools.observe.check import Checker
 
@@ -121,9 +122,10 @@ class IncrementalChecker(Checker):
         frames.touched.clear()
         dirty, k.vm.dirty = k.vm.dirty, []
         self._region = None, None
-        trap = str(event).startswith("vector")  # a fault or an interrupt
+        trap = isinstance(event, Trap) and not event.is_syscall
         if not trap:             # a system call may change any part's books
-            self._rebuild_owners(shm="shm" in str(event))
+            self._rebuild_owners(shm=not isinstance(event, Trap)
+                                 or str(event.syscall).startswith("shm"))
         self._sync_spaces(dirty, touched)
         for a, va, n in dirty:
             if n and a in self.spaces:
