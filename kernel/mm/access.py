@@ -75,16 +75,10 @@ def access(aspace, va, n, intent, agent=Agent.KERNEL):
     having resolved only the pages before the one that faulted. pa is None
     for a debugger read of an untouched page (zeros). An empty range is
     always allowed."""
-    _check_range(va, n)
     if agent is Agent.KERNEL:                   # the hot path: copy-in/out
+        _check_range(va, n)
         return aspace.chunks(va, n, intent.walk_access)
-    resolve = _resolver(aspace, intent, agent)
-    out = []
-    while n > 0:
-        length = min(n, PAGE_SIZE - (va & OFFSET))
-        out.append((resolve(va), length))
-        va, n = va + length, n - length
-    return out
+    return list(pieces(aspace, va, n, intent, agent))
 
 
 def pieces(aspace, va, n, intent, agent=Agent.KERNEL):

@@ -10,7 +10,7 @@ import time
 
 from kernel.kernel import Console
 from tools.observe.boot import new_kernel
-from tools.observe.check import Checker
+from tools.fuzz.campaign import fuzz
 from tools.toolchain.programs import Programs
 
 REPEAT = 3
@@ -32,20 +32,12 @@ def _best(names, check, repeat=REPEAT):
     return min(_run_seconds(names, check) for _ in range(repeat))
 
 
-def _fuzz_rate(check_every, full):
+def _fuzz_rate(check_every, recount):
     """Programs per second of a fixed campaign (seed 0)."""
-    import tools.observe.boot as observe_boot
-    from tools.fuzz.campaign import fuzz
-    incremental = observe_boot.IncrementalChecker
-    if full:                 # the full recount in the campaign's kernels
-        observe_boot.IncrementalChecker = Checker
-    try:
-        t = time.process_time()
-        c = fuzz(seed=0, cases=FUZZ_CASES, cpus="mix",
-                 check_every=check_every)
-        return c.cases / (time.process_time() - t)
-    finally:
-        observe_boot.IncrementalChecker = incremental
+    t = time.process_time()
+    c = fuzz(seed=0, cases=FUZZ_CASES, cpus="mix", check_every=check_every,
+             recount=recount)
+    return c.cases / (time.process_time() - t)
 
 
 def bench_check():

@@ -242,6 +242,7 @@ class Spec:
     texts: dict                     # program name -> assembly text
     images: dict
     check: int = 1                  # invariant checker every Nth event
+    recount: bool = False           # the full recount, not the incremental
 
 
 @dataclass
@@ -308,7 +309,8 @@ def run_spec(spec, secret, plant=None):
     may add a deliberate leak (tests of the detector only)."""
     s = leak.Secret(secret)
     out, err = leak.ScanSink(s), leak.ScanSink(s)
-    k = new_kernel(spec.images, check=spec.check, cpus=spec.cpus, seed=spec.boot_seed,
+    k = new_kernel(spec.images, check=spec.check, recount=spec.recount,
+                   cpus=spec.cpus, seed=spec.boot_seed,
                    quantum=spec.quantum, console=Console(out, err))
     watch, ring3 = leak.LeakWatch(k, s, 1), Ring3Watch(k)
     k.attach(watch)
@@ -350,7 +352,7 @@ def run_spec(spec, secret, plant=None):
 
 
 def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
-             hostile=0.35, check_every=1):
+             hostile=0.35, check_every=1, recount=False):
     """One boot: a canary and programs_per_boot hostile programs. A secret
     hit is replayed with another secret and is a leak only if it recurs."""
     boot_seed = rng.getrandbits(63)
@@ -362,7 +364,7 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
                                     "boot_seed": boot_seed, "cpus": ncpus,
                                     "what": f"generator: {e}"})
         return
-    spec.check = check_every
+    spec.check, spec.recount = check_every, recount
     t0, rss0 = time.monotonic(), _peak_rss()
     o = run_spec(spec, leak.new_secret(), plant)
     took, rss = time.monotonic() - t0, _peak_rss()
@@ -430,7 +432,8 @@ def fuzz(seed=0, cases=None, seconds=None, cpus=1, jobs=0, plant=None,
     (seed, seed + 1, ...), results added up. boot: run_boot's
     programs_per_boot, hostile (the share of attacker's moves) and
     check_every (run the invariant checker after every Nth syscall or
-    fault; always at the end)."""
+    fault; always at the end) and recount (the full recount instead of the
+    incremental checker)."""
     if jobs:
         return _parallel(seed, cases, seconds, cpus, jobs, boot)
     rng, c = random.Random(seed), Campaign()
