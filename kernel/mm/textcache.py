@@ -4,8 +4,8 @@ A program's pages that hold file bytes are loaded once into frames of the
 cache's own (one reference each), and every process running the program
 maps those frames: read-only pages read-only, writable pages copy-on-write
 (kernel.mm.vm), so its first write copies the page and the cached frame stays
-as loaded. Pages that are .bss only get private zeroed frames at spawn, as
-before the cache (so spawn still says -ENOMEM for an image RAM cannot hold).
+as loaded. Pages that are .bss only get private zeroed frames at spawn (so spawn
+says -ENOMEM for an image RAM cannot hold).
 
 Lifetime: a program's frames go when the last address space mapping them
 is destroyed (every image region counts as one user; fork's copy of a region
