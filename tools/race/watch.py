@@ -30,6 +30,7 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from emu.memlog import WRITE_BIT, MemLog, Watch
 from emu.walk import FETCH
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE
+from kernel.mm.access import look
 from kernel.mm.vm import RegionKind
 from tools.observe.debuginfo import line_table
 from tools.observe.fmt import segment_name
@@ -101,9 +102,9 @@ class RaceWatch:
             if seg_page is not None and seg_page[0] is r.obj:
                 first.append(r.start + (seg_page[1] << PAGE_SHIFT))
             for va in first:
-                w = p.aspace.walk(va)
+                w = look(p.aspace, va)
                 if w.ok and w.pa & FRAME == frame:
-                    w = p.aspace.walk(va + PAGE_SIZE)
+                    w = look(p.aspace, va + PAGE_SIZE)
                     return w.pa & FRAME if w.ok else None
         return None
 
