@@ -94,6 +94,7 @@ class Scheduler:
         self.percpu = [PerCpu(c) for c in k.hw.cpus]
         self.coherence = CodeCoherence(len(self.percpu))
         self.preempting = False
+        self.stop_reason = None     # set from any thread: end the run early
         k.procs.on_runnable = self.need_preemption
 
     def need_preemption(self):
@@ -110,7 +111,9 @@ class Scheduler:
             self.preempting = True          # read by the timer thread
 
     def run(self):
-        """Run until every process has ended; deadlocks end the blocked."""
+        """Run until every process has ended, or until stop_reason is set
+        (checked between slices; the live processes stay as they are);
+        deadlocks end the blocked."""
         if self.counting:
             for pc in self.percpu:
                 if pc.cpu.counter is None:
@@ -118,7 +121,8 @@ class Scheduler:
         self.need_preemption()
         timer = None if self.counting else _Preempter(self)
         try:
-            while self._turn() or self.k.break_deadlock():
+            while self.stop_reason is None and (
+                    self._turn() or self.k.break_deadlock()):
                 pass
         finally:
             if timer:
@@ -128,6 +132,8 @@ class Scheduler:
         """Give each CPU one slice in order; False when none had work."""
         ran = False
         for pc in self.percpu:
+            if self.stop_reason is not None:
+                return True
             if pc.proc is None and self.k.procs.runq:
                 pc.proc = self.policy.pick(self.k.procs.runq)
             if pc.proc is None:

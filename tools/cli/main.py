@@ -14,6 +14,7 @@ from tools.observe.report import build_report
 from tools.observe.ipcs import ipcs_text
 from tools.cli import gdb_opts as gdb_cli
 from tools.cli import html_opts as html_cli
+from tools.cli import limits
 from tools.cli import trace_opts as trace_cli
 from tools.race import finder as racefind
 from tools.toolchain.asm import BuildError
@@ -102,6 +103,7 @@ def add_run_options(run):
     run.add_argument("--maps", action="store_true",
                      help="print each process's memory map as it exits "
                      "(stderr)")
+    limits.add_options(run)
     trace_cli.add_options(run)
     gdb_cli.add_options(run)
     html_cli.add_options(run)
@@ -198,31 +200,38 @@ def cmd_run(args):
     page_path = html_cli.check_output(args, UsageError)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
+    policy = limits.policy(schedule_policy(args), args)
     k = new_kernel(programs, memory=args.memory, quantum=args.quantum,
                    cpus=args.cpus, seed=args.seed, check=args.check,
-                   policy=schedule_policy(args),
+                   policy=policy,
                    races=getattr(args, "races", False), paging=args.paging)
     if args.maps:
         k.attach(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)
     tracer = trace_cli.attach(k, args, [page.record] if page else ())
+    stopper = limits.Limits(k, args.timeout, policy)
     k.boot(boot)
     try:
-        dbg = gdb_cli.start(k, args)
-        k.run()
+        with stopper:
+            dbg = gdb_cli.start(k, args)
+            k.run()
     except EndRun as e:
         print(f"ia32k: run ended: {e}", file=sys.stderr)
         return 1
+    if stopper.reason:
+        stopper.print_where()
     trace_cli.finish(tracer)
     html_cli.finish(page, page_path)
     sys.stdout.flush()
     if args.ipcs:
         print(ipcs_text(k.shm), end="", file=sys.stderr)
     report = build_report(k)
+    stopper.report(report)
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f, indent=1)
     status = 0 if all(p["status"] == 0 for p in report["processes"]) else 1
+    status = limits.EXIT_STATUS.get(stopper.reason, status)
     gdb_cli.finish(dbg, status)
     return status
 
@@ -272,6 +281,9 @@ def main(argv=None):
     except OSError as e:
         print(f"ia32k: {e.filename or ''}: {e.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("ia32k: interrupted", file=sys.stderr)
+        return limits.EXIT_STATUS["interrupt"]
     except KernelPanic as e:
         print(f"ia32k: kernel panic: {e}", file=sys.stderr)
         return EXIT_PANIC

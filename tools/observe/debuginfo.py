@@ -90,3 +90,12 @@ def _rows(dwarf, cu):
         name = files[idx].name if 0 <= idx < len(files) else b"?"
         yield st.address, os.path.basename(name.decode(errors="replace")), \
             st.line
+
+
+def program_line(programs, name, eip):
+    """'file.c:42' for eip in the program called name (programs: the
+    kernel's program table), or None (no such program, or no debug
+    information: assembly and flat binaries)."""
+    image = programs.get(name) if programs is not None and name else None
+    elf = getattr(image, "elf", b"") or b""
+    return line_table(elf).line(eip) if elf and eip is not None else None
