@@ -10,8 +10,7 @@ from pathlib import Path
 from tools.debug.target import Debugger
 from tools.debug import gdbstub
 from tools.toolchain.cc import build_elf
-
-ELF_MAGIC = b"\x7fELF"
+from tools.toolchain.programs import ELF_MAGIC
 
 
 def port(text):

@@ -199,6 +199,7 @@ def cmd_run(args):
     check_schedule_options(args)
     page_path = html_cli.check_output(args, UsageError)
     programs = _programs(args)
+    args.programs = [str(programs.find(p)) for p in args.programs]
     boot = [programs.add(p) for p in args.programs]
     policy = limits.policy(schedule_policy(args), args)
     k = new_kernel(programs, memory=args.memory, quantum=args.quantum,

@@ -1,6 +1,7 @@
 """Assemble an Intel-syntax program with keystone, at 0x00400000.
 
-The generated syscall constants (SYS_*, errno names) are always in scope,
+The dialect is keystone's Intel syntax, with `#` comments (asmcheck.py
+says so in every error). The generated syscall constants (SYS_*, errno names) are always in scope,
 and `.include "file"` is expanded (relative to the including file, then to
 userland/include). Keystone's errors carry no line number, so on failure we
 find the first line whose prefix of the program fails to assemble for a
@@ -13,6 +14,7 @@ from pathlib import Path
 from keystone import (KS_ARCH_X86, KS_ERR_ASM_SYMBOL_MISSING, KS_MODE_32,
                       Ks, KsError)
 
+from tools.toolchain.asmcheck import check_source, hint
 from tools.toolchain.gen_include import INCLUDE, asm_text
 
 BASE = 0x00400000
@@ -62,6 +64,9 @@ def _find_include(path, name):
 def assemble_lines(lines, base=BASE):
     """Assemble (file, line, text) triples to bytes, or raise BuildError."""
     ks = Ks(KS_ARCH_X86, KS_MODE_32)
+    problem = check_source(ks, lines, base)
+    if problem:
+        raise BuildError(problem)
     try:
         code, _ = ks.asm("\n".join(t for _, _, t in lines), base)
     except KsError as e:
@@ -79,7 +84,7 @@ def _locate(ks, lines, base, err):
         except KsError as e:
             if e.errno != KS_ERR_ASM_SYMBOL_MISSING:
                 f, n, t = lines[i - 1]
-                return f"{f}:{n}: {e} in: {t.strip()}"
+                return f"{f}:{n}: {e} in: {t.strip()} ({hint(t)})"
     texts = [t for _, _, t in lines]
     for i, (f, n, t) in enumerate(lines):   # a label never defined: the
         try:                                # line that builds without its

@@ -2,7 +2,9 @@
 linked at 0x00400000, into an ELF the loader maps segment by segment."""
 
 import hashlib
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 from tools.toolchain.asm import BuildError
@@ -48,18 +50,68 @@ def build_elf(path):
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise BuildError(first_error(path, r.stderr))
+        out.with_suffix(".warnings").write_text(r.stderr)
         tmp.replace(out)
+    show_warnings(path, out)
     return out
 
 
+_shown = set()
+_ERROR = re.compile(r":\d+:(?:\d+:)? (?:fatal )?error: ")
+_SCOPE = re.compile(r": (In function|At top level)")
+_INCLUDED = re.compile(r"^(In file included|\s+) from ")
+NO_LIBC = ("ia32k programs are freestanding: there is no C library; "
+           'include "ia32k.h" (userland/include) for the system calls')
+
+
+def show_warnings(path, elf):
+    """gcc's warnings for the program at path, on stderr, once per
+    process (they are kept beside the cached ELF, so a cached build shows
+    them too); a warning never stops the build."""
+    note = elf.with_suffix(".warnings")
+    text = note.read_text() if note.exists() else ""
+    if text.strip() and elf not in _shown:
+        _shown.add(elf)
+        sys.stderr.write(f"ia32k: {path}: gcc warnings:\n{text}")
+        sys.stderr.flush()
+
+
 def first_error(path, text):
-    """gcc's or ld's first error as one line (file:line:col: error: ...),
-    with a count of the others; gcc's context lines are left out."""
-    errors = [ln.strip() for ln in text.splitlines()
-              if (": error:" in ln and not ln.startswith("collect2"))
-              or "undefined reference" in ln]
+    """gcc's or ld's first error (file:line:col: error: ..., fatal errors
+    included) with gcc's context lines (the source line and its caret,
+    the includes it came through), and a count of the others."""
+    lines = text.splitlines()
+    errors = [i for i, ln in enumerate(lines) if _is_error(ln)]
     if not errors:
-        rest = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        rest = [ln.strip() for ln in lines if ln.strip()]
         return rest[0] if rest else f"{path}: gcc failed"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return errors[0] + more
+    i = errors[0]
+    block = [lines[i].strip()] + _context(lines, i)
+    if len(errors) > 1:
+        block.append(f"(and {len(errors) - 1} more errors)")
+    if "fatal error:" in lines[i] and "No such file" in lines[i]:
+        block.append(NO_LIBC)
+    return "\n".join(block)
+
+
+def _is_error(line):
+    return (_ERROR.search(line) is not None
+            and not line.startswith("collect2")) \
+        or "undefined reference" in line
+
+
+def _context(lines, i):
+    """The caret lines after line i, then the include lines before it."""
+    after = []
+    for ln in lines[i + 1:]:
+        if not ln.startswith(" ") or _INCLUDED.match(ln):
+            break
+        after.append(ln)
+    before = []
+    for ln in reversed(lines[:i]):
+        if _SCOPE.search(ln):
+            continue
+        if not _INCLUDED.match(ln):
+            break
+        before.insert(0, ln.strip().rstrip(",:"))
+    return after + before

@@ -11,26 +11,40 @@ from tools import ROOT
 USERLAND = ROOT / "userland"
 PROGRAM_DIRS = ("bin", "demo", "tests")
 SOURCE_SUFFIXES = (".s", ".asm", ".c")
+ELF_MAGIC = b"\x7fELF"
+ACCEPTED = ("accepted: .s or .asm (Intel-syntax assembly), .c (C), an ELF "
+            "executable, or a flat binary named .bin")
 
 
 def build(path):
     """Return the loader Image for the program file at path."""
     path = Path(path)
     if not path.is_file():
-        raise BuildError(f"{path}: no such program file")
+        bare = "" if path.suffix or len(path.parts) > 1 else \
+            ", nor a program of that name under userland/"
+        raise BuildError(f"{path}: no such program file{bare}")
     if path.suffix in (".s", ".asm"):
         data = assemble_file(path)
     elif path.suffix == ".c":
         data = compile_c(path)
     else:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise BuildError(f"{path}: {e.strerror}") from None
+        data = _binary(path)
     try:
         return image_from_bytes(path.stem, data)
     except ImageError as e:
         raise BuildError(str(e)) from None
+
+
+def _binary(path):
+    """The bytes of an ELF file or a .bin flat binary; any other file is
+    refused rather than run as code."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise BuildError(f"{path}: {e.strerror}") from None
+    if data.startswith(ELF_MAGIC) or path.suffix == ".bin":
+        return data
+    raise BuildError(f"{path}: not a program ({ACCEPTED})")
 
 
 def userland_programs():
@@ -56,14 +70,25 @@ class Programs:
 
     def add(self, path):
         """Build the program at path and make it known by its file stem;
-        two different files with one name are an error, not a silent swap."""
-        path = Path(path)
+        two different files with one name are an error, not a silent swap.
+        A bare name that is no file names a program known by name (under
+        userland/, or given before), as a guest's spawn finds it."""
+        path = self.find(path)
         other = self.added.setdefault(path.stem, path.resolve())
         if other != path.resolve():
             raise BuildError(f"{path}: {other} is also named {path.stem!r}")
         self.paths[path.stem] = path
         self.images[path.stem] = build(path)
         return path.stem
+
+    def find(self, arg):
+        """The path arg names: itself, or the known program of that bare
+        name when no such file exists."""
+        path = Path(arg)
+        if not path.exists() and str(arg) == path.name and \
+                not path.suffix and path.name in self.paths:
+            return self.paths[path.name]
+        return path
 
     def get(self, name):
         if name not in self.images:

@@ -40,11 +40,17 @@ def test_assembler_error_names_file_and_line(ia32k, tmp_path):
     one_line_error(ia32k("run", str(p)), f"{p}:3:")
 
 
-def test_c_compile_error_is_one_line(ia32k, tmp_path):
+def test_c_compile_error_shows_first_error_and_its_context(ia32k, tmp_path):
     p = tmp_path / "bad.c"
     p.write_text('#include "ia32k.h"\nint main(int a)\n{\n'
                  "    return undeclared_thing + also_missing;\n}\n")
-    one_line_error(ia32k("run", str(p)), f"{p}:4:", "error")
+    cp = ia32k("run", str(p))
+    assert cp.returncode == 2 and cp.stdout == ""
+    first, source, caret, *rest = cp.stderr.splitlines()
+    assert first.startswith(f"ia32k: {p}:4:") and "error" in first
+    assert "undeclared_thing" in first
+    assert "return undeclared_thing" in source and "^" in caret
+    assert "Traceback" not in cp.stderr
 
 
 def test_c_link_error_is_one_line(ia32k, tmp_path):
