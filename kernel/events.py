@@ -29,7 +29,7 @@ EVENTS = {
     "output": ("p, fd, data", "p wrote data to fd (1 or 2) of the console"),
     "message": ("text", "a kernel message went to the console"),
     "fatal": ("p, fault", "a CPU exception is about to kill p (fault: the "
-              "report's fault dict)"),
+              "report's fault dict, which an observer may add to)"),
     "trap_end": ("what", "a system call or CPU exception was handled; what "
                  "(a Trap) names it and the process it came from"),
     "fault_begin": ("p, cr2, err, eip", "p raised #PF; nothing changed yet"),

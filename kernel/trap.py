@@ -276,6 +276,8 @@ def describe_fault(p, f):
     name = VECTOR_NAMES.get(f["vector"], f"vector {f['vector']}")
     text = (f"pid {p.pid} ({p.name}) killed: {name} (vector {f['vector']}) "
             f"at eip {f['eip']:#010x}: {f['instruction'] or '<unreadable>'}")
+    if f.get("line"):                # an observer's file:line
+        text += f" [{f['line']}]"
     if f["cr2"] is not None:
         text += f"; cr2={f['cr2']:#010x}"
     if f["error_code"] is not None:

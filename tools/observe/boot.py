@@ -2,6 +2,7 @@
 
 from kernel.kernel import Kernel
 from tools.observe.check import Checker
+from tools.observe.debuginfo import FaultLines
 from tools.observe.incremental import IncrementalChecker
 from tools.race.watch import RaceWatch
 
@@ -11,8 +12,10 @@ def new_kernel(programs, check=False, races=False, recount=False, **kw):
     check: True (or N: after every Nth trap), the incremental checker, or
     the full recount when recount ("full" is the full recount after every
     trap); and the race watcher when races (k.observer(Checker),
-    k.observer(RaceWatch) find them)."""
+    k.observer(RaceWatch) find them). A killed process's fault names its
+    file:line when its program has debug information (FaultLines)."""
     k = Kernel(programs, **kw)
+    k.attach(FaultLines(k))
     if check == "full":
         check, recount = 1, True
     if check:

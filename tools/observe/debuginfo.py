@@ -99,3 +99,18 @@ def program_line(programs, name, eip):
     image = programs.get(name) if programs is not None and name else None
     elf = getattr(image, "elf", b"") or b""
     return line_table(elf).line(eip) if elf and eip is not None else None
+
+
+class FaultLines:
+    """An observer adding "line" (file:line of the faulting instruction)
+    to the fault of a process killed by a CPU exception, when its program
+    has debug information: the kernel's message, the report and the
+    explorer then name it."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def on_fatal(self, p, fault):
+        line = program_line(self.k.programs, p.name, fault["eip"])
+        if line:
+            fault["line"] = line
