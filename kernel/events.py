@@ -30,6 +30,10 @@ EVENTS = {
     "message": ("text", "a kernel message went to the console"),
     "fatal": ("p, fault", "a CPU exception is about to kill p (fault: the "
               "report's fault dict, which an observer may add to)"),
+    "syscall": ("p, num, args, result", "p's system call number num "
+                "(args: its five argument registers) was handled; result is "
+                "its return value, or None when p blocked (the result "
+                "comes at its wake-up) or ended"),
     "trap_end": ("what", "a system call or CPU exception was handled; what "
                  "(a Trap) names it and the process it came from"),
     "fault_begin": ("p, cr2, err, eip", "p raised #PF; nothing changed yet"),

@@ -67,8 +67,8 @@ def _event_name(k, cpu, args):
 def _interrupt_handler(k, cpu):
     """The hook for int 0x80 and CPU exceptions. A syscall is the hot path
     (the unit of cost is this round trip), so its lookups are bound once."""
-    read, set_result, stats, table = (cpu.regs.read, cpu.regs.set_result,
-                                      k.stats, SYSCALLS)
+    read, set_result, stats, table, hooks = (
+        cpu.regs.read, cpu.regs.set_result, k.stats, SYSCALLS, k.hooks)
     syscall_vector = int(Vector.SYSCALL)
 
     def on_interrupt(intno):
@@ -91,6 +91,9 @@ def _interrupt_handler(k, cpu):
             set_result(r)
         else:
             _reschedule(k, p, r, set_result)
+        if hooks.syscall:
+            k.notify("syscall", p, num, (a1, a2, a3, a4, a5),
+                     r if r.__class__ is int else 0 if r is SWITCH else None)
     return on_interrupt
 
 

@@ -15,6 +15,7 @@ from tools.observe.ipcs import ipcs_text
 from tools.cli import gdb_opts as gdb_cli
 from tools.cli import html_opts as html_cli
 from tools.cli import limits
+from tools.cli import strace_opts as strace_cli
 from tools.cli import trace_opts as trace_cli
 from tools.race import finder as racefind
 from tools.toolchain.asm import BuildError
@@ -104,6 +105,7 @@ def add_run_options(run):
                      help="print each process's memory map as it exits "
                      "(stderr)")
     limits.add_options(run)
+    strace_cli.add_options(run)
     trace_cli.add_options(run)
     gdb_cli.add_options(run)
     html_cli.add_options(run)
@@ -198,6 +200,7 @@ def cmd_run(args):
     check_machine_options(args)
     check_schedule_options(args)
     page_path = html_cli.check_output(args, UsageError)
+    strace_cli.check(args, UsageError)
     programs = _programs(args)
     args.programs = [str(programs.find(p)) for p in args.programs]
     boot = [programs.add(p) for p in args.programs]
@@ -210,6 +213,7 @@ def cmd_run(args):
         k.attach(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)
     tracer = trace_cli.attach(k, args, [page.record] if page else ())
+    strace = strace_cli.attach(k, args)
     stopper = limits.Limits(k, args.timeout, policy)
     k.boot(boot)
     try:
@@ -222,6 +226,7 @@ def cmd_run(args):
     if stopper.reason:
         stopper.print_where()
     trace_cli.finish(tracer)
+    strace_cli.finish(strace)
     html_cli.finish(page, page_path)
     sys.stdout.flush()
     if args.ipcs:
