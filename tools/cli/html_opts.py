@@ -3,13 +3,15 @@
 
 from pathlib import Path
 
+from tools.cli import outputs
 from tools.explorer.page import Explorer
 
 
 def add_options(ap):
     """Add --html to an argparse parser."""
     ap.add_argument("--html", metavar="FILE",
-                    help="write a page-table explorer of the run to FILE: "
+                    help="write a page-table explorer of the run to FILE "
+                         "('-': stdout): "
                          "one HTML page (open it in any browser) with every "
                          "process's page tables, the frames they share, a "
                          "translate box and a timeline of page walks")
@@ -17,21 +19,12 @@ def add_options(ap):
 
 def check_output(args, usage_error):
     """Make sure --html's file can be written, now, before the run starts
-    (a path that cannot raises usage_error with one clear line). The file
-    is left as it was: the page is written at the end."""
+    (a path that cannot raises usage_error with one clear line); '-' is
+    stdout. The file is left as it was: the page is written at the end."""
     if not args.html:
         return None
-    path = Path(args.html)
-    existed = path.exists()
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as e:
-        raise usage_error(f"--html {args.html}: cannot write: "
-                          f"{e.strerror}") from None
-    if not existed:
-        path.unlink()
-    return path
+    outputs.check("--html", args.html, usage_error)
+    return Path(args.html) if args.html != outputs.STDOUT else args.html
 
 
 def attach(k, path, programs):
@@ -44,4 +37,6 @@ def attach(k, path, programs):
 def finish(explorer, path):
     """Write the page."""
     if explorer is not None:
-        path.write_text(explorer.html(), encoding="utf-8")
+        f = outputs.open_text(str(path))
+        f.write(explorer.html())
+        outputs.close(f)

@@ -15,6 +15,7 @@ from tools.observe.ipcs import ipcs_text
 from tools.cli import gdb_opts as gdb_cli
 from tools.cli import html_opts as html_cli
 from tools.cli import limits
+from tools.cli import outputs
 from tools.cli import strace_opts as strace_cli
 from tools.cli import trace_opts as trace_cli
 from tools.race import finder as racefind
@@ -36,10 +37,11 @@ def parse_size(text):
     try:
         n = int(t[:-1] if mult > 1 else t, 0) * mult
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad size {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size (bytes, or with K, M or G: 32M)") from None
     if n < 8 << 20 or n > 1 << 30 or n % (4 << 20):
         raise argparse.ArgumentTypeError(
-            f"--memory {text}: must be 8 MiB to 1 GiB, a multiple of 4 MiB")
+            f"{text!r} must be 8 MiB to 1 GiB, a multiple of 4 MiB")
     return n
 
 
@@ -48,13 +50,30 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+EXIT_CODES = f"""exit status:
+  0    every process exited with status 0
+  1    some process exited otherwise (or was killed: see stderr)
+  2    a usage error: a bad option, or a program that does not build
+  {limits.EXIT_STATUS['timeout']}  --timeout ended the run
+  {limits.EXIT_STATUS['max-instructions']}  --max-instructions ended the run
+  {limits.EXIT_STATUS['interrupt']}  Ctrl-C (SIGINT) ended the run
+  70   a kernel panic (a bug in ia32k; the message says where)"""
+
+
 def make_parser():
-    ap = Parser(prog="ia32k", description=__doc__)
+    ap = Parser(prog="ia32k", description=__doc__, epilog=EXIT_CODES,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version",
+                    version=f"ia32k {version()}")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    run = sub.add_parser("run", help="boot and run programs")
+    run = sub.add_parser("run", help="boot and run programs",
+                         epilog=EXIT_CODES, formatter_class=argparse.
+                         RawDescriptionHelpFormatter)
     add_run_options(run)
     trace = sub.add_parser("trace", help="run programs, printing a "
-                           "page-walk trace (stdout, or --trace FILE)")
+                           "page-walk trace (stdout, or --trace FILE)",
+                           epilog=EXIT_CODES, formatter_class=argparse.
+                           RawDescriptionHelpFormatter)
     add_run_options(trace)
     trace.set_defaults(trace="-")
     add_race_parser(sub)
@@ -72,15 +91,32 @@ def add_paging_option(parser):
                         help=PAGING_HELP)
 
 
+PROGRAM_HELP = ("a program to start, as pid 1, 2, ... in order: a .s or "
+                ".asm file (Intel-syntax assembly, '#' comments), a .c "
+                "file, an ELF executable, a flat .bin binary, or the bare "
+                "name of a program under userland/ (e.g. family)")
+QUANTUM_HELP = ("preempt every N guest instructions (reproducible); 0, the "
+                "default, is off: slices end on a host timer")
+
+
 def add_run_options(run):
-    run.add_argument("programs", nargs="+", metavar="PROGRAM")
+    run.add_argument("programs", nargs="+", metavar="PROGRAM",
+                     help=PROGRAM_HELP)
     add_paging_option(run)
     run.add_argument("--program", action="append", default=[],
-                     help="make a program spawnable by name")
-    run.add_argument("--report", metavar="FILE")
-    run.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY)
+                     metavar="PATH", help="make a program spawnable by name "
+                     "(its file name without extension) without starting "
+                     "it; repeatable")
+    run.add_argument("--report", metavar="FILE",
+                     help="write a JSON report of the run to FILE ('-': "
+                     "stdout): each process's end (status, fault), the "
+                     "machine's statistics, how the run ended")
+    run.add_argument("--memory", type=parse_size, default=DEFAULT_MEMORY,
+                     metavar="SIZE", help="physical memory: bytes, or with "
+                     "a K, M or G suffix (8M to 1G, a multiple of 4M; "
+                     "default 128M)")
     run.add_argument("--quantum", type=int, default=0, metavar="N",
-                     help="preempt every N guest instructions (reproducible)")
+                     help=QUANTUM_HELP)
     run.add_argument("--cpus", type=int, default=1, metavar="N",
                      help="emulated CPUs sharing one physical memory (1-8)")
     run.add_argument("--seed", type=int, default=None, metavar="S",
@@ -191,9 +227,10 @@ def schedule_policy(args):
 def check_machine_options(args):
     """--quantum and --cpus, as `run`, `trace` and `race` all take them."""
     if args.quantum < 0:
-        raise UsageError("--quantum must be positive")
+        raise UsageError(f"--quantum {args.quantum}: must be 0 (off) or "
+                         "more")
     if not 1 <= args.cpus <= 8:
-        raise UsageError("--cpus must be 1 to 8")
+        raise UsageError(f"--cpus {args.cpus}: must be 1 to 8")
 
 
 def cmd_run(args):
@@ -201,6 +238,8 @@ def cmd_run(args):
     check_schedule_options(args)
     page_path = html_cli.check_output(args, UsageError)
     strace_cli.check(args, UsageError)
+    for option in ("report", "trace"):
+        outputs.check(f"--{option}", getattr(args, option), UsageError)
     programs = _programs(args)
     args.programs = [str(programs.find(p)) for p in args.programs]
     boot = [programs.add(p) for p in args.programs]
@@ -234,8 +273,9 @@ def cmd_run(args):
     report = build_report(k)
     stopper.report(report)
     if args.report:
-        with open(args.report, "w") as f:
-            json.dump(report, f, indent=1)
+        f = outputs.open_text(args.report)
+        json.dump(report, f, indent=1)
+        outputs.close(f)
     status = 0 if all(p["status"] == 0 for p in report["processes"]) else 1
     status = limits.EXIT_STATUS.get(stopper.reason, status)
     gdb_cli.finish(dbg, status)
@@ -274,6 +314,18 @@ def _programs(args):
     for p in args.program:
         programs.add(p)
     return programs
+
+
+def version():
+    """The installed package's version, else pyproject.toml's."""
+    from importlib import metadata
+    try:
+        return metadata.version("ia32k")
+    except metadata.PackageNotFoundError:
+        import tomllib
+        from tools import ROOT
+        with open(ROOT / "pyproject.toml", "rb") as f:
+            return tomllib.load(f)["project"]["version"]
 
 
 def main(argv=None):
