@@ -12,6 +12,7 @@ from tools.observe.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
 from tools.observe.report import build_report
 from tools.observe.ipcs import ipcs_text
+from tools.observe.legend import legend
 from tools.cli import gdb_opts as gdb_cli
 from tools.cli import html_opts as html_cli
 from tools.cli import limits
@@ -140,6 +141,11 @@ def add_run_options(run):
     run.add_argument("--maps", action="store_true",
                      help="print each process's memory map as it exits "
                      "(stderr)")
+    run.add_argument("--legend", action="store_true",
+                     help="after the run, explain the notation of --maps, "
+                     "the text trace and the page-table dumps: flags, "
+                     "frame runs, how an address splits into table "
+                     "indices (stderr)")
     limits.add_options(run)
     strace_cli.add_options(run)
     trace_cli.add_options(run)
@@ -270,6 +276,8 @@ def cmd_run(args):
     sys.stdout.flush()
     if args.ipcs:
         print(ipcs_text(k.shm), end="", file=sys.stderr)
+    if args.legend:
+        print(legend(k.vm.mode), end="", file=sys.stderr)
     report = build_report(k)
     stopper.report(report)
     if args.report:
