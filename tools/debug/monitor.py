@@ -1,13 +1,18 @@
 """The debugger's `monitor` commands: the kernel's own views (processes,
-memory maps, page walks and tables, frames, shared segments) as text, from
-tools/observe."""
+memory maps, page walks and tables, frames, shared segments, physical
+memory, what a CPU's TLB may hold) as text, from tools/observe."""
 
-from emu.walk import format_walk
-from kernel.mm.access import look
+from emu.walk import FETCH, READ, WRITE, format_walk
+from kernel.mm.access import Intent, look
+from tools.debug.tlbview import tlb_text
 from tools.observe.ipcs import ipcs_text
 from tools.debug.stops import DebugError
 from tools.observe.maps import maps_text
 from tools.observe.ptdump import frame_map_text, page_table_text
+
+ACCESS_WORDS = {"read": READ, "write": WRITE, "exec": FETCH,
+                "execute": FETCH, "fetch": FETCH}
+XP_DEFAULT, XP_MAX, XP_ROW = 64, 4096, 16
 
 
 class Monitor:
@@ -17,8 +22,9 @@ class Monitor:
         self.k = k
         self.procs = procs
 
-    def run(self, line):
-        """Run a `monitor` command; returns its text."""
+    def run(self, line, current=None):
+        """Run a `monitor` command; returns its text. current: the pid of
+        gdb's current thread (the default for commands taking a PID)."""
         words = line.split()
         if not words or words[0] == "help":
             return MONITOR_HELP
@@ -26,13 +32,14 @@ class Monitor:
         if cmd is None:
             raise DebugError(f"unknown monitor command {words[0]!r} "
                              "(try 'monitor help')")
-        try:
-            args = [int(w, 0) for w in words[1:]]
-        except ValueError:
-            raise DebugError(f"bad number in {line!r}") from None
-        if len(args) != cmd[1]:
-            raise DebugError(f"usage: {cmd[2]}")
-        return cmd[0](self, *args).rstrip("\n") + "\n"
+        fn, nargs, usage = cmd
+        if nargs is None:                    # it reads its own words
+            self.current = current
+            return fn(self, words[1:]).rstrip("\n") + "\n"
+        args = _numbers(words[1:], line)
+        if len(args) != nargs:
+            raise DebugError(f"usage: {usage}")
+        return fn(self, *args).rstrip("\n") + "\n"
 
     def ps(self):
         rows = [f"{'PID':>4} {'PPID':>4} {'UID':>4}  {'NAME':<16} STATE"]
@@ -55,9 +62,54 @@ class Monitor:
     def maps(self, pid):
         return maps_text(self._aspace(pid))
 
-    def walk(self, pid, va):
+    def walk(self, words):
+        """walk [PID] VA [read|write|exec]: the current thread's process
+        without a PID; a read without an access kind."""
+        access = READ
+        if words and words[-1].lower() in ACCESS_WORDS:
+            access = ACCESS_WORDS[words.pop().lower()]
+        nums = _numbers(words, "walk")
+        if len(nums) == 1 and self.current:
+            nums.insert(0, self.current)
+        if len(nums) != 2:
+            raise DebugError("usage: walk [PID] VA [read|write|exec]")
+        pid, va = nums
         p = self._aspace(pid)
-        return f"pid {pid} va {va:#010x}: " + format_walk(look(p.aspace, va))
+        w = look(p.aspace, va, Intent.of(access))
+        return f"pid {pid} va {va:#010x}: {access}: " + format_walk(w)
+
+    def xp(self, words):
+        """xp ADDR [LEN]: physical memory, 16 bytes a row, hex and ASCII."""
+        nums = _numbers(words, "xp")
+        if len(nums) not in (1, 2):
+            raise DebugError("usage: xp ADDR [LEN]")
+        pa, n = nums[0], nums[1] if len(nums) == 2 else XP_DEFAULT
+        size = self.k.hw.memory
+        if not (0 <= pa < size and 0 < n <= XP_MAX and pa + n <= size):
+            raise DebugError(f"xp: [{pa:#x}, +{n:#x}) is not inside "
+                             f"physical memory [0, {size:#x}) (LEN at most "
+                             f"{XP_MAX})")
+        data = self.k.hw.read(pa, n)
+        return "\n".join(_hex_row(pa + i, data[i:i + XP_ROW])
+                         for i in range(0, n, XP_ROW))
+
+    def tlb(self, words):
+        """tlb [CPU]: what that CPU's TLB may hold (default: the CPU of the
+        current thread, else CPU 0)."""
+        nums = _numbers(words, "tlb")
+        if len(nums) > 1:
+            raise DebugError("usage: tlb [CPU]")
+        ncpus = len(self.k.sched.percpu)
+        index = nums[0] if nums else self._cpu_of(self.current)
+        if not 0 <= index < ncpus:
+            raise DebugError(f"tlb: no cpu {index} (0-{ncpus - 1})")
+        return tlb_text(self.k, index)
+
+    def _cpu_of(self, pid):
+        for i, pc in enumerate(self.k.sched.percpu):
+            if pc.loaded is not None and pc.loaded.pid == pid:
+                return i
+        return 0
 
     def pt(self, pid):
         return page_table_text(pid, self._aspace(pid).aspace, "now")
@@ -69,20 +121,43 @@ class Monitor:
         return ipcs_text(self.k.shm)
 
 
+def _numbers(words, line):
+    try:
+        return [int(w, 0) for w in words]
+    except ValueError:
+        raise DebugError(f"bad number in {line!r}") from None
+
+
+def _hex_row(pa, chunk):
+    text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+    return f"{pa:#010x}: {chunk.hex(' '):<47}  {text}"
+
+
 MONITOR = {
     "ps": (Monitor.ps, 0, "ps"),
     "maps": (Monitor.maps, 1, "maps PID"),
-    "walk": (Monitor.walk, 2, "walk PID VA"),
+    "walk": (Monitor.walk, None, "walk [PID] VA [read|write|exec]"),
     "pt": (Monitor.pt, 1, "pt PID"),
     "frames": (Monitor.frames, 0, "frames"),
     "ipcs": (Monitor.ipcs, 0, "ipcs"),
+    "xp": (Monitor.xp, None, "xp ADDR [LEN]"),
+    "tlb": (Monitor.tlb, None, "tlb [CPU]"),
 }
 MONITOR_HELP = """monitor commands:
   ps            every process: pid, parent, uid, name, state
   maps PID      PID's memory map (regions and shared frames)
-  walk PID VA   the page walk of VA through PID's tables (as in traces)
+  walk [PID] VA [read|write|exec]
+                the page walk of VA through PID's tables (the current
+                thread's process without PID) for that access (read
+                without one), as in traces: the entries, then the
+                physical address or the #PF it raises
   pt PID        PID's page directory and tables, merged into ranges
   frames        every physical frame live page tables name, with owners
   ipcs          the shared memory segments
+  xp ADDR [LEN] physical memory at ADDR: LEN bytes (default 64, at most
+                4096), 16 a row, in hex and ASCII
+  tlb [CPU]     what that CPU's TLB may hold (default: the CPU running
+                the current thread, else 0): the process loaded there, a
+                pending flush, its accessed pages, its translated code
   help          this text
 """

@@ -122,7 +122,10 @@ class Debugger:
         self.watchpoints.remove(va, length, kind)
 
     def monitor(self, line):
-        return self.commands.run(line)
+        """A monitor command's text; gdb's current thread is the default
+        process."""
+        return self.commands.run(line, getattr(self.client, "g_thread",
+                                               None))
 
     # -- stops -------------------------------------------------------------
     def stop_now(self, cpu, stop):

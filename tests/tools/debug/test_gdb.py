@@ -226,7 +226,7 @@ def test_monitor_commands(machines):
               "monitor maps 2", "monitor pt 1", "monitor frames",
               "monitor ipcs", "monitor walk 2 0x1000", "monitor walk 9 0",
               "monitor nonsense", "kill")
-    assert "walk PID VA" in out
+    assert "walk [PID] VA [read|write|exec]" in out
     assert re.search(r"2 +1 +0 +gdb_shm +running", out)
     assert "60000000-60001000 rwxs shm 1" in out
     assert "page table of pid 1" in out and "frame map now" in out
