@@ -198,6 +198,8 @@ def add_race_parser(sub):
     race.add_argument("--races", action="store_true",
                       help="run the data-race detector under each schedule "
                       "and group seeds by the races found too")
+    strace_cli.add_options(race, " (race: of each distinct outcome's "
+                           "first seed, run again after the search)")
     race.add_argument("--stop-on-first", action="store_true",
                       help="stop at the first seed whose outcome differs "
                       "from the first seed's (with --races: the first that "
@@ -240,12 +242,7 @@ def check_machine_options(args):
 
 
 def cmd_run(args):
-    check_machine_options(args)
-    check_schedule_options(args)
-    page_path = html_cli.check_output(args, UsageError)
-    strace_cli.check(args, UsageError)
-    for option in ("report", "trace"):
-        outputs.check(f"--{option}", getattr(args, option), UsageError)
+    page_path = check_run_options(args)
     programs = _programs(args)
     args.programs = [str(programs.find(p)) for p in args.programs]
     boot = [programs.add(p) for p in args.programs]
@@ -273,6 +270,25 @@ def cmd_run(args):
     trace_cli.finish(tracer)
     strace_cli.finish(strace)
     html_cli.finish(page, page_path)
+    status = finish_run(k, args, stopper)
+    gdb_cli.finish(dbg, status)
+    return status
+
+
+def check_run_options(args):
+    """Every check that can fail before the run, output paths included;
+    returns the --html path."""
+    check_machine_options(args)
+    check_schedule_options(args)
+    page_path = html_cli.check_output(args, UsageError)
+    strace_cli.check(args, UsageError)
+    for option in ("report", "trace"):
+        outputs.check(f"--{option}", getattr(args, option), UsageError)
+    return page_path
+
+
+def finish_run(k, args, stopper):
+    """The end-of-run texts and the report; returns the exit status."""
     sys.stdout.flush()
     if args.ipcs:
         print(ipcs_text(k.shm), end="", file=sys.stderr)
@@ -285,9 +301,7 @@ def cmd_run(args):
         json.dump(report, f, indent=1)
         outputs.close(f)
     status = 0 if all(p["status"] == 0 for p in report["processes"]) else 1
-    status = limits.EXIT_STATUS.get(stopper.reason, status)
-    gdb_cli.finish(dbg, status)
-    return status
+    return limits.EXIT_STATUS.get(stopper.reason, status)
 
 
 def cmd_race(args):
@@ -298,7 +312,8 @@ def cmd_race(args):
     if not seeds:
         raise UsageError(f"--seeds {args.seeds}: no seeds")
     if args.jobs < 1:
-        raise UsageError("--jobs must be at least 1")
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    strace_cli.check(args, UsageError)
     check_machine_options(args)
     check_schedule_options(args)
     programs = _programs(args)
@@ -311,7 +326,8 @@ def cmd_race(args):
         scenario.steps = racefind.calibrate_steps(scenario, seeds[0])
     search = racefind.find_races(scenario, seeds, args.jobs,
                                  args.ignore_output, args.stop_on_first)
-    print(racefind.format_search(search, scenario, len(seeds)))
+    print(racefind.format_search(search, scenario, len(seeds)), flush=True)
+    strace_cli.race_traces(args, scenario, search)
     found_race = args.races and any(o.first.races for o in search.outcomes)
     return 0 if len(search.outcomes) == 1 and not found_race else 1
 

@@ -11,13 +11,13 @@ from tools.observe.strace import Strace
 STDERR = ""
 
 
-def add_options(ap):
+def add_options(ap, which=""):
     ap.add_argument("--strace", nargs="?", const=STDERR, default=None,
                     metavar="FILE",
-                    help="trace every system call: pid, call, decoded "
-                    "arguments, result with its errno name; to stderr, "
-                    "or to FILE ('-': stdout; JSON lines when FILE ends in "
-                    ".jsonl)")
+                    help="trace every system call" + which + ": pid, call, "
+                    "decoded arguments, result with its errno name; to "
+                    "stderr, or to FILE ('-': stdout; JSON lines when FILE "
+                    "ends in .jsonl)")
 
 
 def check(args, usage_error):
@@ -36,3 +36,21 @@ def attach(k, args):
 def finish(strace):
     if strace is not None:
         outputs.close(strace.out)
+
+
+def race_traces(args, scenario, search):
+    """`ia32k race --strace`: the system calls of each distinct outcome's
+    first seed, run again (the same seed runs the same way), each under a
+    '# outcome N: seed S' header."""
+    if args.strace is None:
+        return
+    from tools.race.finder import run_seed
+    out = outputs.open_text(args.strace or None)
+    jsonl = Path(args.strace).suffix == ".jsonl"
+    for i, o in enumerate(search.outcomes, 1):
+        if not jsonl:
+            out.write(f"# outcome {i}: seed {o.first.seed}\n")
+        trace = Strace(out, jsonl, {"race_outcome": i,
+                                    "seed": o.first.seed})
+        run_seed(scenario, o.first.seed, [trace])
+    outputs.close(out)

@@ -75,8 +75,9 @@ def show_bytes(data, n):
 class Strace:
     """The observer: writes each call to out (a text stream)."""
 
-    def __init__(self, out, jsonl=False):
+    def __init__(self, out, jsonl=False, tags=None):
         self.out, self.jsonl = out, jsonl
+        self.tags = tags or {}      # more keys for each JSON line
         self.pending = {}           # pid -> name of a call that blocked
         self.calls = 0
 
@@ -128,7 +129,7 @@ class Strace:
         tid = getattr(p, "tid", None)
         if self.jsonl:
             self.out.write(json.dumps({
-                "pid": p.pid, "tid": tid, "call": name,
+                **self.tags, "pid": p.pid, "tid": tid, "call": name,
                 "args": [a & 0xFFFFFFFF for a in args], "shown": shown,
                 "result": result, "errno": errno_name(result),
                 "outcome": outcome}) + "\n")

@@ -143,8 +143,9 @@ def races_of(report):
     return tuple(sorted({race_key(r, names) for r in found})), found
 
 
-def run_seed(scenario, seed):
-    """Run the scenario once under seed; return its Result."""
+def run_seed(scenario, seed, observers=()):
+    """Run the scenario once under seed, with observers attached too;
+    return its Result."""
     out = io.BytesIO()
     k = new_kernel(scenario.programs, memory=scenario.memory,
                    quantum=scenario.quantum, cpus=scenario.cpus, seed=seed,
@@ -152,6 +153,8 @@ def run_seed(scenario, seed):
                    console=Console(out, io.BytesIO()),
                    **detector_options(scenario))
     final = k.attach(FinalContents(k))
+    for o in observers:
+        k.attach(o)
     k.boot(scenario.boot)
     k.run()
     report = build_report(k)

@@ -86,3 +86,15 @@ def test_strace_refuses_to_write_over_a_program(ia32k, calls, tmp_path):
 def test_untraced_kernels_have_no_syscall_observer():
     k = new_kernel(Programs([ROOT / "userland" / "demo" / "family.c"]))
     assert k.hooks.syscall == ()
+
+
+def test_race_strace_traces_each_outcome(ia32k, tmp_path):
+    out = tmp_path / "race.jsonl"
+    cp = ia32k("race", str(ROOT / "userland" / "demo" / "race.c"),
+               "--seeds", "0..2", "--jobs", "1", "--strace", str(out))
+    outcomes = cp.stdout.count("  outcome ")
+    recs = [json.loads(ln) for ln in out.read_text().splitlines()]
+    assert outcomes >= 1
+    assert sorted({r["race_outcome"] for r in recs}) == \
+        list(range(1, outcomes + 1))
+    assert {r["call"] for r in recs} >= {"shm_create", "spawn", "exit"}
