@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 SPIN = "loop: jmp loop\n"
@@ -24,29 +26,33 @@ def where_lines(stderr):
     return [ln for ln in stderr.splitlines() if ln.startswith("ia32k:   pid")]
 
 
-def test_sigint_stops_a_spinning_program(tmp_path):
+@pytest.mark.parametrize("copies", [1, 2])
+def test_sigint_stops_spinning_programs(tmp_path, copies):
     prog = tmp_path / "spinner.s"
     prog.write_text(READY_SPIN)
     rep = tmp_path / "r.json"
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "tools.cli", "run", "--report",
-         str(rep), str(prog)], cwd=ROOT, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+         str(rep), *[str(prog)] * copies], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout.readline() == "ready\n"
+        for _ in range(copies):
+            assert proc.stdout.readline() == "ready\n"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "run stopped (interrupt)" in err
-    [line] = where_lines(err)
-    assert "pid 1 (spinner)" in line and ": jmp 0x" in line
+    lines = where_lines(err)
+    assert len(lines) == copies
+    for pid, line in enumerate(lines, 1):
+        assert f"pid {pid} (spinner)" in line and ": jmp 0x" in line
     r = json.loads(rep.read_text())
     assert r["ended_by"] == "interrupt"
-    assert [w["pid"] for w in r["stopped_at"]] == [1]
-    assert r["processes"][0]["status"] is None
+    assert [w["pid"] for w in r["stopped_at"]] == list(range(1, copies + 1))
+    assert all(p["status"] is None for p in r["processes"])
 
 
 def test_timeout_stops_every_process(ia32k, tmp_path):
