@@ -124,7 +124,8 @@ class Limits:
         self._rsock, self._wsock = socket.socketpair()
         self._wsock.setblocking(False)
         self._old = signal.signal(signal.SIGINT, self._on_sigint)
-        signal.set_wakeup_fd(self._wsock.fileno(), warn_on_full_buffer=False)
+        self._old_fd = signal.set_wakeup_fd(self._wsock.fileno(),
+                                            warn_on_full_buffer=False)
         threading.Thread(target=self._watch, daemon=True).start()
 
     def _on_sigint(self, *_):
@@ -136,9 +137,12 @@ class Limits:
         self.stop("interrupt")
 
     def _watch(self):
+        """Each byte is the number of a signal that came (any signal with
+        a Python handler writes one)."""
         try:
-            while self._rsock.recv(1):
-                self.stop("interrupt")
+            while byte := self._rsock.recv(1):
+                if byte[0] == signal.SIGINT:
+                    self.stop("interrupt")
         except OSError:
             pass
 
@@ -147,7 +151,7 @@ class Limits:
         if self._timer is not None:
             self._timer.cancel()
         if self._rsock is not None:
-            signal.set_wakeup_fd(-1)
+            signal.set_wakeup_fd(self._old_fd)
             signal.signal(signal.SIGINT, self._old)
             self._rsock.shutdown(socket.SHUT_RDWR)   # wakes _watch
             self._wsock.close()
