@@ -72,6 +72,14 @@ def show_bytes(data, n):
     return text + ("..." if n > SHOWN_BYTES else "")
 
 
+def _argument(name, value):
+    """One argument as text, by the handler's name for it: an address in
+    hex, a mode in octal, anything else a signed number."""
+    if name.endswith(POINTERS) or name == "?":
+        return f"{value:#x}"
+    return oct(value) if name == "mode" else str(s32(value))
+
+
 class Strace:
     """The observer: writes each call to out (a text stream)."""
 
@@ -97,16 +105,13 @@ class Strace:
     def arguments(self, p, num, name, args):
         """The arguments as text, one string each."""
         names = parameters(num) if num in SYSCALLS else ("?",) * 3
-        shown = [f"{a:#x}" if n.endswith(POINTERS) or n == "?" else
-                 str(s32(a)) for n, a in zip(names, args)]
+        shown = [_argument(n, a) for n, a in zip(names, args)]
         buf = INPUT_BUFFERS.get(name)
         if buf:
             n = min(args[buf[1]] & 0xFFFFFFFF, 4096)
             data = read_user(p, args[buf[0]], min(n, SHOWN_BYTES))
             if data is not None:
                 shown[buf[0]] = show_bytes(data, n)
-        if name == "shm_create" and len(shown) > 2:
-            shown[2] = oct(args[2])
         return shown
 
     def resumed(self, p, result):
