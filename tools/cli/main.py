@@ -51,7 +51,8 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-EXIT_CODES = f"""exit status:
+EXIT_CODES = f"""exit status (race: 0 when every seed had one outcome and
+no race was found, else 1; 2 and 70 as below):
   0    every process exited with status 0
   1    some process exited otherwise (or was killed: see stderr)
   2    a usage error: a bad option, or a program that does not build
