@@ -6,6 +6,7 @@ from emu.walk import FETCH, READ, WRITE, format_walk
 from kernel.mm.access import Intent, look
 from tools.debug.tlbview import tlb_text
 from tools.observe.ipcs import ipcs_text
+from tools.observe.legend import legend
 from tools.debug.stops import DebugError
 from tools.observe.maps import maps_text
 from tools.observe.ptdump import frame_map_text, page_table_text
@@ -105,6 +106,9 @@ class Monitor:
             raise DebugError(f"tlb: no cpu {index} (0-{ncpus - 1})")
         return tlb_text(self.k, index)
 
+    def legend(self):
+        return legend(self.k.vm.mode)
+
     def _cpu_of(self, pid):
         for i, pc in enumerate(self.k.sched.percpu):
             if pc.loaded is not None and pc.loaded.pid == pid:
@@ -142,6 +146,7 @@ MONITOR = {
     "ipcs": (Monitor.ipcs, 0, "ipcs"),
     "xp": (Monitor.xp, None, "xp ADDR [LEN]"),
     "tlb": (Monitor.tlb, None, "tlb [CPU]"),
+    "legend": (Monitor.legend, 0, "legend"),
 }
 MONITOR_HELP = """monitor commands:
   ps            every process: pid, parent, uid, name, state
@@ -159,5 +164,6 @@ MONITOR_HELP = """monitor commands:
   tlb [CPU]     what that CPU's TLB may hold (default: the CPU running
                 the current thread, else 0): the process loaded there, a
                 pending flush, its accessed pages, its translated code
+  legend        what the notation of maps, walks and pt means
   help          this text
 """

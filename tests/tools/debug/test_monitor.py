@@ -85,5 +85,12 @@ def test_help_lists_every_command():
         return dbg.monitor("help")
     text = at_first_stop(check)
     for cmd in ("walk [PID] VA [read|write|exec]", "xp ADDR [LEN]",
-                "tlb [CPU]", "help"):
+                "tlb [CPU]", "legend", "help"):
         assert cmd in text
+
+
+def test_legend_explains_the_flags():
+    def check(dbg, stop):
+        return dbg.monitor("legend")
+    text = at_first_stop(check)
+    assert "COW" in text and "bits 31-22 pick the PDE" in text
