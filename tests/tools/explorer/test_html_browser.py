@@ -95,6 +95,8 @@ def test_every_process_and_the_shared_frame_with_both_addresses(browser,
                                                     "#frame-info .owner")]
     assert owners == [f"pid 1 shm 1 @{0x40000000:#010x}",
                       f"pid 2 shm 1 @{0x60000000:#010x}"]
+    assert browser.find_elements(By.CSS_SELECTOR, "#lines path") == []
+    browser.find_element(By.ID, "show-lines").click()   # asked for
     assert len(browser.find_elements(By.CSS_SELECTOR, "#lines path")) == 2
 
 

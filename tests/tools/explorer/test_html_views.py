@@ -310,3 +310,24 @@ def test_comparing_across_a_fork_lists_the_cow_entries(browser, pages):
         assert r[2] == "flags changed"
         assert "COW" in r[4] and "COW" not in r[3]
     assert {r[0] for r in got} == {"1", "2"}
+
+
+def test_each_card_draws_its_address_space_as_a_strip(browser, pages):
+    """Regions from the tables at the selected event, high addresses at
+    the top, one band per region of one backing."""
+    open_page(browser, pages["shm", "32"][0])
+    strip = browser.execute_script(
+        "const s = document.querySelector('.card[data-pid=\"1\"] .strip');"
+        "return [...s.querySelectorAll('.band')].map(b =>"
+        " [b.title, b.getBoundingClientRect().top])")
+    titles = [t for t, _ in strip]
+    assert titles[0].startswith("the kernel half")
+    by = {t.split(":")[0]: top for t, top in strip}
+    assert set(by) == {"the kernel half", "image shmshare", "stack",
+                       "shm 1"}
+    assert by["the kernel half"] < by["stack"] < by["shm 1"] < \
+        by["image shmshare"]
+    browser.find_element(By.ID, "first").click()
+    assert browser.execute_script(
+        "return document.querySelectorAll('.card[data-pid=\"2\"] .band')"
+        ".length") == 1                          # not yet created
