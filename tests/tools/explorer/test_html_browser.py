@@ -17,7 +17,8 @@ from tools.explorer.page import EVENT_FIELDS, page_html
 from tools.explorer.browser import chromium, load
 
 from tests.conftest import ROOT
-README_PNG = ROOT / "docs" / "explorer.png"   # `make screenshot` refreshes it
+DOCS = ROOT / "docs"
+README_PNG = DOCS / "explorer.png"   # `make screenshot` refreshes it
 LOAD_BUDGET_S = 10               # generous: 2 cores shared by many jobs
 WALKS = ["1:0x40000000", "2:0x60000004", "2:0x60001000:write",
          "1:0x00400000:write", "2:0x00500000", "1:0xc0000000",
@@ -155,33 +156,24 @@ def test_stepping_the_timeline_changes_what_is_shown(browser, pages):
     assert text(browser, "event-now") != first[0]
 
 
+def shot_path(name, d):
+    """Where a picture for the docs goes: docs/NAME with IA32K_SCREENSHOT=1
+    (`make screenshot`), else the test's own directory d, so a test run
+    leaves the tree as it was."""
+    return DOCS / name if os.environ.get("IA32K_SCREENSHOT") else d / name
+
+
 def test_screenshot_for_the_readme(browser, pages):
-    """The README's picture: the demo at the child's exit, the shared
-    frame's lines drawn, and one walk in the translate box. Taken into the
-    test's own directory; with IA32K_SCREENSHOT=1 (`make screenshot`) it
-    replaces docs/explorer.png, so a test run leaves the tree as it was."""
+    """The docs' first picture: the page as it opens on the demo, the
+    shared frame walked from both processes, at the child's exit."""
     d, _ = pages
-    shot = README_PNG if os.environ.get("IA32K_SCREENSHOT") else \
-        d / "explorer.png"
+    shot = shot_path(README_PNG.name, d)
     open_page(browser, d / "shm.html")
-    Select(browser.find_element(By.ID, "tr-pid")).select_by_value("2")
-    box = browser.find_element(By.ID, "tr-va")
-    box.clear()
-    box.send_keys("0x60000004")
-    browser.find_element(By.ID, "tr-go").click()
-    assert "PA 0x" in text(browser, "walk-line")
+    assert "pid 2 @0x60000000" in text(browser, "sv-frame")
     browser.execute_script("window.scrollTo(0, 0)")
-    height = browser.execute_script(         # the page's own length
-        "return Math.ceil(document.querySelector('main')"
-        ".getBoundingClientRect().bottom)")
-    size = browser.get_window_size()
-    browser.set_window_size(size["width"], height + 140)   # + the frame
-    try:
-        shot.parent.mkdir(exist_ok=True)
-        assert browser.save_screenshot(str(shot))
-        assert shot.stat().st_size > 10_000
-    finally:
-        browser.set_window_size(size["width"], size["height"])
+    shot.parent.mkdir(exist_ok=True)
+    assert browser.find_element(By.ID, "shared-view").screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
 
 
 def after_frames(browser):

@@ -12,7 +12,8 @@ from selenium.webdriver.support.ui import Select
 
 from tools.explorer.browser import chromium, load
 from tests.tools.explorer.test_html_browser import (WALKS, after_frames,
-                                                    ia32k, walk_lines)
+                                                    ia32k, shot_path,
+                                                    walk_lines)
 
 HUGE = """#include "ia32k.h"
 
@@ -331,3 +332,19 @@ def test_each_card_draws_its_address_space_as_a_strip(browser, pages):
     assert browser.execute_script(
         "return document.querySelectorAll('.card[data-pid=\"2\"] .band')"
         ".length") == 1                          # not yet created
+
+
+def test_screenshots_for_the_docs(browser, pages, tmp_path):
+    """The PAE walk of the shared page and the comparison across the cow
+    demo's first fork, as docs/explorer.md shows them (`make screenshot`
+    writes them there)."""
+    open_page(browser, pages["shm", "pae"][0])
+    drawn_walk(browser, 2, 0x60000004, "read")
+    walk_png = shot_path("explorer-pae-walk.png", tmp_path)
+    assert browser.find_element(By.ID, "translate").screenshot(str(walk_png))
+    open_page(browser, pages["cow"][0])
+    browser.find_element(By.ID, "cmp-go").click()
+    diff_png = shot_path("explorer-diff.png", tmp_path)
+    assert browser.find_element(By.ID, "compare").screenshot(str(diff_png))
+    assert walk_png.stat().st_size > 10_000 and \
+        diff_png.stat().st_size > 10_000
