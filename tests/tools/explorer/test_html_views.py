@@ -348,3 +348,18 @@ def test_screenshots_for_the_docs(browser, pages, tmp_path):
     assert browser.find_element(By.ID, "compare").screenshot(str(diff_png))
     assert walk_png.stat().st_size > 10_000 and \
         diff_png.stat().st_size > 10_000
+
+
+def test_a_cards_entry_jumps_to_the_event_that_wrote_it(browser, pages):
+    """Opening on the shared frame opens each card at its entry; the
+    entry's link moves the timeline to the map or fault that wrote it."""
+    open_page(browser, pages["shm", "32"][0])
+    card = browser.find_element(By.CSS_SELECTOR, '.card[data-pid="1"]')
+    assert "maps 0x40000000" in card.find_element(By.CSS_SELECTOR,
+                                                  ".entry").text
+    jump = card.find_element(By.CSS_SELECTOR, ".entry .jump")
+    n = int(jump.text.split()[1])
+    jump.click()
+    assert text(browser, "position").startswith(f"event {n} of")
+    now = text(browser, "event-now")
+    assert now.startswith("fault pid 1") and "0x40000004" in now
