@@ -187,6 +187,25 @@ LOAD_MS = 3000                   # the aims are 1 s and 200 ms: generous
 FILTER_MS = 600                  # bounds for a loaded shared machine
 
 
+def overflowing(browser):
+    """Elements sticking out of their parent (one that does not scroll)."""
+    return browser.execute_script("""
+        const bad = [];
+        for (const e of document.querySelectorAll('main *')) {
+          const par = e.parentElement, r = e.getBoundingClientRect();
+          if (!r.width || !r.height) continue;
+          const st = getComputedStyle(par);
+          if (['auto', 'scroll', 'hidden'].includes(st.overflowX)) continue;
+          const pr = par.getBoundingClientRect();
+          if (r.right > pr.right + 1 || r.left < pr.left - 1)
+            bad.push(e.tagName + '.' + e.className + ' in ' + par.tagName +
+                     '.' + par.className + ': ' + r.right + ' > ' + pr.right);
+        }
+        if (document.documentElement.scrollWidth > innerWidth)
+          bad.push('the page scrolls sideways');
+        return bad.slice(0, 8);""")
+
+
 def test_256_processes_load_and_filter_within_budget(browser, tmp_path):
     page = tmp_path / "many.html"
     r = ia32k("run", "--html", page, "userland/tests/html_many.c")
@@ -201,6 +220,13 @@ def test_256_processes_load_and_filter_within_budget(browser, tmp_path):
     assert 0 < len(cards) < 256                 # a list, not 256 cards
     assert text(browser, "proc-count").startswith(
         "256 of 256 processes match")
+    size = browser.get_window_size()
+    browser.set_window_size(1280, size["height"])
+    try:
+        after_frames(browser)
+        assert overflowing(browser) == []       # the list fits 1,280 px
+    finally:
+        browser.set_window_size(size["width"], size["height"])
     browser.find_element(By.ID, "proc-filter").send_keys("256")
     after_frames(browser)
     [last] = browser.find_elements(By.CSS_SELECTOR, ".card")

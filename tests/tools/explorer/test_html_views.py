@@ -12,8 +12,8 @@ from selenium.webdriver.support.ui import Select
 
 from tools.explorer.browser import chromium, load
 from tests.tools.explorer.test_html_browser import (WALKS, after_frames,
-                                                    ia32k, shot_path,
-                                                    walk_lines)
+                                                    ia32k, overflowing,
+                                                    shot_path, walk_lines)
 
 HUGE = """#include "ia32k.h"
 
@@ -203,25 +203,6 @@ def test_every_flag_is_decoded(browser, pages, name):
     assert "flags ?" not in seen and "(?)" not in seen
     if name[1] == "pae":
         assert "NX" in seen
-
-
-def overflowing(browser):
-    """Elements sticking out of their parent (one that does not scroll)."""
-    return browser.execute_script("""
-        const bad = [];
-        for (const e of document.querySelectorAll('main *')) {
-          const par = e.parentElement, r = e.getBoundingClientRect();
-          if (!r.width || !r.height) continue;
-          const st = getComputedStyle(par);
-          if (['auto', 'scroll', 'hidden'].includes(st.overflowX)) continue;
-          const pr = par.getBoundingClientRect();
-          if (r.right > pr.right + 1 || r.left < pr.left - 1)
-            bad.push(e.tagName + '.' + e.className + ' in ' + par.tagName +
-                     '.' + par.className + ': ' + r.right + ' > ' + pr.right);
-        }
-        if (document.documentElement.scrollWidth > innerWidth)
-          bad.push('the page scrolls sideways');
-        return bad.slice(0, 8);""")
 
 
 @pytest.mark.parametrize("name", [("shm", "32"), ("shm", "pae"),
