@@ -6,9 +6,10 @@ kernel already computes and embeds it as JSON in tools/explorer/explorer.html:
   walk, fork), each with the walk emu.walk made, as a compact array; a
   fork record (the child's entry) is followed by the parent's entry for
   the same page as fork left it (marked copy-on-write where writable);
-- spawn (or fork) and exit events, and at each exit the process's page directory
-  and page tables exactly as they stood in RAM (present entries only,
-  contiguous runs merged), with its merged ranges (tools.observe.ptdump);
+- spawn (or fork) and exit events, and at each exit the process's page
+  directory and page tables exactly as they stood in RAM (present entries
+  only, contiguous runs merged), with its merged ranges
+  (tools.observe.ptdump);
 - what each process wrote, each piece with the event it followed;
 - the shared memory table (tools.observe.ipcs.describe) whenever it changed;
 - the paging mode (levels, bits per level), flag and error-code texts.
@@ -64,8 +65,9 @@ def paging_mode(pm):
         bits["NX"], pf["I"] = js_value(pm.nx), PF_I
     return {"name": "32-bit" if not wide else "PAE", "entry_bytes":
             pm.entry_size, "offset_bits": 12, "levels": levels,
-            "addr_mask": js_value(pm.addr_mask), "flag_mask": js_value(
-                FLAG_BITS & ~PTE_NX | pm.nx), "kernel_index": pm.index(0, KERNBASE),
+            "addr_mask": js_value(pm.addr_mask),
+            "flag_mask": js_value(FLAG_BITS & ~PTE_NX | pm.nx),
+            "kernel_index": pm.index(0, KERNBASE),
             "bits": bits, "pf": pf, "large": large}
 
 

@@ -349,4 +349,5 @@ def test_a_three_level_mode_renders_and_walks_from_its_data(browser,
         "PTE[5]@0x00022028=0x0000000000025007(P W U) → PA 0x00025123")
     assert lines[0x00600000] == (
         "CR3=0x00020000 → PDPTE[0]@0x00020000=0x0000000000021001(P) → "
-        "PDE[3]@0x00021018=0x0000000000000000(-) → #PF 0x4 (user, read, not present)")
+        "PDE[3]@0x00021018=0x0000000000000000(-) → "
+        "#PF 0x4 (user, read, not present)")

@@ -309,6 +309,9 @@ def test_each_card_draws_its_address_space_as_a_strip(browser, pages):
                        "shm 1"}
     assert by["the kernel half"] < by["stack"] < by["shm 1"] < \
         by["image shmshare"]
+    shm = next(t for t, _ in strip if t.startswith("shm 1"))
+    frame = text(browser, "sv-frame").split()[1]     # the shared frame
+    assert shm.endswith(f"frames within {frame}-{int(frame, 16) + 0xFFF:#010x}")
     browser.find_element(By.ID, "first").click()
     assert browser.execute_script(
         "return document.querySelectorAll('.card[data-pid=\"2\"] .band')"
