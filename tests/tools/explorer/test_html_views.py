@@ -347,3 +347,16 @@ def test_a_cards_entry_jumps_to_the_event_that_wrote_it(browser, pages):
     assert text(browser, "position").startswith(f"event {n} of")
     now = text(browser, "event-now")
     assert now.startswith("fault pid 1") and "0x40000004" in now
+
+
+def test_the_event_list_keeps_the_current_event_in_view(browser, pages):
+    open_page(browser, pages["cow"][0])
+    in_view = ("const box = document.getElementById('event-list')"
+               ".getBoundingClientRect(), r = document.querySelector("
+               "'#events tr.now').getBoundingClientRect();"
+               "return r.top >= box.top && r.bottom <= box.bottom")
+    for button in ("last", "first", "last"):
+        browser.find_element(By.ID, button).click()
+        assert browser.execute_script(in_view), button
+    assert browser.execute_script(
+        "return document.getElementById('event-list').scrollTop") > 0
