@@ -338,6 +338,7 @@ def test_a_cards_entry_jumps_to_the_event_that_wrote_it(browser, pages):
     """Opening on the shared frame opens each card at its entry; the
     entry's link moves the timeline to the map or fault that wrote it."""
     open_page(browser, pages["shm", "32"][0])
+    after_frames(browser)            # the cards on screen have drawn
     card = browser.find_element(By.CSS_SELECTOR, '.card[data-pid="1"]')
     assert "maps 0x40000000" in card.find_element(By.CSS_SELECTOR,
                                                   ".entry").text
@@ -360,3 +361,24 @@ def test_the_event_list_keeps_the_current_event_in_view(browser, pages):
         assert browser.execute_script(in_view), button
     assert browser.execute_script(
         "return document.getElementById('event-list').scrollTop") > 0
+
+
+def test_the_frames_entries_are_joined_to_it_in_a_band_of_their_own(
+        browser, pages):
+    """One line from each entry naming the selected frame to its cell,
+    drawn in the band between the list of entries and the frame map."""
+    open_page(browser, pages["shm", "32"][0])
+    got = browser.execute_script("""
+        const band = document.getElementById('frame-links'),
+              b = band.getBoundingClientRect(),
+              cv = document.getElementById('framemap').getBoundingClientRect(),
+              ends = [...band.querySelectorAll('path')].map(p =>
+                p.getAttribute('d').split(' ').pop().split(',').map(Number));
+        return {ends, cell: cv.left - b.left + (selFrame % FCOLS) * FCELL
+                + FCELL / 2, height: b.height, text: band.textContent,
+                chips: document.querySelectorAll('#frame-info .owner').length,
+                below: cv.top >= b.bottom - 1}""")
+    assert got["chips"] == len(got["ends"]) == 2
+    assert all(x == got["cell"] and y == got["height"]
+               for x, y in got["ends"])
+    assert got["text"] == "" and got["below"]
