@@ -38,7 +38,7 @@ run: $(STAMP)
 
 # The picture of the --html page in docs/explorer.md, taken by its browser test.
 screenshot: $(STAMP)
-	IA32K_SCREENSHOT=1 $(BIN)/python -m pytest tests/tools/explorer/test_html_browser.py -k screenshot
+	IA32K_SCREENSHOT=1 $(BIN)/python -m pytest tests/tools/explorer/test_html_browser.py tests/tools/explorer/test_html_views.py -k screenshot
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

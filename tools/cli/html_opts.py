@@ -12,9 +12,11 @@ def add_options(ap):
     ap.add_argument("--html", metavar="FILE",
                     help="write a page-table explorer of the run to FILE "
                          "('-': stdout): "
-                         "one HTML page (open it in any browser) with every "
-                         "process's page tables, the frames they share, a "
-                         "translate box and a timeline of page walks")
+                         "one HTML page (open it in any browser) that draws "
+                         "the page walk of any address, the walks of two "
+                         "processes ending in the frame they share, every "
+                         "process's page tables, a searchable timeline of "
+                         "page walks and what changed between two moments")
 
 
 def check_output(args, usage_error):

@@ -3,10 +3,14 @@
 An Explorer is a kernel observer and a trace sink. It collects what the
 kernel already computes and embeds it as JSON in tools/explorer/explorer.html:
 - every trace Record (tools.observe.trace: map, unmap, fault with its outcome,
-  walk), each with the walk emu.walk made, as a compact array;
-- spawn and exit events, and at each exit the process's page directory
-  and page tables exactly as they stood in RAM (present entries only,
-  contiguous runs merged), with its merged ranges (tools.observe.ptdump);
+  walk, fork), each with the walk emu.walk made, as a compact array; a
+  fork record (the child's entry) is followed by the parent's entry for
+  the same page as fork left it (marked copy-on-write where writable);
+- spawn (or fork) and exit events, and at each exit the process's page
+  directory and page tables exactly as they stood in RAM (present entries
+  only, contiguous runs merged), with its merged ranges
+  (tools.observe.ptdump);
+- what each process wrote, each piece with the event it followed;
 - the shared memory table (tools.observe.ipcs.describe) whenever it changed;
 - the paging mode (levels, bits per level), flag and error-code texts.
 The page replays recorded entry values; it decodes nothing itself.
@@ -20,8 +24,8 @@ from pathlib import Path
 
 from emu.walk import error_text
 from emu.x86 import (PAE_ADDR, PAGE_SIZE, PDE_LARGE_ADDR,
-                     PDE_LARGE_HIGH, PF_I, PF_P, PF_RSVD, PF_U, PF_W, PTE_P,
-                     PTE_PS, PTE_U, PTE_W, pte_flags_str)
+                     PDE_LARGE_HIGH, PF_I, PF_P, PF_RSVD, PF_U, PF_W, PTE_COW,
+                     PTE_NX, PTE_P, PTE_PS, PTE_U, PTE_W, pte_flags_str)
 from tools.observe import ptdump
 from tools.observe.ipcs import describe
 from kernel.memlayout import KERNBASE
@@ -33,7 +37,7 @@ EVENT_FIELDS = ("kind", "pid", "va", "access", "levels", "pa", "error_code",
                 "outcome", "backing", "eip", "resolved", "cr3", "refs")
 OUTPUT_LIMIT = 8192              # bytes of console output kept per process
 KERNEL_PDX = ptdump.KERNEL_PDX
-FLAG_BITS = 0x1FF                # the bits pte_flags_str decodes
+FLAG_BITS = 0x1FF | PTE_COW | PTE_NX   # the bits pte_flags_str decodes
 
 
 def paging_mode(pm):
@@ -61,8 +65,9 @@ def paging_mode(pm):
         bits["NX"], pf["I"] = js_value(pm.nx), PF_I
     return {"name": "32-bit" if not wide else "PAE", "entry_bytes":
             pm.entry_size, "offset_bits": 12, "levels": levels,
-            "addr_mask": js_value(pm.addr_mask), "flag_mask": js_value(
-                FLAG_BITS | pm.nx), "kernel_index": pm.index(0, KERNBASE),
+            "addr_mask": js_value(pm.addr_mask),
+            "flag_mask": js_value(FLAG_BITS & ~PTE_NX | pm.nx),
+            "kernel_index": pm.index(0, KERNBASE),
             "bits": bits, "pf": pf, "large": large}
 
 
@@ -84,14 +89,23 @@ class Tee:
     """What the console showed: what each process wrote, and the kernel's
     messages (an observer of the output and message events)."""
 
-    def __init__(self):
+    def __init__(self, events=()):
         self.output = {}             # pid -> bytearray (bounded)
+        self.pieces = {}             # pid -> [[event index, bytes]...]
+        self.events = events         # the timeline the pieces follow
         self.messages = []
 
     def on_output(self, p, fd, data):
         if p is not None:
             buf = self.output.setdefault(p.pid, bytearray())
-            buf += data[:max(0, OUTPUT_LIMIT - len(buf))]
+            kept = data[:max(0, OUTPUT_LIMIT - len(buf))]
+            buf += kept
+            pieces = self.pieces.setdefault(p.pid, [])
+            at = len(self.events) - 1
+            if pieces and pieces[-1][0] == at:
+                pieces[-1][1] += kept
+            elif kept:
+                pieces.append([at, bytearray(kept)])
 
     def on_message(self, text):
         self.messages.append(text)
@@ -109,6 +123,7 @@ class Explorer:
         self.flags = {}              # "PDE"/"PTE" -> {flag bits: text}
         self.segments, self._last_shm, self._last_key = [], None, []
         self.kernel = None           # the kernel half, from the first exit
+        self.forked = set()          # pids whose entries fork wrote
 
     def attach(self, k):
         """Observe kernel k: its events and console. Pass record() as a
@@ -117,7 +132,7 @@ class Explorer:
         if self.mode is None:
             self.mode = paging_mode(k.vm.mode)
         k.attach(self)
-        self.console = k.attach(Tee())
+        self.console = k.attach(Tee(self.events))
         return self
 
     # -- interning -----------------------------------------------------
@@ -160,8 +175,23 @@ class Explorer:
             rec.error_code if rec.event == "fault" else w.error_code,
             rec.outcome or None, self.backing(rec.backing), rec.eip,
             self.levels(res) if res is not None else None, w.cr3, rec.refs])
+        if rec.event == "fork":
+            self.fork_parent(rec)
         if self._shm_key() != self._last_key:
             self.note_segments()
+
+    def fork_parent(self, rec):
+        """After fork's record of the child's entry for a page: the parent's
+        entry for it (the process in the fork call), as fork left it."""
+        self.forked.add(rec.pid)
+        parent = self.k.current
+        if parent is None or parent.aspace is None or parent.pid == rec.pid:
+            return
+        w = parent.aspace.walk(rec.walk.va)
+        self.events.append([
+            "fork", parent.pid, w.va, w.access, self.levels(w), w.pa,
+            w.error_code, "parent", self.backing(rec.backing), None, None,
+            w.cr3, None])
 
     # -- kernel events ------------------------------------------------
     def on_spawn(self, parent, child):
@@ -171,7 +201,8 @@ class Explorer:
             "parent": child.parent, "cr3": child.aspace.pd,
             "spawn_event": len(self.events), "exit_event": None,
             "status": None, "fault": None, "tables": None, "ranges": []}
-        self._event("spawn", child.pid)
+        self._event("fork" if child.pid in self.forked else "spawn",
+                    child.pid)
 
     def on_exit(self, p):
         """p is exiting, its memory still mapped: its tables as they are."""
@@ -282,6 +313,9 @@ class Explorer:
         for pid, info in self.procs.items():
             raw = out.output.get(pid, b"") if out else b""
             info["output"] = bytes(raw).decode("utf-8", "replace")
+            info["output_at"] = [[at, bytes(b).decode("utf-8", "replace")]
+                                 for at, b in (out.pieces.get(pid, [])
+                                               if out else [])]
         self.entry("PDE", 0)
         self.entry("PTE", 0)
         return {"title": self.title, "mode": self.mode,

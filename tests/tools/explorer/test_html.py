@@ -10,7 +10,8 @@ import re
 import pytest
 
 from emu import walk as mmu
-from emu.x86 import PAGE_SIZE, PAGING_32, PTE_A, PTE_D
+from emu.x86 import (PAGE_SIZE, PAGING_32, PTE_A, PTE_COW, PTE_D,
+                     pte_flags_str)
 from tools.explorer.page import (EVENT_FIELDS, Explorer, embed_json, js_value,
                                  page_html)
 from kernel.kernel import Console, Kernel
@@ -296,3 +297,65 @@ def test_the_page_reads_the_pae_mode_from_the_kernel():
     assert mode["entry_bytes"] == 8 and mode["kernel_index"] == 3
     assert int(mode["bits"]["NX"], 16) == x86.PTE_NX
     assert mode["pf"]["I"] == x86.PF_I
+
+
+@pytest.fixture(scope="module")
+def cow():
+    return explore(["cow"])
+
+
+def test_a_forked_child_is_named_fork_and_its_parents_entries_follow(cow):
+    """Each fork record (the child's entry) is followed by the parent's
+    entry for the same page, read from the parent's tables: the same
+    frame, copy-on-write on both sides where the page was writable."""
+    _, data, recs = cow
+    ev = data["events"]
+    starts = [(e[F["kind"]], e[F["pid"]]) for e in ev
+              if e[F["va"]] is None and e[F["kind"]] != "exit"]
+    assert starts == [("spawn", 1), ("fork", 2), ("fork", 3)]
+    children = [i for i, e in enumerate(ev) if e[F["kind"]] == "fork"
+                and e[F["va"]] is not None and e[F["outcome"]] is None]
+    assert len(children) == len([r for r in recs if r["event"] == "fork"])
+    for i in children:
+        child, parent = ev[i], ev[i + 1]
+        assert parent[F["outcome"]] == "parent" and parent[F["pid"]] == 1
+        assert parent[F["va"]] == child[F["va"]]
+        c, p = child[F["levels"]][-1][2], parent[F["levels"]][-1][2]
+        assert c & ~0xFFF == p & ~0xFFF and c & PTE_COW == p & PTE_COW
+    assert any(ev[i][F["levels"]][-1][2] & PTE_COW for i in children)
+
+
+def test_output_is_kept_with_the_event_it_followed(cow):
+    _, data, _ = cow
+    for p in data["processes"]:
+        pieces = p["output_at"]
+        assert "".join(text for _, text in pieces) == p["output"] != ""
+        ats = [at for at, _ in pieces]
+        assert ats == sorted(ats) and len(set(ats)) == len(ats)
+        first = next(i for i, e in enumerate(data["events"])
+                     if e[F["pid"]] == p["pid"])
+        assert first <= ats[0] and ats[-1] < p["exit_event"]
+
+
+def test_every_entry_has_its_flags_under_its_own_bits():
+    """Under PAE the flag texts are keyed by every bit pte_flags_str
+    decodes, NX and the copy-on-write mark included: the page finds each
+    entry's text by value & flag_mask."""
+    k = Kernel(Programs(), console=Console(io.BytesIO(), io.BytesIO()),
+               paging="pae")
+    ex = Explorer("pae").attach(k)
+    Tracer(io.BytesIO(), "jsonl", sinks=[ex.record]).attach(k)
+    k.boot(["cow"])
+    k.run()
+    data = json.loads(json.dumps(ex.data()))
+    mask = int(data["mode"]["flag_mask"], 16)
+    names = [lv["name"] for lv in data["mode"]["levels"]]
+    seen = set()
+    for e in data["events"]:
+        for levels in (e[F["levels"]], e[F["resolved"]]):
+            for n, (_, _, v) in enumerate(levels or ()):
+                v = int(v, 16) if isinstance(v, str) else v
+                text = data["flags"][names[n]][str(v & mask)]
+                assert text == pte_flags_str(v, pte=names[n] == "PTE")
+                seen.update(text.split())
+    assert {"NX", "COW"} <= seen
