@@ -1,0 +1,48 @@
+"""Collect the programs with expectation headers under some paths, one Case
+per program and mode, and run them (in parallel with jobs > 1)."""
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tools.testrun.header import COMMENT, Expect, HeaderError, parse_header
+from tools.testrun.runner import DEFAULT_TIMEOUT, Case, Outcome, run_case
+
+DEFAULT_MODES = ("32",)
+SKIP_DIRS = {".build", ".git", ".venv", "__pycache__", "node_modules"}
+
+
+def program_files(paths):
+    """Every .s/.asm/.c file named by paths (directories recursively, in
+    name order); files named directly are kept whatever their kind."""
+    for p in map(Path, paths):
+        if p.is_dir():
+            yield from sorted(
+                f for f in p.rglob("*") if f.suffix in COMMENT and f.is_file()
+                and not SKIP_DIRS & set(f.relative_to(p).parts))
+        else:
+            yield p
+
+
+def collect(paths, modes=DEFAULT_MODES):
+    """(cases, broken): a Case per header-carrying program and mode (its
+    own modes, else modes), and an Outcome for each file whose header is
+    malformed, or that was named directly and has none."""
+    cases, broken = [], []
+    for f in program_files(paths):
+        try:
+            expect = parse_header(f)
+            if expect is None and Path(f) in map(Path, paths):
+                raise HeaderError(f"{f}: no `expect:` line in its first "
+                                  "comment block")
+        except (HeaderError, OSError) as e:
+            broken.append(Outcome(Case(Expect(Path(f)), "header"), [str(e)]))
+            continue
+        if expect:
+            cases += [Case(expect, m) for m in expect.modes or modes]
+    return cases, broken
+
+
+def run_all(cases, jobs=1, timeout=DEFAULT_TIMEOUT):
+    """The Outcome of every case, in the order of cases, jobs at a time."""
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        yield from pool.map(lambda c: run_case(c, timeout), cases)
