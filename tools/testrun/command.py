@@ -6,7 +6,7 @@ import sys
 import time
 
 from tools.testrun.junit import write_junit
-from tools.testrun.header import check_mode
+from tools.testrun.header import split_modes
 from tools.testrun.runner import DEFAULT_TIMEOUT
 from tools.testrun.suite import DEFAULT_MODES, collect, run_all
 
@@ -24,11 +24,12 @@ def add_parser(sub):
     p.add_argument("paths", nargs="*", default=["."], metavar="PATH",
                    help="program files or directories searched recursively "
                    "(default: the current directory)")
-    p.add_argument("--modes", nargs="+", default=list(DEFAULT_MODES),
-                   metavar="MODE",
+    p.add_argument("--modes", default=",".join(DEFAULT_MODES),
+                   metavar="MODE,...",
                    help="run each program without its own `expect: modes` "
                    "line once in each MODE: 32, pae, cpus=N, seed=S, check, "
-                   "races, or several joined by + (pae+cpus=2); default 32")
+                   "races, or several joined by + (--modes 32,pae+cpus=2 "
+                   "is two runs); default 32")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    metavar="N", help="runs at once, each its own process "
                    "(default: every core); results and their order are the "
@@ -48,11 +49,10 @@ def check_options(args, usage_error):
         raise usage_error("--jobs must be at least 1")
     if args.timeout <= 0:
         raise usage_error("--timeout must be positive")
-    for m in args.modes:
-        try:
-            check_mode(m)
-        except ValueError as e:
-            raise usage_error(f"--modes: {e}") from None
+    try:
+        args.modes = split_modes(args.modes)
+    except ValueError as e:
+        raise usage_error(f"--modes: {e}") from None
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         raise usage_error(f"{missing[0]}: no such file or directory")

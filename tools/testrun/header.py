@@ -131,9 +131,16 @@ def parse_options(expect, rest):
 
 
 def parse_modes(expect, rest):
-    if not rest.split():
+    expect.modes = split_modes(rest)
+
+
+def split_modes(text):
+    """The modes in text, separated by commas or spaces; ValueError for an
+    unknown one or none."""
+    modes = [check_mode(m) for m in re.split(r"[,\s]+", text) if m]
+    if not modes:
         raise ValueError("expected at least one mode")
-    expect.modes = [check_mode(m) for m in rest.split()]
+    return modes
 
 
 def check_mode(mode):
