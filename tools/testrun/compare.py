@@ -3,6 +3,8 @@ failure texts (empty when the run is as expected)."""
 
 import difflib
 
+from tools.testrun.header import ABSENT
+
 RUN_OK = (0, 1)          # `ia32k run`: every process ended (0: all with 0)
 
 
@@ -27,14 +29,19 @@ def status_failures(expect, procs):
     want = expect.statuses(sorted(set(procs) | set(expect.exit or ())))
     bad = [f"pid {pid}: expected {s}, got {got(procs.get(pid))}"
            for pid, s in want.items()
-           if s is not None and (procs.get(pid) or {}).get("status") != s]
+           if s is not None and s != ended(procs.get(pid))]
     return ["exit statuses differ:\n" + indent("\n".join(bad))] if bad else []
+
+
+def ended(proc):
+    """A process's status, or ABSENT when there is no such process."""
+    return ABSENT if proc is None else proc["status"]
 
 
 def got(proc):
     """A process's status with why it ended, for a failure text."""
     if proc is None:
-        return "no such process"
+        return ABSENT
     fault = proc.get("fault")
     if not fault:
         return str(proc["status"])

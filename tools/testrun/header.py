@@ -9,6 +9,7 @@ COMMENT = {".s": "#", ".asm": "#", ".c": "//"}
 PAGING = ("32", "pae")
 FLAGS = {"check": ["--check"], "races": ["--races"]}
 VALUED = {"cpus": "--cpus", "seed": "--seed"}
+ABSENT = "no such process"
 
 
 class HeaderError(Exception):
@@ -18,7 +19,8 @@ class HeaderError(Exception):
 @dataclass
 class Expect:
     """What a program should do: statuses by pid (None: every process
-    exits 0 unless a fault line names it), stdout lines (None: unchecked),
+    exits 0 unless a fault line names it; exit_listed: given as a list of
+    pids 1..N, so no other pid may exist), stdout lines (None: unchecked),
     faults as {pid: (vector, error_code or None)}, the programs booted after
     it, extra `ia32k run` options, and its modes (None: the runner's)."""
     path: Path
@@ -28,11 +30,14 @@ class Expect:
     with_programs: list = field(default_factory=list)
     options: list = field(default_factory=list)
     modes: list = None
+    exit_listed: bool = False
 
     def statuses(self, pids):
-        """The status each of pids must end with (None: not checked)."""
+        """The status each of pids must end with (None: not checked;
+        ABSENT: the pid must not exist, past the list of `exit 0 0`)."""
         if self.exit is not None:
-            return {pid: self.exit.get(pid) for pid in pids}
+            other = ABSENT if self.exit_listed else None
+            return {pid: self.exit.get(pid, other) for pid in pids}
         return {pid: 256 + self.faults[pid][0] if pid in self.faults else 0
                 for pid in pids}
 
@@ -99,6 +104,7 @@ def parse_exit(expect, rest):
     else:
         expect.exit = {pid: number(w, "status")
                        for pid, w in enumerate(words, 1)}
+        expect.exit_listed = True
 
 
 def parse_stdout(expect, rest):

@@ -27,7 +27,11 @@ def test_every_line_kind(tmp_path):
 
 
 def test_exit_by_pid_and_defaults(tmp_path):
-    assert header(tmp_path, "# expect: exit 1=0 3=-35\n").exit == {1: 0, 3: -35}
+    e = header(tmp_path, "# expect: exit 1=0 3=-35\n")
+    assert e.exit == {1: 0, 3: -35}
+    assert e.statuses([1, 2, 3]) == {1: 0, 2: None, 3: -35}
+    e = header(tmp_path, "# expect: exit 0 7\n")
+    assert e.statuses([1, 2, 3]) == {1: 0, 2: 7, 3: "no such process"}
     e = header(tmp_path, "# expect: fault 2 13\n")
     assert e.exit is None and e.modes is None and e.stdout is None
     assert e.statuses([1, 2, 3]) == {1: 0, 2: 269, 3: 0}
