@@ -1,6 +1,7 @@
 """Collect the programs with expectation headers under some paths, one Case
 per program and mode, and run them (in parallel with jobs > 1)."""
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -8,19 +9,25 @@ from tools.testrun.header import COMMENT, Expect, HeaderError, parse_header
 from tools.testrun.runner import DEFAULT_TIMEOUT, Case, Outcome, run_case
 
 DEFAULT_MODES = ("32",)
-SKIP_DIRS = {".build", ".git", ".venv", "__pycache__", "node_modules"}
+SKIP_DIRS = {"__pycache__", "node_modules", "site"}
 
 
 def program_files(paths):
     """Every .s/.asm/.c file named by paths (directories recursively, in
-    name order); files named directly are kept whatever their kind."""
+    name order, hidden and build directories left out); files named
+    directly are kept whatever their kind."""
     for p in map(Path, paths):
         if p.is_dir():
-            yield from sorted(
-                f for f in p.rglob("*") if f.suffix in COMMENT and f.is_file()
-                and not SKIP_DIRS & set(f.relative_to(p).parts))
+            yield from sorted(sources_under(p))
         else:
             yield p
+
+
+def sources_under(top):
+    for d, dirs, files in os.walk(top):
+        dirs[:] = [n for n in dirs
+                   if not n.startswith(".") and n not in SKIP_DIRS]
+        yield from (Path(d) / f for f in files if Path(f).suffix in COMMENT)
 
 
 def collect(paths, modes=DEFAULT_MODES):

@@ -47,11 +47,13 @@ def test_pass_and_fail_with_diff(tmp_path, capsys):
     program(tmp_path, "bad.s", HELLO, "# expect: stdout hi\n"
             "# expect: stdout yes\n# expect: exit 0", status=3)
     program(tmp_path, "plain.s", HELLO)          # no header: not collected
+    (tmp_path / ".hidden").mkdir()              # hidden: not searched
+    program(tmp_path / ".hidden", "h.s", HELLO, "# expect: exit 99")
     status, out = ia32k_test(capsys, tmp_path)
     assert status == 1
     assert f"PASS {tmp_path / 'good.s'} [32]" in out
     assert f"FAIL {tmp_path / 'bad.s'} [32]" in out
-    assert "plain.s" not in out
+    assert "plain.s" not in out and "h.s" not in out
     assert "pid 1: expected 0, got 3" in out
     assert "-yes\n" in out.replace("  ", "") and "+yo" in out
     assert "1 passed, 1 failed" in out
