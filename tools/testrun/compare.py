@@ -11,9 +11,13 @@ RUN_OK = (0, 1)          # `ia32k run`: every process ended (0: all with 0)
 def failures(case, returncode, report, stdout, stderr):
     """The failure texts of case's run: `ia32k run` exit status returncode,
     its JSON report (None if it wrote none), its stdout and stderr."""
-    if returncode not in RUN_OK or report is None:
-        return [f"`ia32k run` exited {returncode} (a usage or build error, "
-                "or a kernel panic):\n" + indent(stderr.strip() or "(no output)")]
+    if report is None:
+        return [f"`ia32k run` exited {returncode} without a report (a usage "
+                "or build error, or a kernel panic):\n" + indent(
+                    stderr.strip() or "(no output)")]
+    if returncode not in RUN_OK:
+        return [f"`ia32k run` exited {returncode}:\n" + indent(
+            stderr.strip() or "(no output)")]
     procs = {p["pid"]: p for p in report["processes"]}
     found = status_failures(case.expect, procs)
     found += fault_failures(case.expect, procs)
@@ -81,8 +85,14 @@ def stdout_failures(expect, stdout):
 
 
 def race_lines(stderr):
-    return "\n".join(ln for ln in stderr.splitlines() if "race" in ln) \
-        or stderr.strip()
+    """The race reports in stderr: each `data race` line and the indented
+    lines under it (the two accesses)."""
+    kept, inside = [], False
+    for line in stderr.splitlines():
+        inside = "data race" in line or inside and line.startswith(" ")
+        if inside:
+            kept.append(line)
+    return "\n".join(kept) or stderr.strip()
 
 
 def indent(text):

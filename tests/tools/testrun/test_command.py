@@ -134,3 +134,30 @@ def test_usage_errors(tmp_path, capsys):
     assert main(["test", str(tmp_path / "gone")]) == 2
     assert main(["test", str(tmp_path)]) == 1       # nothing to run
     assert "no program with an `expect:` header" in capsys.readouterr().err
+
+
+RACY = """// expect: with racy
+// expect: modes cpus=2+seed=1 races+cpus=2+seed=1
+#include "ia32k.h"
+
+int main(int arg)
+{
+    int id = shm_create(77, 4096, 0666);
+    if (id < 0)
+        id = shm_lookup(77);
+    volatile int *p = (int *)shm_attach(id, 0, 0);
+    for (int i = 0; i < 100; i++)
+        p[0]++;
+    return 0;
+}
+"""
+
+
+def test_races_mode_fails_on_a_reported_race(tmp_path, capsys):
+    (tmp_path / "racy.c").write_text(RACY)
+    status, out = ia32k_test(capsys, tmp_path)
+    assert f"PASS {tmp_path / 'racy.c'} [cpus=2+seed=1]" in out
+    assert f"FAIL {tmp_path / 'racy.c'} [races+cpus=2+seed=1]" in out
+    assert "data race(s) reported" in out
+    assert "by pid 2 (racy) on cpu 1" in out and "[racy.c:12]" in out
+    assert status == 1
