@@ -6,6 +6,7 @@ import difflib
 from tools.testrun.header import ABSENT
 
 RUN_OK = (0, 1)          # `ia32k run`: every process ended (0: all with 0)
+STDERR_LINES = 20
 
 
 def failures(case, returncode, report, stdout, stderr):
@@ -22,6 +23,8 @@ def failures(case, returncode, report, stdout, stderr):
     found = status_failures(case.expect, procs)
     found += fault_failures(case.expect, procs)
     found += stdout_failures(case.expect, stdout)
+    if found and stderr.strip():
+        found.append(stderr_tail(stderr))
     if "races" in case.mode.split("+") and report.get("races"):
         found.append(f"{len(report['races'])} data race(s) reported:\n"
                      + indent(race_lines(stderr)))
@@ -82,6 +85,14 @@ def stdout_failures(expect, stdout):
                                 "expected stdout", "actual stdout",
                                 lineterm="")
     return ["stdout differs:\n" + indent("\n".join(diff))]
+
+
+def stderr_tail(stderr, lines=STDERR_LINES):
+    """The last lines of stderr (the kernel's messages, a failed CHECK),
+    which often say why a run went wrong."""
+    tail = stderr.strip().splitlines()
+    more = f" (last {lines} of {len(tail)} lines)" if len(tail) > lines else ""
+    return f"stderr{more}:\n" + indent("\n".join(tail[-lines:]))
 
 
 def race_lines(stderr):

@@ -70,6 +70,7 @@ def test_modes_reach_the_run(tmp_path, capsys):
     assert f"PASS {tmp_path / 'x.s'} [32]" in out
     assert f"FAIL {tmp_path / 'x.s'} [pae]" in out
     assert "pid 1: expected 0, got 270 (fault vector 14" in out
+    assert "stderr:\n      ia32k: pid 1 (x) killed: page fault" in out
     assert len(re.findall(r"^(PASS|FAIL) ", out, re.M)) == 4
     assert status == 1
 
