@@ -14,6 +14,7 @@ from pathlib import Path
 from tools import ROOT
 from tools.testrun.compare import failures
 from tools.testrun.header import COMMENT, mode_options
+from tools.toolchain.programs import userland_programs
 
 DEFAULT_TIMEOUT = 120
 
@@ -49,11 +50,12 @@ class Outcome:
 
 def with_path(base, name):
     """A `with` program: a file next to the test (its name, or its name
-    plus .s/.asm/.c), else the name as given (a userland/ program)."""
+    plus .s/.asm/.c), else the userland/ program of that name, else the
+    name as given (for `ia32k run` to refuse)."""
     for cand in [name] + [name + s for s in COMMENT]:
         if (base / cand).is_file():
             return cand
-    return name
+    return str(userland_programs().get(name, name))
 
 
 def command(case, report):

@@ -84,12 +84,15 @@ def test_with_and_options(tmp_path, capsys):
             status=0)
     program(tmp_path, "d.s", HELLO, "# expect: with b\n# expect: exit 1=0",
             status=0)
+    program(tmp_path, "e.s", HELLO, "# expect: with codeb\n"
+            "# expect: exit 0 0x42\n# expect: stdout hi\\nyo\\nB!")
     status, out = ia32k_test(capsys, tmp_path)
     assert f"PASS {tmp_path / 'a.s'} [32]" in out
     assert f"FAIL {tmp_path / 'm.s'} [32]" in out and "--memory 5M" in out
     assert f"FAIL {tmp_path / 'c.s'} [32]" in out
     assert "pid 2: expected no such process, got 7" in out
     assert f"PASS {tmp_path / 'd.s'} [32]" in out
+    assert f"PASS {tmp_path / 'e.s'} [32]" in out      # userland/tests
     assert status == 1
 
 
