@@ -56,6 +56,10 @@ def check_options(args, usage_error):
     missing = [p for p in args.paths if not os.path.exists(p)]
     if missing:
         raise usage_error(f"{missing[0]}: no such file or directory")
+    where = os.path.dirname(args.junit_xml or "-") or "."
+    if args.junit_xml not in (None, "-") and not os.path.isdir(where):
+        raise usage_error(f"--junit-xml {args.junit_xml}: no directory "
+                          f"{where}")
 
 
 def cmd_test(args, usage_error):

@@ -54,6 +54,9 @@ class ProgramItem(pytest.Item):
 
     def runtest(self):
         outcome = run_case(self.case)
+        for name in ("stdout", "stderr"):
+            if getattr(outcome, name):
+                self.add_report_section("call", name, getattr(outcome, name))
         if not outcome.passed:
             raise ProgramFailure("\n".join(outcome.failures))
 

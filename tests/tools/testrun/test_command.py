@@ -136,6 +136,8 @@ def test_usage_errors(tmp_path, capsys):
     assert main(["test", "--modes", "64", str(tmp_path)]) == 2
     assert main(["test", "--jobs", "0", str(tmp_path)]) == 2
     assert main(["test", str(tmp_path / "gone")]) == 2
+    assert main(["test", "--junit-xml", str(tmp_path / "no" / "r.xml"),
+                 str(tmp_path)]) == 2
     assert main(["test", str(tmp_path)]) == 1       # nothing to run
     assert "no program with an `expect:` header" in capsys.readouterr().err
 

@@ -11,7 +11,17 @@ from tools.testrun.suite import collect
 
 GOOD = "# expect: exit 5\n# expect: modes 32 pae\nmov ebx, 5\n" \
        "mov eax, SYS_EXIT\nint 0x80\n"
-BAD = "# expect: stdout hello\nmov ebx, 0\nmov eax, SYS_EXIT\nint 0x80\n"
+BAD = """# expect: stdout hello
+    mov eax, SYS_WRITE
+    mov ebx, 1
+    lea ecx, [msg]
+    mov edx, 4
+    int 0x80
+    mov ebx, 0
+    mov eax, SYS_EXIT
+    int 0x80
+msg: .ascii "bye\\n"
+"""
 PLUGIN = "tools.testrun.pytest_plugin"
 
 
@@ -38,7 +48,9 @@ def test_collects_each_mode_and_shows_the_diff(tmp_path):
     assert status == 1, out
     assert "good.s::32 PASSED" in out and "good.s::pae PASSED" in out
     assert "bad.s::32 FAILED" in out
-    assert "stdout differs" in out and "-hello" in out
+    assert "stdout differs" in out and "-hello" in out and "+bye" in out
+    assert "Captured stdout call" in out             # bye
+    assert "Captured stderr call" not in out         # nothing there
     assert "plain.s" not in out and "lib.c" not in out
     assert "1 failed, 2 passed" in out
 
