@@ -2,6 +2,7 @@
 block (`#` in assembly, `//` in C), parsed into an Expect."""
 
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -133,7 +134,9 @@ def parse_with(expect, rest):
 
 
 def parse_options(expect, rest):
-    expect.options += rest.split()
+    """More `ia32k run` options, split as a shell would (quotes kept
+    together)."""
+    expect.options += shlex.split(rest)
 
 
 def parse_modes(expect, rest):

@@ -17,6 +17,21 @@ HELLO = """{header}
     int 0x80
 msg: .ascii "hi\\nyo\\n"
 """
+SPAWN_B = """{header}
+    mov eax, SYS_SPAWN
+    lea ebx, [name]
+    mov ecx, 1
+    mov edx, 0
+    int 0x80
+    mov ebx, eax
+    mov ecx, 0
+    mov eax, SYS_WAIT
+    int 0x80
+    mov ebx, 0
+    mov eax, SYS_EXIT
+    int 0x80
+name: .ascii "b"
+"""
 # a `ret` written on the stack and called: runs under --paging 32, and
 # under pae is an instruction fetch from a no-execute page
 STACK_EXEC = """{header}
@@ -86,6 +101,8 @@ def test_with_and_options(tmp_path, capsys):
             status=0)
     program(tmp_path, "e.s", HELLO, "# expect: with codeb\n"
             "# expect: exit 0 0x42\n# expect: stdout hi\\nyo\\nB!")
+    program(tmp_path, "s.s", SPAWN_B, "# expect: options --program b.s\n"
+            "# expect: exit 0 7")
     status, out = ia32k_test(capsys, tmp_path)
     assert f"PASS {tmp_path / 'a.s'} [32]" in out
     assert f"FAIL {tmp_path / 'm.s'} [32]" in out and "--memory 5M" in out
@@ -93,6 +110,7 @@ def test_with_and_options(tmp_path, capsys):
     assert "pid 2: expected no such process, got 7" in out
     assert f"PASS {tmp_path / 'd.s'} [32]" in out
     assert f"PASS {tmp_path / 'e.s'} [32]" in out      # userland/tests
+    assert f"PASS {tmp_path / 's.s'} [32]" in out      # spawns b by name
     assert status == 1
 
 

@@ -65,6 +65,13 @@ def test_malformed_lines_name_file_and_line(tmp_path, line, words):
     assert words in str(e.value)
 
 
+def test_options_split_as_a_shell_would(tmp_path):
+    e = header(tmp_path, "# expect: options --program 'my child.c'\n")
+    assert e.options == ["--program", "my child.c"]
+    with pytest.raises(HeaderError, match=":1: expect: options: "):
+        header(tmp_path, "# expect: options --program 'open\n")
+
+
 def test_exit_given_twice(tmp_path):
     with pytest.raises(HeaderError, match=":2: .*given twice"):
         header(tmp_path, "# expect: exit 0\n# expect: exit 1\n")
