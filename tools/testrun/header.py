@@ -66,11 +66,11 @@ def parse_header(path):
     expect = Expect(Path(path))
     found = False
     for n, text in header_lines(path):
-        m = re.match(r"expect:\s*(\S+)\s?(.*)$", text)
-        if not m:
+        if not text.startswith("expect:"):
             continue
         found = True
-        kind, rest = m.groups()
+        m = re.match(r"expect:\s*(\S+)\s?(.*)$", text)
+        kind, rest = m.groups() if m else ("", "")
         parse = PARSERS.get(kind)
         if parse is None:
             raise HeaderError(f"{path}:{n}: unknown expectation {kind!r} "

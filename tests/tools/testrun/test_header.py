@@ -48,6 +48,7 @@ def test_c_header_and_first_block_only(tmp_path):
 
 @pytest.mark.parametrize("line, words", [
     ("expect: exits 0", "unknown expectation 'exits'"),
+    ("expect:", "unknown expectation ''"),
     ("expect: exit", "expected statuses"),
     ("expect: exit 0 2=1", "mixes"),
     ("expect: exit zero", "'zero' is not a number"),
