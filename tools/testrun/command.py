@@ -10,6 +10,8 @@ from tools.testrun.header import split_modes
 from tools.testrun.runner import DEFAULT_TIMEOUT
 from tools.testrun.suite import DEFAULT_MODES, collect, run_all
 
+EXIT_INTERRUPTED = 130       # as a shell reports a run ended by Ctrl-C
+
 DESCRIPTION = """Run every program (.s, .asm, .c) under PATH that carries an
 expectation header: `expect:` lines in its first comment block (`#` in
 assembly, `//` in C) saying what the run must end with. Each program runs
@@ -68,19 +70,30 @@ def cmd_test(args, usage_error):
     start = time.monotonic()
     cases, broken = collect(args.paths, args.modes)
     out = sys.stderr if args.junit_xml == "-" else sys.stdout
+    if not cases and not broken:
+        print("ia32k: no program with an `expect:` header under "
+              + " ".join(args.paths), file=sys.stderr)
     outcomes = list(broken)
     for o in broken:
         print_outcome(o, out)
-    for o in run_all(cases, args.jobs, args.timeout):
-        print_outcome(o, out)
-        outcomes.append(o)
-    seconds = time.monotonic() - start
+    try:
+        for o in run_all(cases, args.jobs, args.timeout):
+            print_outcome(o, out)
+            outcomes.append(o)
+    except KeyboardInterrupt:
+        print(f"ia32k: interrupted: {len(cases) + len(broken) - len(outcomes)}"
+              " run(s) not done", file=sys.stderr)
+        finish(args, outcomes, time.monotonic() - start, out)
+        return EXIT_INTERRUPTED
+    return finish(args, outcomes, time.monotonic() - start, out)
+
+
+def finish(args, outcomes, seconds, out):
+    """Write the JUnit report if asked, print the summary; 0 when every
+    outcome passed (and there was one), else 1."""
     if args.junit_xml:
         write_junit(outcomes, seconds, args.junit_xml)
     failed = sum(not o.passed for o in outcomes)
-    if not outcomes:
-        print("ia32k: no program with an `expect:` header under "
-              + " ".join(args.paths), file=sys.stderr)
     print(f"{len(outcomes) - failed} passed, {failed} failed in "
           f"{seconds:.1f} s", file=out)
     return 0 if outcomes and not failed else 1

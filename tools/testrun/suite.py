@@ -50,6 +50,10 @@ def collect(paths, modes=DEFAULT_MODES):
 
 
 def run_all(cases, jobs=1, timeout=DEFAULT_TIMEOUT):
-    """The Outcome of every case, in the order of cases, jobs at a time."""
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    """The Outcome of every case, in the order of cases, jobs at a time;
+    when the caller stops early (Ctrl-C), runs not yet started never start."""
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         yield from pool.map(lambda c: run_case(c, timeout), cases)
+    finally:
+        pool.shutdown(cancel_futures=True)

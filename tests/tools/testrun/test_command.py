@@ -2,8 +2,14 @@
 for each failure, modes, `with` and `options`, --junit-xml, --jobs."""
 
 import re
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
+from tests.conftest import ROOT
 from tools.cli.main import main
 
 HELLO = """{header}
@@ -185,3 +191,30 @@ def test_races_mode_fails_on_a_reported_race(tmp_path, capsys):
     assert "data race(s) reported" in out
     assert "by pid 2 (racy) on cpu 1" in out and "[racy.c:12]" in out
     assert status == 1
+
+
+def test_ctrl_c_stops_before_the_next_run(tmp_path):
+    program(tmp_path, "a.s", "{header}\nspin: jmp spin\n", "# expect: exit 0")
+    program(tmp_path, "b.s", HELLO, "# expect: exit 0")
+    p = subprocess.Popen([sys.executable, "-m", "tools.cli", "test", "--jobs",
+                          "1", "--timeout", "5", str(tmp_path)], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    wait_for_a_child(p.pid)                 # a.s's run has started
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "interrupted: 2 run(s) not done" in err
+    assert "b.s" not in out and "0 passed, 0 failed" in out
+
+
+def wait_for_a_child(pid, seconds=60):
+    """Wait until process pid has started a child process (Linux /proc)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        tasks = Path(f"/proc/{pid}/task")
+        if any((t / "children").read_text().strip()
+               for t in tasks.iterdir()):
+            return
+        time.sleep(0.05)
+    raise AssertionError("no run started")
