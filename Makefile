@@ -1,26 +1,33 @@
-# ia32k: `make run` boots the demo, `make test` runs the suite. Both set up
-# everything on a fresh machine: a .venv with the project and its packages.
+# ia32k: `make run` boots the demo, `make test` runs the suite. Each sets up
+# what it needs on a fresh machine, and no more: `make run` gcc and a .venv
+# with the project; `make test` also gdb, chromium and its driver, and the
+# test packages. A missing system package is installed with apt-get (as
+# root, or through sudo when it needs no password); otherwise one line says
+# the command to run.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 
 .PHONY: run test bench fuzz trace debug setup clean screenshot docs
 
-setup: $(STAMP)
+setup: $(TEST_STAMP)
 
 $(STAMP): pyproject.toml
-	@command -v gcc >/dev/null 2>&1 || { apt-get update && apt-get install -y gcc; }
-	@command -v gdb >/dev/null 2>&1 || { apt-get update && apt-get install -y gdb; }
-	@# the --html page's browser tests: Debian's chromium and its driver
-	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
-		{ apt-get update && apt-get install -y chromium chromium-driver; }
-	@command -v make >/dev/null 2>&1 || true
+	@$(PYTHON) -m tools.sysdeps gcc
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e .
 	$(BIN)/python -m tools.toolchain.gen_include >/dev/null
 	touch $(STAMP)
+
+# gdb for the debugger's tests; Debian's chromium and its driver for the
+# --html page's browser tests
+$(TEST_STAMP): $(STAMP)
+	@$(PYTHON) -m tools.sysdeps gdb chromium chromedriver=chromium-driver
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
 
 run: $(STAMP)
 	$(BIN)/ia32k run userland/demo/family.c
@@ -37,14 +44,15 @@ run: $(STAMP)
 	$(BIN)/ia32k run --cpus 2 --seed 7 --races userland/demo/race.c
 
 # The picture of the --html page in docs/explorer.md, taken by its browser test.
-screenshot: $(STAMP)
+screenshot: $(TEST_STAMP)
 	IA32K_SCREENSHOT=1 $(BIN)/python -m pytest tests/tools/explorer/test_html_browser.py tests/tools/explorer/test_html_views.py -k screenshot
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+# in parallel, one worker per core (pytest-xdist)
+test: $(TEST_STAMP)
+	$(BIN)/python -m pytest -n auto
 
 # `make docs`: the guide (docs/, nav in mkdocs.yml) as a website in site/.
-docs: $(STAMP)
+docs: $(TEST_STAMP)
 	$(BIN)/mkdocs build --strict
 
 # `make trace`: the page-walk demo traced as text (trace.txt) and JSON lines
@@ -64,7 +72,7 @@ trace: $(STAMP)
 debug: $(STAMP)
 	$(BIN)/ia32k run --gdb $${GDB_PORT:-1234} userland/tests/gdb_shm.c
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m tools.bench
 
 clean:

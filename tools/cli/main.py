@@ -22,6 +22,7 @@ from tools.cli import trace_opts as trace_cli
 from tools.race import finder as racefind
 from tools.toolchain.asm import BuildError
 from tools.toolchain.programs import Programs
+from tools.testrun import command as test_cli
 
 EXIT_USAGE = 2
 EXIT_PANIC = 70
@@ -79,6 +80,7 @@ def make_parser():
     add_run_options(trace)
     trace.set_defaults(trace="-")
     add_race_parser(sub)
+    test_cli.add_parser(sub)
     return ap
 
 
@@ -356,6 +358,8 @@ def version():
 def main(argv=None):
     try:
         args = make_parser().parse_args(argv)
+        if args.cmd == "test":
+            return test_cli.cmd_test(args, UsageError)
         return {"run": cmd_run, "trace": cmd_run,
                 "race": cmd_race}[args.cmd](args)
     except (UsageError, BuildError) as e:

@@ -2,9 +2,11 @@
 linked at 0x00400000, into an ELF the loader maps segment by segment."""
 
 import hashlib
+import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from tools.toolchain.asm import BuildError
@@ -44,7 +46,9 @@ def build_elf(path):
     out = CACHE / f"{path.stem}-{h.hexdigest()[:16]}.elf"
     if not out.exists():
         CACHE.mkdir(exist_ok=True)
-        tmp = out.with_suffix(".tmp")
+        # a name of its own per build: runs side by side (pytest-xdist,
+        # `ia32k test --jobs`) may build the same program at once
+        tmp = out.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
         cmd = ["gcc", *CFLAGS, f"-I{INCLUDE}", "-o", str(tmp),
                *map(str, srcs)]
         r = subprocess.run(cmd, capture_output=True, text=True)

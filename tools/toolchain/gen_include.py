@@ -1,6 +1,8 @@
 """Generate userland's syscall and errno constants from the kernel's enums,
 so assembly and C never keep a second hand-written list."""
 
+import os
+import threading
 
 from kernel.syscall import Errno, Sys
 
@@ -26,13 +28,21 @@ def c_text():
     return "\n".join(lines) + "\n"
 
 
+def write_whole(path, text):
+    """Write text to path in one step (a file of its own, then renamed), so
+    a compiler running at the same time never reads half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def generate(dest=INCLUDE):
     """Write syscalls.inc and syscalls.h under dest; return their paths."""
     dest.mkdir(parents=True, exist_ok=True)
     out = [(dest / "syscalls.inc", asm_text()), (dest / "syscalls.h", c_text())]
     for path, text in out:
         if not path.exists() or path.read_text() != text:
-            path.write_text(text)
+            write_whole(path, text)
     return [p for p, _ in out]
 
 

@@ -1,3 +1,6 @@
+// expect: exit 0
+// expect: stdout ipc_recv_fault: ok
+// expect: modes check
 /* recv's checks: a buffer or from_ptr that is not writable fails with
  * -EFAULT before anything is dequeued, so nothing is lost; only the first
  * min(len, 4096) bytes must be writable; a short buffer truncates. */

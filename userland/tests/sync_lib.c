@@ -1,3 +1,7 @@
+// expect: with sync_asm
+// expect: exit 0 0
+// expect: stdout sync_lib: ok
+// expect: modes check
 /* The sync library within one process: every lock's uncontended paths and
  * state words, and the ring's arithmetic (wrap-around, full, empty, close). */
 #include "sync.h"

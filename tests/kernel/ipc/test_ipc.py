@@ -90,12 +90,6 @@ def test_check_include_reports_the_failing_check(run_sources):
     assert r.statuses == [3]
 
 
-def test_recv_fault_leaves_the_message_queued(run_userland):
-    r = run_userland("ipc_recv_fault")
-    assert r.statuses == [0], r.stderr
-    assert "ipc_recv_fault: ok" in r.stdout
-
-
 def test_send_to_self_blocks_on_a_full_queue(run_sources):
     r = run_sources({"selffull.s": """
         mov eax, SYS_GETPID
@@ -302,11 +296,6 @@ def test_mutex_owner_killed_while_others_sleep():
 
 
 # -- the sync library --------------------------------------------------------------
-def test_sync_library_in_one_process(run_userland):
-    r = run_userland("sync_lib", "sync_asm")
-    assert r.statuses == [0, 0], r.stderr
-
-
 @pytest.mark.parametrize("kind,name", [(1, "mutex"), (2, "spinlock")])
 def test_locks_under_preemption(kind, name):
     r = boot_shared([("sync_stress", role(kind))] * 3, npages=1, quantum=200)
