@@ -111,7 +111,7 @@ def test_with_and_options(tmp_path, capsys):
             "# expect: exit 0 7")
     status, out = ia32k_test(capsys, tmp_path)
     assert f"PASS {tmp_path / 'a.s'} [32]" in out
-    assert f"FAIL {tmp_path / 'm.s'} [32]" in out and "--memory 5M" in out
+    assert f"FAIL {tmp_path / 'm.s'} [32]" in out and "--memory: '5M'" in out
     assert f"FAIL {tmp_path / 'c.s'} [32]" in out
     assert "pid 2: expected no such process, got 7" in out
     assert f"PASS {tmp_path / 'd.s'} [32]" in out
