@@ -1,6 +1,7 @@
 """The command-line side of `--gdb PORT` (on `ia32k run` and `ia32k trace`):
 listen on 127.0.0.1, print the one line that says how to connect, wait for
-gdb before the first user instruction, and tell it when the run ends."""
+gdb before the first user instruction, run the machine (rebuilding it from
+boot whenever gdb goes back in time), and tell gdb when the run ends."""
 
 import argparse
 import shlex
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from tools.debug.target import Debugger
 from tools.debug import gdbstub
+from tools.debug.timeline import Timeline, Travel
 from tools.toolchain.cc import build_elf
 
 ELF_MAGIC = b"\x7fELF"
@@ -52,9 +54,43 @@ def gdb_command(port, elf):
             f"-ex {shlex.quote(f'target remote :{port}')}")
 
 
-def start(k, args):
-    """When --gdb was given: listen, say so on stderr, wait for gdb, and
-    serve it until it lets the machine run. Returns the Debugger or None."""
+def timeline(args, rebuild):
+    """The Timeline of a --gdb run that can go back in time (--seed or
+    --quantum): rebuild(console) boots the same machine again. None
+    otherwise."""
+    if args.gdb is None or (args.seed is None and not args.quantum):
+        return None
+    return Timeline(rebuild)
+
+
+def run(k, args, line=None):
+    """Run k (under gdb when --gdb was given; line: its Timeline or None).
+    Going back in time rebuilds the machine and replays it: returns the
+    kernel that finished the run, and the Debugger (or None)."""
+    if args.gdb is None:
+        k.run()
+        return k, None
+    dbg = start(k, args, line)
+    try:
+        dbg.first_stop()
+        k.run()
+        return k, dbg
+    except Travel as t:
+        travel = t
+    while True:
+        k = line.machine()
+        dbg = dbg.reborn(k)
+        dbg.travel.replay = travel.replay
+        try:
+            k.run()
+            return k, dbg
+        except Travel as t:
+            travel = t
+
+
+def start(k, args, line=None):
+    """When --gdb was given: listen, say so on stderr and wait for gdb.
+    Returns the Debugger (serving gdb from its first stop) or None."""
     if args.gdb is None:
         return None
     try:
@@ -66,9 +102,8 @@ def start(k, args):
     print(f"ia32k: gdb: waiting on 127.0.0.1:{port}; connect with: "
           f"{gdb_command(port, elf)}", file=sys.stderr, flush=True)
     conn = gdbstub.accept_one(server)
-    dbg = Debugger(k)
+    dbg = Debugger(k, line)
     dbg.client = gdbstub.GdbStub(dbg, conn)
-    dbg.first_stop()
     return dbg
 
 

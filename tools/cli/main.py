@@ -198,18 +198,16 @@ def cmd_run(args):
     page_path = html_cli.check_output(args, UsageError)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
-    k = new_kernel(programs, memory=args.memory, quantum=args.quantum,
-                   cpus=args.cpus, seed=args.seed, check=args.check,
-                   policy=schedule_policy(args),
-                   races=getattr(args, "races", False), paging=args.paging)
+    line = gdb_cli.timeline(args, lambda console: _machine(
+        args, programs, console, boot))
+    k = _machine(args, programs, line.console() if line else None)
     if args.maps:
         k.attach(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)
     tracer = trace_cli.attach(k, args, [page.record] if page else ())
     k.boot(boot)
     try:
-        dbg = gdb_cli.start(k, args)
-        k.run()
+        k, dbg = gdb_cli.run(k, args, line)
     except EndRun as e:
         print(f"ia32k: run ended: {e}", file=sys.stderr)
         return 1
@@ -225,6 +223,18 @@ def cmd_run(args):
     status = 0 if all(p["status"] == 0 for p in report["processes"]) else 1
     gdb_cli.finish(dbg, status)
     return status
+
+
+def _machine(args, programs, console=None, boot=None):
+    """A kernel as `run` asked for (booted with boot's programs, if
+    given)."""
+    k = new_kernel(programs, memory=args.memory, quantum=args.quantum,
+                   cpus=args.cpus, seed=args.seed, check=args.check,
+                   policy=schedule_policy(args), console=console,
+                   races=getattr(args, "races", False), paging=args.paging)
+    if boot is not None:
+        k.boot(boot)
+    return k
 
 
 def cmd_race(args):
