@@ -1,0 +1,109 @@
+"""Going back in time under the real gdb (`ia32k run --gdb` on a
+deterministic run): reverse-stepi undoes stepi exactly, reverse-continue
+under a watchpoint names the last writer of a shared word (any process,
+any address), the run's start is reported as the end of the history,
+forward execution after going back repeats what happened, and a run that
+is not deterministic refuses with a clear message."""
+
+import re
+
+from tests.tools.debug.test_gdb import TESTS, gdb, machines  # noqa: F401
+
+LASTWRITER = TESTS / "gdb_lastwriter.c"
+PARENT_WRITE, CHILD_WRITE, CHILD_EXIT, PRINT = 19, 22, 23, 27
+
+
+def state(out, mark):
+    """The registers and memory dumped after the echo `mark`."""
+    part = out.split(mark, 1)[1]
+    end = part.find("====")
+    return part if end < 0 else part[:end]
+
+
+def dump(mark):
+    return [f"echo {mark}\\n", "info registers", "x/8wx $esp",
+            "x/2wx 0x40000000", "echo ====\\n"]
+
+
+def test_reverse_stepi_undoes_stepi(machines):
+    # a short quantum on 2 CPUs: the 40 steps cross slices and the fork
+    m = machines(LASTWRITER, "--quantum", "20", "--cpus", "2")
+    out = gdb(m, f"break {PARENT_WRITE}", "continue", *dump("BEFORE"),
+              "stepi 40", *dump("AFTER"), "reverse-stepi 40", *dump("BACK"),
+              "stepi 40", *dump("AGAIN"), "kill")
+    before, after = state(out, "BEFORE"), state(out, "AFTER")
+    assert "eip" in before and before != after
+    assert state(out, "BACK") == before
+    assert state(out, "AGAIN") == after          # forward repeats itself
+
+
+def test_reverse_continue_names_the_last_writer(machines):
+    m = machines(LASTWRITER, "--seed", "3")
+    out = gdb(m, f"break {PRINT}", "continue", "watch *(int*)0x60000004",
+              "reverse-continue", "info threads", "reverse-continue",
+              "reverse-continue", "continue", "delete", "continue")
+    hits = re.findall(r"Thread (\d) hit Hardware watchpoint 2: "
+                      r"\*\(int\*\)0x60000004\n\nOld value = (\d+)\n"
+                      r"New value = (\d+)\n[^\n]*\n(\d+)\t", out)
+    # back: the child (through 0x60000004), then the parent (0x40000004);
+    # then forward again: the parent's write once more
+    assert hits == [("2", "8738", "4369", str(CHILD_WRITE)),
+                    ("1", "4369", "0", str(PARENT_WRITE)),
+                    ("1", "0", "4369", str(PARENT_WRITE + 1))]
+    assert "No more reverse-execution history." in out
+    code, stdout, _ = m.finish()
+    assert code == 0 and stdout == "word 2222\n"   # printed once
+
+
+def table(text):
+    """The rows of an `info threads` table at the start of text."""
+    rows = []
+    for line in text.split("\n")[1:]:
+        if not re.match(r"[* ] +\d+ ", line):
+            break
+        rows.append(line)
+    return "\n".join(rows)
+
+
+def test_back_across_exit_and_fork(machines):
+    m = machines(LASTWRITER, "--seed", "7", "--cpus", "2")
+    out = gdb(m, f"break {PRINT}", "continue", "info threads",
+              f"break {CHILD_EXIT}", "reverse-continue", "info threads",
+              "delete", f"break {PARENT_WRITE}", "reverse-continue",
+              "info threads", "kill")
+    first, child, parent = [table(t) for t in
+                            out.split("Id   Target Id")[1:4]]
+    assert "Thread 2" not in first                 # the child has exited
+    assert "* 2 " in child and "Thread 1" in child  # alive again, stopped
+    assert f"gdb_lastwriter.c:{CHILD_EXIT}" in child
+    assert "Thread 2" not in parent                # before the fork
+    assert f"gdb_lastwriter.c:{PARENT_WRITE}" in parent
+
+
+def test_back_across_a_fault(machines):
+    m = machines(TESTS / "gdb_fault.c", "--seed", "1")
+    out = gdb(m, "continue", "info registers eip", "reverse-stepi",
+              "info registers eip", "continue", "info registers eip", "kill")
+    faults = re.findall(r"SIGSEGV", out)
+    eips = re.findall(r"eip +(0x[0-9a-f]+)", out)
+    assert len(faults) == 2                         # the same fault twice
+    assert eips[0] == eips[2] and eips[1] != eips[0]
+
+
+def test_the_start_is_the_end_of_history(machines):
+    m = machines(LASTWRITER, "--seed", "3")
+    out = gdb(m, "info registers eip", "reverse-stepi", "info registers eip",
+              "reverse-continue", "info registers eip", "kill")
+    assert out.count("No more reverse-execution history.") == 2
+    eips = re.findall(r"eip +(0x[0-9a-f]+)", out)
+    assert len(eips) == 3 and len(set(eips)) == 1
+
+
+def test_refused_when_not_deterministic(machines):
+    m = machines(LASTWRITER)
+    out = gdb(m, f"break {CHILD_WRITE}", "continue", "reverse-continue",
+              "reverse-stepi", "delete", "continue")
+    assert out.count("cannot go back in time: this run is not "
+                     "deterministic; run it with --seed S or --quantum N") == 2
+    code, stdout, _ = m.finish()
+    assert code == 0 and stdout == "word 2222\n"
