@@ -71,6 +71,13 @@ def run(k, args, line=None):
         k.run()
         return k, None
     dbg = start(k, args, line)
+    return drive(k, dbg, line)
+
+
+def drive(k, dbg, line):
+    """Serve dbg's client from its first stop and run k to the end,
+    rebuilding the machine from boot (line: its Timeline) each time the
+    client goes back in time. Returns the last kernel and its Debugger."""
     try:
         dbg.first_stop()
         k.run()
