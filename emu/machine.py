@@ -317,6 +317,15 @@ class Cpu:
             acc == UC_MEM_WRITE, addr, size) and False, False))
         return self._add_debug(htype, cb, begin, end)
 
+    def add_write_hook(self, fn, begin, end):
+        """Call fn(pa, size, value) before every guest data write to
+        physical [begin, end] (value: the bytes written, little-endian);
+        returns a handle for remove_hook."""
+        mask = (1 << 64) - 1
+        cb = _MEM_CB(self._guard(lambda h, acc, addr, size, val, ud: fn(
+            addr, size, val & mask) and False, False))
+        return self._add_debug(UC_HOOK_MEM_WRITE, cb, begin, end)
+
     def stop_after_access(self, on):
         """Install (on=True) or remove the per-instruction C hook that
         stop_next() needs; costly per instruction, so only while needed."""

@@ -14,6 +14,7 @@ from tools.observe.report import build_report
 from tools.observe.ipcs import ipcs_text
 from tools.cli import gdb_opts as gdb_cli
 from tools.cli import html_opts as html_cli
+from tools.cli import lastwrites_opts as lastwrites_cli
 from tools.cli import trace_opts as trace_cli
 from tools.race import finder as racefind
 from tools.toolchain.asm import BuildError
@@ -104,6 +105,7 @@ def add_run_options(run):
                      "(stderr)")
     trace_cli.add_options(run)
     gdb_cli.add_options(run)
+    lastwrites_cli.add_options(run)
     html_cli.add_options(run)
 
 
@@ -196,11 +198,14 @@ def cmd_run(args):
     check_machine_options(args)
     check_schedule_options(args)
     page_path = html_cli.check_output(args, UsageError)
+    lastwrites_cli.check(args, UsageError)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     line = gdb_cli.timeline(args, lambda console: _machine(
         args, programs, console, boot))
     k = _machine(args, programs, line.console() if line else None)
+    writes = lastwrites_cli.attach(k, args, lambda console: _machine(
+        args, programs, console, boot))
     if args.maps:
         k.attach(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)
@@ -217,6 +222,7 @@ def cmd_run(args):
     if args.ipcs:
         print(ipcs_text(k.shm), end="", file=sys.stderr)
     report = build_report(k)
+    lastwrites_cli.finish(writes, args, report)
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f, indent=1)
