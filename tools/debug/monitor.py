@@ -68,6 +68,11 @@ class Monitor:
     def ipcs(self):
         return ipcs_text(self.k.shm)
 
+    def count(self):
+        n = self.k.hw.instructions
+        return ("instructions run: not counted (run with --seed or "
+                "--quantum)" if n is None else f"instructions run: {n}")
+
 
 MONITOR = {
     "ps": (Monitor.ps, 0, "ps"),
@@ -76,6 +81,7 @@ MONITOR = {
     "pt": (Monitor.pt, 1, "pt PID"),
     "frames": (Monitor.frames, 0, "frames"),
     "ipcs": (Monitor.ipcs, 0, "ipcs"),
+    "count": (Monitor.count, 0, "count"),
 }
 MONITOR_HELP = """monitor commands:
   ps            every process: pid, parent, uid, name, state
@@ -84,5 +90,7 @@ MONITOR_HELP = """monitor commands:
   pt PID        PID's page directory and tables, merged into ranges
   frames        every physical frame live page tables name, with owners
   ipcs          the shared memory segments
+  count         the instructions run so far (the time of a --seed or
+                --quantum run: --last-writes --before takes it)
   help          this text
 """

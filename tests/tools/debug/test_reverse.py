@@ -6,7 +6,10 @@ forward execution after going back repeats what happened, and a run that
 is not deterministic refuses with a clear message."""
 
 import re
+import subprocess
+import sys
 
+from tests.conftest import ROOT
 from tests.tools.debug.test_gdb import TESTS, gdb, machines  # noqa: F401
 
 LASTWRITER = TESTS / "gdb_lastwriter.c"
@@ -40,7 +43,7 @@ def test_reverse_stepi_undoes_stepi(machines):
 def test_reverse_continue_names_the_last_writer(machines):
     m = machines(LASTWRITER, "--seed", "3")
     out = gdb(m, f"break {PRINT}", "continue", "watch *(int*)0x60000004",
-              "reverse-continue", "info threads", "reverse-continue",
+              "reverse-continue", "monitor count", "reverse-continue",
               "reverse-continue", "continue", "delete", "continue")
     hits = re.findall(r"Thread (\d) hit Hardware watchpoint 2: "
                       r"\*\(int\*\)0x60000004\n\nOld value = (\d+)\n"
@@ -53,6 +56,13 @@ def test_reverse_continue_names_the_last_writer(machines):
     assert "No more reverse-execution history." in out
     code, stdout, _ = m.finish()
     assert code == 0 and stdout == "word 2222\n"   # printed once
+    # the same moment as --last-writes names it: just before the write
+    count = int(re.search(r"instructions run: (\d+)", out).group(1))
+    r = subprocess.run([sys.executable, "-m", "tools.cli", "run",
+                        str(LASTWRITER), "--seed", "3", "--last-writes",
+                        "0x60000004:1", "--in-pid", "1"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert f"#{count + 1} pid 2 " in r.stderr
 
 
 def table(text):
@@ -93,8 +103,10 @@ def test_back_across_a_fault(machines):
 def test_the_start_is_the_end_of_history(machines):
     m = machines(LASTWRITER, "--seed", "3")
     out = gdb(m, "info registers eip", "reverse-stepi", "info registers eip",
-              "reverse-continue", "info registers eip", "kill")
+              "reverse-continue", "info registers eip", "monitor count",
+              "kill")
     assert out.count("No more reverse-execution history.") == 2
+    assert "instructions run: 0\n" in out
     eips = re.findall(r"eip +(0x[0-9a-f]+)", out)
     assert len(eips) == 3 and len(set(eips)) == 1
 
