@@ -10,7 +10,10 @@ import subprocess
 import sys
 
 from tests.conftest import ROOT
-from tests.tools.debug.test_gdb import TESTS, gdb, machines  # noqa: F401
+from tests.tools.debug import test_gdb
+from tests.tools.debug.test_gdb import TESTS, gdb
+
+machines = test_gdb.machines          # the fixture: one `ia32k run --gdb 0`
 
 LASTWRITER = TESTS / "gdb_lastwriter.c"
 PARENT_WRITE, CHILD_WRITE, CHILD_EXIT, PRINT = 19, 22, 23, 27
