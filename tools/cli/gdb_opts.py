@@ -10,7 +10,11 @@ from pathlib import Path
 
 from tools.debug.target import Debugger
 from tools.debug import gdbstub
-from tools.debug.timeline import Timeline, Travel
+from tools.debug.stops import Reason, Stop
+from tools.debug.timeline import Goal, Replay, Timeline, Travel
+from kernel.memlayout import DEFAULT_MEMORY
+from tools.race.replay import SecondAccess
+from tools.race.watch import RaceWatch
 from tools.toolchain.cc import build_elf
 
 ELF_MAGIC = b"\x7fELF"
@@ -31,7 +35,40 @@ def add_options(ap):
     ap.add_argument("--gdb", type=port, default=None, metavar="PORT",
                     help="wait for gdb on 127.0.0.1:PORT (0: any free port) "
                          "before the first instruction; every process is a "
-                         "gdb thread (see docs/gdb.md)")
+                         "gdb thread (see docs/gdb.md); with --seed or "
+                         "--quantum, gdb can also go back in time "
+                         "(reverse-stepi, reverse-continue, ...)")
+    ap.add_argument("--stop-at", type=moment, default=None, metavar="T[:PID]",
+                    help="with --gdb on a --seed or --quantum run: gdb's "
+                    "first stop is after the first T instructions (with "
+                    "process PID about to run, if given) instead of before "
+                    "the first one; --races reports name T for the second "
+                    "access of each racing pair")
+
+
+def moment(text):
+    """T[:PID] for --stop-at."""
+    t, _, pid = text.partition(":")
+    try:
+        value = (int(t, 0), int(pid, 0) if pid else None)
+    except ValueError:
+        value = (-1, None)
+    if value[0] < 0:
+        raise argparse.ArgumentTypeError(f"--stop-at {text}: expected "
+                                         "T[:PID], T an instruction count")
+    return value
+
+
+def deterministic(args):
+    """A run whose instruction counts repeat: --seed or --quantum."""
+    return args.seed is not None or bool(args.quantum)
+
+
+def check(args, usage_error):
+    if args.stop_at is not None and (args.gdb is None or
+                                     not deterministic(args)):
+        raise usage_error("--stop-at needs --gdb and --seed S or "
+                          "--quantum N")
 
 
 def symbol_file(path):
@@ -58,7 +95,7 @@ def timeline(args, rebuild):
     """The Timeline of a --gdb run that can go back in time (--seed or
     --quantum): rebuild(console) boots the same machine again. None
     otherwise."""
-    if args.gdb is None or (args.seed is None and not args.quantum):
+    if args.gdb is None or not deterministic(args):
         return None
     return Timeline(rebuild)
 
@@ -71,15 +108,20 @@ def run(k, args, line=None):
         k.run()
         return k, None
     dbg = start(k, args, line)
-    return drive(k, dbg, line)
+    return drive(k, dbg, line, args.stop_at)
 
 
-def drive(k, dbg, line):
-    """Serve dbg's client from its first stop and run k to the end,
-    rebuilding the machine from boot (line: its Timeline) each time the
-    client goes back in time. Returns the last kernel and its Debugger."""
+def drive(k, dbg, line, stop_at=None):
+    """Serve dbg's client from its first stop (at the start, or stop_at:
+    (T, pid or None)) and run k to the end, rebuilding the machine from
+    boot (line: its Timeline) each time the client goes back in time.
+    Returns the last kernel and its Debugger."""
     try:
-        dbg.first_stop()
+        if stop_at is None:
+            dbg.first_stop()
+        else:
+            dbg.travel.replay = Replay(Goal(*stop_at,
+                                            Stop(None, Reason.START)))
         k.run()
         return k, dbg
     except Travel as t:
@@ -118,3 +160,45 @@ def finish(dbg, status):
     """The run ended with exit status `status`: tell gdb (W packet)."""
     if dbg is not None:
         dbg.finished(status)
+
+
+def run_command(args):
+    """The `ia32k run` command line that repeats this deterministic run
+    (programs, machine and schedule options)."""
+    words = ["ia32k", "run", *args.programs]
+    for p in args.program:
+        words += ["--program", p]
+    for flag, value, default in (
+            ("--paging", args.paging, "32"), ("--memory", args.memory, None),
+            ("--cpus", args.cpus, 1), ("--quantum", args.quantum, 0),
+            ("--seed", args.seed, None), ("--schedule", args.schedule, None),
+            ("--depth", args.depth, None), ("--steps", args.steps, None)):
+        if value is not None and value != default and not (
+                flag == "--memory" and value == DEFAULT_MEMORY):
+            words += [flag, str(value)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def replay_races(k, args, machine):
+    """On a deterministic --races run, each race report gains the command
+    that replays the run under gdb stopped just before its second access,
+    and the watchpoint that reverse-continue then follows back to the
+    last access before it (machine(): a booted, silent copy of the run)."""
+    races = k.observer(RaceWatch)
+    if races is None or not deterministic(args):
+        return
+    found = []
+
+    def lines(r):
+        if not found:
+            found.append(SecondAccess(machine, races.verdicts))
+        m = found[0].moment(r)
+        if m is None:
+            return []
+        kind = {1: "char", 2: "short"}.get(r.b.size, "int")
+        return [f"replay: {run_command(args)} --gdb 0 --stop-at "
+                f"{m[0]}:{m[1]}",
+                f"  (stops pid {m[1]} before its access; in gdb, "
+                f"`awatch *({kind}*){r.va_b:#x}` then `reverse-continue` "
+                "goes back to the access before it)"]
+    races.replay = lines

@@ -1,12 +1,13 @@
 """`ia32k`: boot a machine and run programs on it (see docs/abi.md)."""
 
 import argparse
+import io
 import json
 import sys
 import traceback
 
 from tools.debug.target import EndRun
-from kernel.kernel import KernelPanic
+from kernel.kernel import Console, KernelPanic
 from tools.observe.boot import new_kernel
 from tools.observe.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
@@ -199,6 +200,7 @@ def cmd_run(args):
     check_schedule_options(args)
     page_path = html_cli.check_output(args, UsageError)
     lastwrites_cli.check(args, UsageError)
+    gdb_cli.check(args, UsageError)
     programs = _programs(args)
     boot = [programs.add(p) for p in args.programs]
     line = gdb_cli.timeline(args, lambda console: _machine(
@@ -206,6 +208,9 @@ def cmd_run(args):
     k = _machine(args, programs, line.console() if line else None)
     writes = lastwrites_cli.attach(k, args, lambda console: _machine(
         args, programs, console, boot))
+    gdb_cli.replay_races(k, args, lambda: _machine(
+        argparse.Namespace(**{**vars(args), "races": False, "check": None}),
+        programs, Console(io.BytesIO(), io.BytesIO()), boot))
     if args.maps:
         k.attach(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)

@@ -122,3 +122,33 @@ def test_refused_when_not_deterministic(machines):
                      "deterministic; run it with --seed S or --quantum N") == 2
     code, stdout, _ = m.finish()
     assert code == 0 and stdout == "word 2222\n"
+
+
+def test_a_race_report_replays_to_its_second_access(machines):
+    r = subprocess.run([sys.executable, "-m", "tools.cli", "run",
+                        str(TESTS / "race_handoff.c"), "--seed", "1",
+                        "--cpus", "2", "--races"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    block = r.stderr.split("ia32k: data race")[1]
+    eips = re.findall(r"eip (0x[0-9a-f]+) ", block)
+    replay = re.search(r"replay: ia32k run (\S+) (.*) --gdb 0 --stop-at "
+                       r"(\d+):(\d+)", block)
+    watch = re.search(r"`(awatch [^`]+)`", block).group(1)
+    assert replay and len(eips) == 2
+    m = machines(ROOT / replay.group(1), *replay.group(2).split(),
+                 "--stop-at", f"{replay.group(3)}:{replay.group(4)}")
+    out = gdb(m, "info registers eip", "monitor count", watch,
+              "reverse-continue", "monitor count", "kill")
+    assert re.search(rf"eip +{int(eips[1], 16):#x} ", out)   # 2nd access
+    counts = [int(c) for c in re.findall(r"instructions run: (\d+)", out)]
+    assert counts[0] == int(replay.group(3)) and counts[1] < counts[0]
+    assert "hit Hardware access (read/write) watchpoint 1" in out
+
+
+def test_stop_at_needs_gdb_and_a_deterministic_run():
+    for extra in (["--seed", "1"], ["--gdb", "0"]):
+        r = subprocess.run([sys.executable, "-m", "tools.cli", "run",
+                            str(LASTWRITER), "--stop-at", "10", *extra],
+                           cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 2 and "--stop-at needs --gdb and" in r.stderr
