@@ -152,3 +152,15 @@ def test_stop_at_needs_gdb_and_a_deterministic_run():
                            cwd=ROOT, capture_output=True, text=True,
                            timeout=300)
         assert r.returncode == 2 and "--stop-at needs --gdb and" in r.stderr
+
+
+def test_reverse_next_finish_and_step(machines):
+    m = machines(TESTS / "gdb_shm.c", "--seed", "3")
+    out = gdb(m, "break attached", "continue", "next", "echo NEXT\\n",
+              "reverse-next", "echo FINISH\\n", "reverse-finish",
+              "echo STEP\\n", "reverse-next", "reverse-step", "kill")
+    nxt, fin, step = (out.split(mark)[1] for mark in ("NEXT\n", "FINISH\n",
+                                                       "STEP\n"))
+    assert "gdb_shm.c:17" in nxt.split("FINISH")[0]    # back in attached()
+    assert re.search(r"in child \(\) at .*gdb_shm\.c:24", fin)  # its call
+    assert "\n23\t" in step                            # the line before
