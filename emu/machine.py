@@ -55,7 +55,10 @@ class Machine:
         if memory % x86.LARGE_PAGE_SIZE or memory <= 0:
             raise ValueError("memory must be a positive multiple of 4 MiB")
         self.memory = memory
-        self.ram = mmap.mmap(-1, memory)
+        # private: a forked copy of the process (a debugger's checkpoint)
+        # keeps the RAM it had, whatever this process writes later
+        self.ram = mmap.mmap(-1, memory, flags=mmap.MAP_PRIVATE |
+                             mmap.MAP_ANONYMOUS)
         self.mem = memoryview(self.ram)
         self._ram_ptr = ctypes.c_char.from_buffer(self.ram)
         self.ram_address = ctypes.addressof(self._ram_ptr)

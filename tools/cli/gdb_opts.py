@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 from tools.debug.target import Debugger
-from tools.debug import gdbstub
+from tools.debug import checkpoints, gdbstub
+from tools.debug.checkpoints import Checkpoints, Supervisor
 from tools.debug.stops import Reason, Stop
 from tools.debug.timeline import Goal, Replay, Timeline, Travel
 from kernel.memlayout import DEFAULT_MEMORY
@@ -38,12 +39,26 @@ def add_options(ap):
                          "gdb thread (see docs/gdb.md); with --seed or "
                          "--quantum, gdb can also go back in time "
                          "(reverse-stepi, reverse-continue, ...)")
+    add_checkpoint_options(ap)
     ap.add_argument("--stop-at", type=moment, default=None, metavar="T[:PID]",
                     help="with --gdb on a --seed or --quantum run: gdb's "
                     "first stop is after the first T instructions (with "
                     "process PID about to run, if given) instead of before "
                     "the first one; --races reports name T for the second "
                     "access of each racing pair")
+
+
+def add_checkpoint_options(ap):
+    ap.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                    help="with --gdb on a --seed or --quantum run: keep a "
+                    "checkpoint of the whole machine (a forked copy of the "
+                    "process) every N instructions, so that going back "
+                    "replays from the nearest one instead of from boot "
+                    "(0, the default: none)")
+    ap.add_argument("--checkpoints-kept", type=int, default=16,
+                    metavar="K", help="at most K checkpoints live; when "
+                    "one more is due, every other one goes and the "
+                    "interval doubles (default 16)")
 
 
 def moment(text):
@@ -65,10 +80,15 @@ def deterministic(args):
 
 
 def check(args, usage_error):
-    if args.stop_at is not None and (args.gdb is None or
-                                     not deterministic(args)):
-        raise usage_error("--stop-at needs --gdb and --seed S or "
-                          "--quantum N")
+    for name, value in (("--stop-at", args.stop_at),
+                        ("--checkpoint-every", args.checkpoint_every or None)):
+        if value is not None and (args.gdb is None or
+                                  not deterministic(args)):
+            raise usage_error(f"{name} needs --gdb and --seed S or "
+                              "--quantum N")
+    if args.checkpoint_every < 0 or args.checkpoints_kept < 1:
+        raise usage_error("--checkpoint-every must be at least 0 and "
+                          "--checkpoints-kept at least 1")
 
 
 def symbol_file(path):
@@ -97,7 +117,13 @@ def timeline(args, rebuild):
     otherwise."""
     if args.gdb is None or not deterministic(args):
         return None
-    return Timeline(rebuild)
+    line = Timeline(rebuild)
+    if args.checkpoint_every:
+        line.supervisor = Supervisor()
+        line.checkpoints = Checkpoints(args.checkpoint_every,
+                                       args.checkpoints_kept,
+                                       line.supervisor)
+    return line
 
 
 def run(k, args, line=None):
@@ -127,8 +153,14 @@ def drive(k, dbg, line, stop_at=None):
     except Travel as t:
         travel = t
     while True:
+        c = line.origin(travel.replay)
+        if c is not None:            # never returns
+            dbg.client.conn.pause_reading()
+            line.checkpoints.hand_over(c, checkpoints.handover(
+                dbg, travel.replay))
         k = line.machine()
         dbg = dbg.reborn(k)
+        travel.replay.since = 0
         dbg.travel.replay = travel.replay
         try:
             k.run()
@@ -151,15 +183,20 @@ def start(k, args, line=None):
     print(f"ia32k: gdb: waiting on 127.0.0.1:{port}; connect with: "
           f"{gdb_command(port, elf)}", file=sys.stderr, flush=True)
     conn = gdbstub.accept_one(server)
+    if line is not None and line.checkpoints is not None:
+        line.supervisor.fork()       # this process only waits from now on
     dbg = Debugger(k, line)
     dbg.client = gdbstub.GdbStub(dbg, conn)
     return dbg
 
 
-def finish(dbg, status):
-    """The run ended with exit status `status`: tell gdb (W packet)."""
+def finish(dbg, status, line=None):
+    """The run ended with exit status `status`: tell gdb (W packet), and
+    the process waiting for the machine's processes (checkpoints)."""
     if dbg is not None:
         dbg.finished(status)
+    if line is not None and line.checkpoints is not None:
+        line.checkpoints.ended(status)
 
 
 def run_command(args):

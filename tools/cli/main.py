@@ -220,6 +220,7 @@ def cmd_run(args):
         k, dbg = gdb_cli.run(k, args, line)
     except EndRun as e:
         print(f"ia32k: run ended: {e}", file=sys.stderr)
+        gdb_cli.finish(None, 1, line)
         return 1
     trace_cli.finish(tracer)
     html_cli.finish(page, page_path)
@@ -232,7 +233,7 @@ def cmd_run(args):
         with open(args.report, "w") as f:
             json.dump(report, f, indent=1)
     status = 0 if all(p["status"] == 0 for p in report["processes"]) else 1
-    gdb_cli.finish(dbg, status)
+    gdb_cli.finish(dbg, status, line)
     return status
 
 

@@ -17,6 +17,7 @@ unsupported), bad arguments get an error packet 'E..'.
 """
 
 import queue
+import select
 import socket
 import threading
 
@@ -26,6 +27,7 @@ from tools.debug.stops import DebugError, Reason, Resume, WatchKind
 
 PACKET_SIZE = 0x4000
 INTERRUPT = 0x03
+POLL = 0.1                       # seconds between looks at `paused`
 WATCH_KINDS = (WatchKind.WRITE, WatchKind.READ, WatchKind.ACCESS)  # Z2-Z4
 WATCH_NAMES = dict(zip(WATCH_KINDS, ("watch", "rwatch", "awatch")))
 _ESCAPED = b"#$}*"
@@ -144,11 +146,31 @@ class Connection:
         self.ack = True
         self.closed = False
         self.last_sent = b""
-        threading.Thread(target=self._read_loop, daemon=True).start()
+        self.reading = None          # the reading thread
+        self.paused = False          # another process reads the socket
+        self.resume_reading()
+
+    def resume_reading(self):
+        """Start the reading thread (again, in a process forked from a
+        checkpoint, where it does not exist)."""
+        self.events, self.paused = queue.Queue(), False
+        self.reading = threading.Thread(target=self._read_loop, daemon=True)
+        self.reading.start()
+
+    def pause_reading(self):
+        """Stop reading, leaving every byte to come to another process
+        that holds the same socket (going back to a checkpoint)."""
+        self.paused = True
+        self.reading.join(2 * POLL)
 
     def _read_loop(self):
         while True:
             try:
+                ready = select.select([self.sock], [], [], POLL)[0]
+                if self.paused:
+                    return
+                if not ready:
+                    continue
                 data = self.sock.recv(4096)
             except OSError:
                 data = b""

@@ -34,8 +34,14 @@ def continue_back(here):
 
 
 def last_hit(replay, here):
-    """The second leg: the Replay to the last hit before here."""
+    """The second leg: the Replay to the last hit before here. With none
+    since the replay's start (a checkpoint), record the stretch before it,
+    twice as long as this one (so a hit far back costs a few legs)."""
     before = [h.goal for h in replay.hits if h.goal.count < here.count]
+    if not before and replay.since:
+        span = here.count - replay.since
+        return Replay(Goal(replay.since, None), record=True,
+                      start_by=replay.since - 2 * span)
     if not before:
         return Replay(begin())
     best = max(before, key=lambda g: g.count)   # max keeps the first of ties

@@ -7,8 +7,9 @@ of the whole machine. A place on the axis is a Goal: a count and the
 process running there. Going back to a goal rebuilds the machine from boot
 with the same programs and options and replays it forward until the goal
 (a Replay); the run is deterministic, so the replay repeats exactly what
-happened. Checkpoints are not kept: every journey back starts at boot, and
-costs the replayed instructions.
+happened. Without checkpoints (tools/debug/checkpoints.py) every journey
+back starts at boot and costs the replayed instructions; with them, it
+starts at the nearest checkpoint before the goal.
 
 Replaying reports each slice's start, so a Timeline learns which process
 ran each instruction (Slices); the console shows each byte a program wrote
@@ -57,6 +58,8 @@ class Replay:
     goal: Goal
     record: bool = False
     hits: list = field(default_factory=list)
+    since: int = 0               # the count it starts from (a checkpoint's)
+    start_by: Optional[int] = None   # start at or before this count
 
 
 class Slices:
@@ -122,6 +125,8 @@ class Timeline:
 
     def __init__(self, rebuild, out=None, err=None):
         self.rebuild = rebuild
+        self.checkpoints = None      # checkpoints.Checkpoints, when kept
+        self.supervisor = None       # checkpoints.Supervisor, with them
         self.slices = Slices()
         self.shown = {}
         self.out, self.err = out, err
@@ -130,6 +135,15 @@ class Timeline:
     def console(self):
         """A fresh view of the run's console for one machine."""
         return ReplayConsole(self.shown, self.out, self.err)
+
+    def origin(self, replay):
+        """The checkpoint a replay starts from (None: boot)."""
+        if self.checkpoints is None:
+            return None
+        limit = replay.goal.count
+        if replay.start_by is not None:
+            limit = min(limit, replay.start_by + 1)
+        return self.checkpoints.before(limit)
 
     def machine(self):
         """A new machine, booted, at instruction count 0."""

@@ -9,7 +9,7 @@ so the slice goes on exactly as it did. While replaying, breakpoints,
 watchpoints and faults stop nothing: a recording replay keeps them as
 hits (tools/debug/reverse.py chooses among them)."""
 
-from tools.debug import reverse
+from tools.debug import checkpoints, reverse
 from tools.debug.stops import Reason, Stop
 from tools.debug.timeline import Goal, Hit, Travel
 
@@ -28,6 +28,7 @@ class TimeTravel:
         allow = cpu.counter.allow
 
         def allow_slice(n):
+            self._checkpoint()
             p = self.k.current
             self.timeline.slices.record(self.k.hw.instructions,
                                         p.pid if p else None)
@@ -38,6 +39,28 @@ class TimeTravel:
                 if left < n:
                     cpu.counter.state.limit = cpu.counter.count + max(0, left)
         cpu.counter.allow = allow_slice
+
+    def _checkpoint(self):
+        """At a slice start: take a checkpoint when one is due. In the
+        copy a checkpoint makes when going back to it, take over."""
+        ck = self.timeline.checkpoints
+        count = self.k.hw.instructions
+        if ck is None or not ck.due(count):
+            return
+        handover = ck.take(count)
+        if handover is not None:
+            checkpoints.apply(self.dbg, handover, count)
+
+    def aim(self, replay):
+        """Head for replay's goal from here (also mid-slice: the running
+        CPU's limit comes down at once)."""
+        self.replay = replay
+        cpu = self.k.cpu
+        if cpu is None or cpu.counter is None:
+            return
+        left = replay.goal.count - self.k.hw.instructions
+        if left < cpu.counter.state.limit - cpu.counter.count:
+            cpu.counter.state.limit = cpu.counter.count + max(0, left)
 
     # -- at stops ------------------------------------------------------------
     def arrived(self, stop):

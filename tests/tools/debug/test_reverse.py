@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.tools.debug import test_gdb
 from tests.tools.debug.test_gdb import TESTS, gdb
@@ -17,6 +19,11 @@ machines = test_gdb.machines          # the fixture: one `ia32k run --gdb 0`
 
 LASTWRITER = TESTS / "gdb_lastwriter.c"
 PARENT_WRITE, CHILD_WRITE, CHILD_EXIT, PRINT = 19, 22, 23, 27
+# going back replays from boot, or from the nearest checkpoint (a forked
+# copy of the machine process taken every 15 instructions)
+JOURNEYS = pytest.mark.parametrize("ckpt", [[], ["--checkpoint-every",
+                                                 "15"]],
+                                   ids=["from-boot", "checkpoints"])
 
 
 def state(out, mark):
@@ -31,9 +38,10 @@ def dump(mark):
             "x/2wx 0x40000000", "echo ====\\n"]
 
 
-def test_reverse_stepi_undoes_stepi(machines):
+@JOURNEYS
+def test_reverse_stepi_undoes_stepi(machines, ckpt):
     # a short quantum on 2 CPUs: the 40 steps cross slices and the fork
-    m = machines(LASTWRITER, "--quantum", "20", "--cpus", "2")
+    m = machines(LASTWRITER, "--quantum", "20", "--cpus", "2", *ckpt)
     out = gdb(m, f"break {PARENT_WRITE}", "continue", *dump("BEFORE"),
               "stepi 40", *dump("AFTER"), "reverse-stepi 40", *dump("BACK"),
               "stepi 40", *dump("AGAIN"), "kill")
@@ -43,8 +51,9 @@ def test_reverse_stepi_undoes_stepi(machines):
     assert state(out, "AGAIN") == after          # forward repeats itself
 
 
-def test_reverse_continue_names_the_last_writer(machines):
-    m = machines(LASTWRITER, "--seed", "3")
+@JOURNEYS
+def test_reverse_continue_names_the_last_writer(machines, ckpt):
+    m = machines(LASTWRITER, "--seed", "3", *ckpt)
     out = gdb(m, f"break {PRINT}", "continue", "watch *(int*)0x60000004",
               "reverse-continue", "monitor count", "reverse-continue",
               "reverse-continue", "continue", "delete", "continue")
@@ -78,8 +87,9 @@ def table(text):
     return "\n".join(rows)
 
 
-def test_back_across_exit_and_fork(machines):
-    m = machines(LASTWRITER, "--seed", "7", "--cpus", "2")
+@JOURNEYS
+def test_back_across_exit_and_fork(machines, ckpt):
+    m = machines(LASTWRITER, "--seed", "7", "--cpus", "2", *ckpt)
     out = gdb(m, f"break {PRINT}", "continue", "info threads",
               f"break {CHILD_EXIT}", "reverse-continue", "info threads",
               "delete", f"break {PARENT_WRITE}", "reverse-continue",
@@ -93,8 +103,9 @@ def test_back_across_exit_and_fork(machines):
     assert f"gdb_lastwriter.c:{PARENT_WRITE}" in parent
 
 
-def test_back_across_a_fault(machines):
-    m = machines(TESTS / "gdb_fault.c", "--seed", "1")
+@JOURNEYS
+def test_back_across_a_fault(machines, ckpt):
+    m = machines(TESTS / "gdb_fault.c", "--seed", "1", *ckpt)
     out = gdb(m, "continue", "info registers eip", "reverse-stepi",
               "info registers eip", "continue", "info registers eip", "kill")
     faults = re.findall(r"SIGSEGV", out)
@@ -145,13 +156,16 @@ def test_a_race_report_replays_to_its_second_access(machines):
     assert "hit Hardware access (read/write) watchpoint 1" in out
 
 
-def test_stop_at_needs_gdb_and_a_deterministic_run():
+@pytest.mark.parametrize("option", [["--stop-at", "10"],
+                                    ["--checkpoint-every", "1000"]])
+def test_needs_gdb_and_a_deterministic_run(option):
     for extra in (["--seed", "1"], ["--gdb", "0"]):
         r = subprocess.run([sys.executable, "-m", "tools.cli", "run",
-                            str(LASTWRITER), "--stop-at", "10", *extra],
+                            str(LASTWRITER), *option, *extra],
                            cwd=ROOT, capture_output=True, text=True,
                            timeout=300)
-        assert r.returncode == 2 and "--stop-at needs --gdb and" in r.stderr
+        assert r.returncode == 2
+        assert f"{option[0]} needs --gdb and" in r.stderr
 
 
 def test_reverse_next_finish_and_step(machines):

@@ -84,7 +84,7 @@ def session(boot, fn):
 
 def go(dbg, count):
     """From a client: run forward to instruction count `count`."""
-    dbg.travel.replay = Replay(Goal(count, None, Stop(None, Reason.STEP)))
+    dbg.travel.aim(Replay(Goal(count, None, Stop(None, Reason.STEP))))
 
 
 def length(boot):
