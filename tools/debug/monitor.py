@@ -16,6 +16,7 @@ class Monitor:
     def __init__(self, k, procs):
         self.k = k
         self.procs = procs
+        self.checkpoints = None      # tools.debug.checkpoints, when kept
 
     def run(self, line):
         """Run a `monitor` command; returns its text."""
@@ -68,6 +69,16 @@ class Monitor:
     def ipcs(self):
         return ipcs_text(self.k.shm)
 
+    def checkpoints_text(self):
+        ck = self.checkpoints
+        if ck is None:
+            return ("no checkpoints: going back replays from boot "
+                    "(--checkpoint-every N keeps some)")
+        counts = ", ".join(str(c.count) for c in ck.taken) or "none yet"
+        return (f"{len(ck.taken)} checkpoints (one every {ck.every} "
+                f"instructions), at: {counts}; host memory of their own: "
+                f"{ck.memory() / (1 << 20):.1f} MiB")
+
     def count(self):
         n = self.k.hw.instructions
         return ("instructions run: not counted (run with --seed or "
@@ -82,6 +93,7 @@ MONITOR = {
     "frames": (Monitor.frames, 0, "frames"),
     "ipcs": (Monitor.ipcs, 0, "ipcs"),
     "count": (Monitor.count, 0, "count"),
+    "checkpoints": (Monitor.checkpoints_text, 0, "checkpoints"),
 }
 MONITOR_HELP = """monitor commands:
   ps            every process: pid, parent, uid, name, state
@@ -92,5 +104,6 @@ MONITOR_HELP = """monitor commands:
   ipcs          the shared memory segments
   count         the instructions run so far (the time of a --seed or
                 --quantum run: --last-writes --before takes it)
+  checkpoints   the checkpoints kept for going back, and their host memory
   help          this text
 """

@@ -80,6 +80,8 @@ class Debugger:
         self.attach(k)
         self.travel = TimeTravel(self, timeline) if timeline and \
             k.sched.counting else None
+        if self.travel is not None:
+            self.commands.checkpoints = timeline.checkpoints
 
     def reborn(self, k):
         """The debugger of k, a rebuilt machine of this run: same client,

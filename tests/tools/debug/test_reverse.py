@@ -44,8 +44,16 @@ def test_reverse_stepi_undoes_stepi(machines, ckpt):
     m = machines(LASTWRITER, "--quantum", "20", "--cpus", "2", *ckpt)
     out = gdb(m, f"break {PARENT_WRITE}", "continue", *dump("BEFORE"),
               "stepi 40", *dump("AFTER"), "reverse-stepi 40", *dump("BACK"),
-              "stepi 40", *dump("AGAIN"), "kill")
+              "stepi 40", *dump("AGAIN"), "monitor checkpoints", "kill")
     before, after = state(out, "BEFORE"), state(out, "AFTER")
+    kept = re.search(r"(\d+) checkpoints \(one every (\d+) instructions\)"
+                     r", at: ([\d, ]+); host memory of their own: ", out)
+    if ckpt:   # one every 15 instructions, the number kept bounded
+        assert kept and 1 <= int(kept.group(1)) <= 16
+        assert [int(c) for c in kept.group(3).split(", ")] == sorted(
+            int(c) for c in kept.group(3).split(", "))
+    else:
+        assert "no checkpoints: going back replays from boot" in out
     assert "eip" in before and before != after
     assert state(out, "BACK") == before
     assert state(out, "AGAIN") == after          # forward repeats itself
