@@ -16,6 +16,7 @@ from tools.observe.ipcs import ipcs_text
 from tools.cli import gdb_opts as gdb_cli
 from tools.cli import html_opts as html_cli
 from tools.cli import lastwrites_opts as lastwrites_cli
+from tools.cli import race_replay_opts as race_replay_cli
 from tools.cli import trace_opts as trace_cli
 from tools.race import finder as racefind
 from tools.toolchain.asm import BuildError
@@ -208,7 +209,7 @@ def cmd_run(args):
     k = _machine(args, programs, line.console() if line else None)
     writes = lastwrites_cli.attach(k, args, lambda console: _machine(
         args, programs, console, boot))
-    gdb_cli.replay_races(k, args, lambda: _machine(
+    race_replay_cli.attach(k, args, lambda: _machine(
         argparse.Namespace(**{**vars(args), "races": False, "check": None}),
         programs, Console(io.BytesIO(), io.BytesIO()), boot))
     if args.maps:

@@ -90,7 +90,7 @@ class Checkpoints:
         """Drop every other checkpoint (the first stays); double the
         interval."""
         for c in self.taken[1::2]:
-            _end(c)
+            _discard(c)
         self.taken = self.taken[::2]
         self.every *= 2
         self.next = self.taken[-1].count + self.every
@@ -201,7 +201,10 @@ class Supervisor:
             os.setpgid(0, 0)
             return
         os.close(self.write_fd)
-        self._wait(pid)
+        try:
+            self._wait(pid)
+        except KeyboardInterrupt:    # Ctrl-C in the terminal: end it all
+            self._end(pid, 130)
 
     def _wait(self, first):
         active, handing, buf = first, False, b""
@@ -251,7 +254,7 @@ def _alive(pid, child):
         return False
 
 
-def _end(c):
+def _discard(c):
     try:
         os.kill(c.pid, signal.SIGKILL)
         os.waitpid(c.pid, os.WNOHANG)     # ours, when this process made it

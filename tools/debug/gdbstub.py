@@ -172,7 +172,7 @@ class Connection:
                 if not ready:
                     continue
                 data = self.sock.recv(4096)
-            except OSError:
+            except (OSError, ValueError):    # closed (its fd is -1)
                 data = b""
             if not data:
                 self.closed = True

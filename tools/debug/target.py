@@ -40,7 +40,7 @@ class Interrupter:
     runs is lost); nothing is added to the guest's path, so an attached
     debugger costs no speed."""
 
-    def __init__(self, k, timeline=None):
+    def __init__(self, k):
         self.k = k
         self.requested = False
         self.ended = False           # the run is over: stop asking
@@ -224,7 +224,7 @@ class Debugger:
         if resume.kill:
             raise EndRun("killed from the debugger")
         if resume.backward:
-            raise self.travel.backward(resume, stop)
+            raise self.travel.backward(resume)
         if resume.detach:
             self.detach()
         elif resume.step_pid is not None:

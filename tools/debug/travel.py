@@ -69,8 +69,8 @@ class TimeTravel:
         self.here = Goal(self.k.hw.instructions, p.pid if p else None, stop,
                          stop.reason is Reason.FAULT)
 
-    def backward(self, resume, stop):
-        """The Travel a backward Resume asks for (from a stop)."""
+    def backward(self, resume):
+        """The Travel a backward Resume asks for (at a stop)."""
         if resume.step_pid is not None:
             return Travel(reverse.step_back(self.timeline.slices, self.here,
                                             resume.step_pid))
