@@ -23,9 +23,12 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 from tools.debug.points import Watch
+
+RECEIVE_POLL = 1.0               # seconds between looks at the Supervisor
 
 
 @dataclass
@@ -63,6 +66,7 @@ class Checkpoints:
         self.taken = []              # [Checkpoint], oldest first
         self.dir = sup.dir           # their FIFOs
         self.status_fd = sup.write_fd
+        self.supervisor = sup.pid
 
     # -- the active process ------------------------------------------------
     def due(self, count):
@@ -104,7 +108,7 @@ class Checkpoints:
         """Send handover to checkpoint c and end this process (the socket
         is left to c's copy)."""
         _flush()
-        os.write(self.status_fd, b"H\n")
+        _tell(self.status_fd, b"H\n")
         with open(c.fifo, "wb") as f:
             f.write(pickle.dumps(handover))
         os._exit(0)
@@ -112,7 +116,7 @@ class Checkpoints:
     def ended(self, status):
         """The run is over: tell the Supervisor its exit status."""
         _flush()
-        os.write(self.status_fd, b"S%d\n" % status)
+        _tell(self.status_fd, b"S%d\n" % status)
 
     def memory(self):
         """Host memory the checkpoints hold of their own (bytes: the pages
@@ -125,14 +129,10 @@ class Checkpoints:
         (which returns it). Never returns in the checkpoint itself."""
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)   # no zombie copies
         while True:
-            with open(fifo, "rb") as f:
-                data = f.read()
-            if not data:
-                continue
-            handover = pickle.loads(data)
+            handover = pickle.loads(_receive(fifo, self.supervisor))
             if os.fork() == 0:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os.write(self.status_fd, b"A%d\n" % os.getpid())
+                _tell(self.status_fd, b"A%d\n" % os.getpid())
                 return handover
 
 
@@ -188,6 +188,7 @@ class Supervisor:
     machine process) and exits with the status the run ends with."""
 
     def __init__(self):
+        self.pid = os.getpid()
         self.read_fd, self.write_fd = os.pipe()
         self.dir = tempfile.mkdtemp(prefix="ia32k-checkpoints-")
 
@@ -239,6 +240,37 @@ class Supervisor:
         shutil.rmtree(self.dir, ignore_errors=True)
         _flush()
         os._exit(status)
+
+
+def _tell(fd, message):
+    """A line to the Supervisor (nothing when it is gone)."""
+    try:
+        os.write(fd, message)
+    except OSError:
+        pass
+
+
+def _receive(fifo, supervisor):
+    """The next message written to fifo (all of it, once its writer has
+    closed it). A checkpoint whose Supervisor is gone ends here."""
+    while True:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        data = b""
+        try:
+            while True:
+                if not select.select([fd], [], [], RECEIVE_POLL)[0]:
+                    if not _alive(supervisor, None):
+                        os._exit(0)
+                    continue
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break            # the writer is done, or none yet
+                data += chunk
+        finally:
+            os.close(fd)
+        if data:
+            return data
+        time.sleep(RECEIVE_POLL / 4)
 
 
 def _alive(pid, child):
