@@ -1,7 +1,8 @@
 """The command-line side of `--gdb PORT` (on `ia32k run` and `ia32k trace`):
 listen on 127.0.0.1, print the one line that says how to connect, wait for
-gdb before the first user instruction, run the machine (rebuilding it from
-boot whenever gdb goes back in time), and tell gdb when the run ends."""
+gdb before the first user instruction (or at --stop-at), run the machine
+(rebuilding it from boot, or handing over to a checkpoint, whenever gdb
+goes back in time), and tell gdb when the run ends."""
 
 import argparse
 import shlex

@@ -120,6 +120,9 @@ def test_back_across_a_fault(machines, ckpt):
     eips = re.findall(r"eip +(0x[0-9a-f]+)", out)
     assert len(faults) == 2                         # the same fault twice
     assert eips[0] == eips[2] and eips[1] != eips[0]
+    code, stdout, err = m.finish()
+    assert code == 1 and stdout == "about to fault\n"   # killed from gdb
+    assert "run ended: killed from the debugger" in err
 
 
 def test_the_start_is_the_end_of_history(machines):
