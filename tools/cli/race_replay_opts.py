@@ -7,7 +7,7 @@ import shlex
 
 from kernel.memlayout import DEFAULT_MEMORY
 from tools.cli.gdb_opts import deterministic
-from tools.race.replay import SecondAccess
+from tools.race.replay import SecondAccess, gdb_lines
 from tools.race.watch import RaceWatch
 
 
@@ -44,10 +44,5 @@ def attach(k, args, machine):
         m = found[0].moment(r)
         if m is None:
             return []
-        kind = {1: "char", 2: "short"}.get(r.b.size, "int")
-        return [f"replay: {run_command(args)} --gdb 0 --stop-at "
-                f"{m[0]}:{m[1]}",
-                f"  (stops pid {m[1]} before its access; in gdb, "
-                f"`awatch *({kind}*){r.va_b:#x}` then `reverse-continue` "
-                "goes back to the access before it)"]
+        return gdb_lines(run_command(args), m, r.va_b, r.b.size)
     races.replay = lines

@@ -8,6 +8,9 @@ options) hooks the racing bytes and notes every guest access to them with
 its instruction count; a pair's second access is the first access by its
 second instruction after one by its first."""
 
+from dataclasses import dataclass
+from types import SimpleNamespace
+
 
 class SecondAccess:
     """The moments of the second accesses of `races` (Race objects of
@@ -16,14 +19,14 @@ class SecondAccess:
 
     def __init__(self, machine, races):
         self.machine, self.races = machine, races
-        self.found = None            # race key -> (count, pid)
+        self.found = None            # pair_key -> (count, pid)
 
     def moment(self, race):
         """(T, pid): pid is about to run the second access of race after
         T instructions; None when the replay did not see it."""
         if self.found is None:
             self.found = self._replay()
-        return self.found.get(race.key)
+        return self.found.get(pair_key(race))
 
     def _replay(self):
         k = self.machine()
@@ -37,8 +40,37 @@ class SecondAccess:
                                      cpu.reg("eip"), b)),
                     max(0, b - 3), b, True, True)
         k.run()
-        return {r.key: m for r in self.races
+        return {pair_key(r): m for r in self.races
                 if (m := second(seen, r)) is not None}
+
+
+def pair_key(race):
+    return (race.a.pid, race.a.eip, race.b.pid, race.b.eip, race.byte)
+
+
+@dataclass
+class Pair:
+    """A racing pair as a report lists it (its `races` entries): each side
+    has pid, eip and va; byte is the physical byte both touched."""
+    a: SimpleNamespace
+    b: SimpleNamespace
+    byte: int
+
+    @classmethod
+    def listed(cls, entry):
+        return cls(SimpleNamespace(**entry["a"]),
+                   SimpleNamespace(**entry["b"]), entry["pa"])
+
+
+def gdb_lines(command, moment, va, size=4):
+    """What a race report says to go from its second access back to its
+    first under gdb: command (an `ia32k run` line repeating the run) with
+    --stop-at moment (T, pid), and the watchpoint to set there."""
+    kind = {1: "char", 2: "short"}.get(size, "int")
+    return [f"replay: {command} --gdb 0 --stop-at {moment[0]}:{moment[1]}",
+            f"  (stops pid {moment[1]} before its access; in gdb, "
+            f"`awatch *({kind}*){va:#x}` then `reverse-continue` goes back "
+            "to the access before it)"]
 
 
 def second(seen, race):

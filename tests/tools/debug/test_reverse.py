@@ -189,3 +189,16 @@ def test_reverse_next_finish_and_step(machines):
     assert "gdb_shm.c:17" in nxt.split("FINISH")[0]    # back in attached()
     assert re.search(r"in child \(\) at .*gdb_shm\.c:24", fin)  # its call
     assert "\n23\t" in step                            # the line before
+
+
+def test_race_finder_names_the_same_replays():
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "tools.cli", *args],
+                              cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+    prog = str(TESTS / "race_handoff.c")
+    found = cli("race", prog, "--races", "--seeds", "0..0", "--jobs", "1")
+    run = cli("run", prog, "--cpus", "2", "--seed", "0", "--races")
+    moments = re.findall(r"--gdb 0 --stop-at (\d+:\d+)", found.stdout)
+    assert moments and moments == re.findall(r"--gdb 0 --stop-at (\d+:\d+)",
+                                             run.stderr)
