@@ -6,10 +6,16 @@ being ready to go back costs a run that never does (the slice record, on
 vs off). Every journey back rebuilds the machine from boot and replays it,
 so both latencies grow with the run's length; there are no checkpoints,
 so no host memory is held for them. The debugger's client is a script
-(gdb's own time is not counted)."""
+(gdb's own time is not counted). gdb_journeys measures the same under the
+real gdb, with or without checkpoints (--checkpoint-every)."""
 
 import io
+import re
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from kernel.kernel import Console, Kernel
 from kernel.proc.loader import flat_image
@@ -131,7 +137,83 @@ def bench_reverse(insns=INSNS, repeat=3):
 
 
 if __name__ == "__main__":
-    import sys
     n = int(sys.argv[1]) if len(sys.argv) > 1 else INSNS
     for key, value in bench_reverse(n, 1).items():
         print(f"{key:24} {value:14.4f}")
+
+
+# -- under the real gdb, with checkpoints ------------------------------------
+TWO_LOOPS = """
+    mov edi, {word}
+    mov dword ptr [edi], 1
+    mov esi, {first}
+top:
+    add eax, ecx
+    dec esi
+    jnz top
+    mov dword ptr [edi], 3
+    mov esi, {second}
+top2:
+    add eax, ecx
+    dec esi
+    jnz top2
+done:
+    mov dword ptr [edi], 2
+    mov eax, SYS_EXIT
+    xor ebx, ebx
+    int 0x80
+"""
+FIGURE = re.compile(r"^(\w+)_s ([\d.]+)$", re.M)
+
+
+def gdb_journeys(insns, back, every, journeys=True):
+    """Under gdb, a --seed run of about insns instructions whose watched
+    word was last written `back` instructions before its end: seconds to
+    run forward to the end, to reverse-stepi there and to reverse-continue
+    to the write; and the checkpoints' host memory (MiB). every: the
+    checkpoint interval (0: none). journeys False: the forward run only."""
+    src = TWO_LOOPS.format(word=WORD, first=max(1, (insns - back) // 3),
+                           second=max(1, back // 3))
+    done = 0x400000 + len(assemble_source(src[:src.index("done:")]))
+    with tempfile.TemporaryDirectory() as tmp:
+        prog = Path(tmp) / "journeys.s"
+        prog.write_text(src)
+        extra = ["--checkpoint-every", str(every)] if every else []
+        back_in_time = [
+            *_timed("reverse_stepi", "reverse-stepi"), "delete",
+            f"watch *(int*){WORD:#x}",
+            *_timed("reverse_continue", "reverse-continue"),
+            "monitor checkpoints"] if journeys else []
+        out = _gdb_session(prog, extra, [
+            f"break *{done:#x}", *_timed("forward", "continue"),
+            *back_in_time, "kill"])
+    f = {name: float(v) for name, v in FIGURE.findall(out)}
+    mem = re.search(r"host memory of their own: ([\d.]+) MiB", out)
+    f["checkpoint_mib"] = float(mem.group(1)) if mem else 0.0
+    return f
+
+
+def _timed(name, command):
+    return ["python t = time.time()", command,
+            f"python print('{name}_s %.4f' % (time.time() - t))"]
+
+
+def _gdb_session(prog, extra, commands):
+    """Run prog under `ia32k run --gdb 0 --seed 1` and the real gdb (batch
+    mode) with commands; gdb's output."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tools.cli", "run", "--gdb", "0", "--seed",
+         str(SEED), *extra, str(prog)], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        port = re.search(r"127\.0\.0\.1:(\d+)", run.stderr.readline())[1]
+        args = ["gdb", "-nx", "-q", "-batch", "-ex", "set architecture i386",
+                "-ex", f"target remote :{port}", "-ex", "python import time"]
+        for c in commands:
+            args += ["-ex", c]
+        r = subprocess.run(args, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=3600)
+        return r.stdout + r.stderr   # monitor output comes on stderr
+    finally:
+        run.kill()
+        run.wait()
