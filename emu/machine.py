@@ -55,7 +55,10 @@ class Machine:
         if memory % x86.LARGE_PAGE_SIZE or memory <= 0:
             raise ValueError("memory must be a positive multiple of 4 MiB")
         self.memory = memory
-        self.ram = mmap.mmap(-1, memory)
+        # private: a forked copy of the process (a debugger's checkpoint)
+        # keeps the RAM it had, whatever this process writes later
+        self.ram = mmap.mmap(-1, memory, flags=mmap.MAP_PRIVATE |
+                             mmap.MAP_ANONYMOUS)
         self.mem = memoryview(self.ram)
         self._ram_ptr = ctypes.c_char.from_buffer(self.ram)
         self.ram_address = ctypes.addressof(self._ram_ptr)
@@ -316,6 +319,15 @@ class Cpu:
         cb = _MEM_CB(self._guard(lambda h, acc, addr, size, val, ud: fn(
             acc == UC_MEM_WRITE, addr, size) and False, False))
         return self._add_debug(htype, cb, begin, end)
+
+    def add_write_hook(self, fn, begin, end):
+        """Call fn(pa, size, value) before every guest data write to
+        physical [begin, end] (value: the bytes written, little-endian);
+        returns a handle for remove_hook."""
+        mask = (1 << 64) - 1
+        cb = _MEM_CB(self._guard(lambda h, acc, addr, size, val, ud: fn(
+            addr, size, val & mask) and False, False))
+        return self._add_debug(UC_HOOK_MEM_WRITE, cb, begin, end)
 
     def stop_after_access(self, on):
         """Install (on=True) or remove the per-instruction C hook that

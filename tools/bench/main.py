@@ -166,6 +166,38 @@ def bench_debugger():
              "reported")]
 
 
+def bench_reverse():
+    """The figures (tools/bench/reverse.py): going back in time at the end
+    of a 10^7-instruction --seed run, and the cost of being ready to."""
+    from tools.bench.reverse import bench_reverse as figures
+    f = figures()
+    return [("reverse-stepi after 10^7 instructions (s)",
+             f["reverse_stepi_s"], None, "reported (replays from boot)"),
+            ("reverse-continue to a watchpoint 10^7 back (s)",
+             f["reverse_continue_s"], None, "<= 2"),
+            ("--gdb --seed run, ready to go back vs not (ratio)",
+             f["ready_vs_not_ratio"], f["ready_vs_not_ratio"], ">= 0.8")
+            ] + bench_checkpoints()
+
+
+def bench_checkpoints():
+    """Under the real gdb: a 10^8-instruction --seed run whose watched
+    word was last written 10^7 instructions before its end, with a
+    checkpoint every 10^6 instructions (16 kept) and without."""
+    from tools.bench.reverse import gdb_journeys
+    on = gdb_journeys(10 ** 8, 10 ** 7, 10 ** 6)
+    off = gdb_journeys(10 ** 8, 10 ** 7, 0, journeys=False)
+    ratio = off["forward"] / on["forward"]
+    return [("reverse-stepi after 10^8, checkpoints (s)",
+             on["reverse_stepi"], None, "<= 0.5"),
+            ("reverse-continue to a write 10^7 back, checkpoints (s)",
+             on["reverse_continue"], None, "<= 2"),
+            ("--gdb --seed run, checkpoints on vs off (ratio)", ratio,
+             ratio, ">= 0.8"),
+            ("host memory of the checkpoints, 10^8 run (MiB)",
+             on["checkpoint_mib"], None, "reported")]
+
+
 def bench_fork():
     """The figures (tools/bench/fork.py): fork of 1 MiB of touched
     private memory, copy-on-write faults against the bare hook round trip,
@@ -301,7 +333,8 @@ def bench_checker():
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_shared_memory, bench_tracing, bench_messages,
             bench_long_write, bench_race_detector, bench_race_finder,
-            bench_debugger, bench_fork, bench_paging, bench_checker]
+            bench_debugger, bench_reverse, bench_fork, bench_paging,
+            bench_checker]
 
 
 def main():

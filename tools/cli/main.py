@@ -1,12 +1,13 @@
 """`ia32k`: boot a machine and run programs on it (see docs/abi.md)."""
 
 import argparse
+import io
 import json
 import sys
 import traceback
 
 from tools.debug.target import EndRun
-from kernel.kernel import KernelPanic
+from kernel.kernel import Console, KernelPanic
 from tools.observe.boot import new_kernel
 from tools.observe.maps import MapsPrinter
 from kernel.memlayout import DEFAULT_MEMORY
@@ -15,8 +16,10 @@ from tools.observe.ipcs import ipcs_text
 from tools.observe.legend import legend
 from tools.cli import gdb_opts as gdb_cli
 from tools.cli import html_opts as html_cli
+from tools.cli import lastwrites_opts as lastwrites_cli
 from tools.cli import limits
 from tools.cli import outputs
+from tools.cli import race_replay_opts as race_replay_cli
 from tools.cli import strace_opts as strace_cli
 from tools.cli import trace_opts as trace_cli
 from tools.race import finder as racefind
@@ -153,6 +156,7 @@ def add_run_options(run):
     strace_cli.add_options(run)
     trace_cli.add_options(run)
     gdb_cli.add_options(run)
+    lastwrites_cli.add_options(run)
     html_cli.add_options(run)
 
 
@@ -249,11 +253,16 @@ def cmd_run(args):
     programs = _programs(args)
     args.programs = [str(programs.find(p)) for p in args.programs]
     boot = [programs.add(p) for p in args.programs]
+    line = gdb_cli.timeline(args, lambda console: _machine(
+        args, programs, console, boot))
     policy = limits.policy(schedule_policy(args), args)
-    k = new_kernel(programs, memory=args.memory, quantum=args.quantum,
-                   cpus=args.cpus, seed=args.seed, check=args.check,
-                   policy=policy,
-                   races=getattr(args, "races", False), paging=args.paging)
+    k = _machine(args, programs, line.console() if line else None,
+                 policy=policy)
+    writes = lastwrites_cli.attach(k, args, lambda console: _machine(
+        args, programs, console, boot))
+    race_replay_cli.attach(k, args, lambda: _machine(
+        argparse.Namespace(**{**vars(args), "races": False, "check": None}),
+        programs, Console(io.BytesIO(), io.BytesIO()), boot))
     if args.maps:
         k.attach(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)
@@ -263,18 +272,18 @@ def cmd_run(args):
     k.boot(boot)
     try:
         with stopper:
-            dbg = gdb_cli.start(k, args)
-            k.run()
+            k, dbg = gdb_cli.run(k, args, line)
     except EndRun as e:
         print(f"ia32k: run ended: {e}", file=sys.stderr)
+        gdb_cli.finish(None, 1, line)
         return 1
     if stopper.reason:
         stopper.print_where()
     trace_cli.finish(tracer)
     strace_cli.finish(strace)
     html_cli.finish(page, page_path)
-    status = finish_run(k, args, stopper)
-    gdb_cli.finish(dbg, status)
+    status = finish_run(k, args, stopper, writes)
+    gdb_cli.finish(dbg, status, line)
     return status
 
 
@@ -284,13 +293,15 @@ def check_run_options(args):
     check_machine_options(args)
     check_schedule_options(args)
     page_path = html_cli.check_output(args, UsageError)
+    lastwrites_cli.check(args, UsageError)
+    gdb_cli.check(args, UsageError)
     strace_cli.check(args, UsageError)
     for option in ("report", "trace"):
         outputs.check(f"--{option}", getattr(args, option), UsageError)
     return page_path
 
 
-def finish_run(k, args, stopper):
+def finish_run(k, args, stopper, writes=None):
     """The end-of-run texts and the report; returns the exit status."""
     sys.stdout.flush()
     if args.ipcs:
@@ -299,12 +310,25 @@ def finish_run(k, args, stopper):
         print(legend(k.vm.mode), end="", file=sys.stderr)
     report = build_report(k)
     stopper.report(report)
+    lastwrites_cli.finish(writes, args, report)
     if args.report:
         f = outputs.open_text(args.report)
         json.dump(report, f, indent=1)
         outputs.close(f)
     status = 0 if all(p["status"] == 0 for p in report["processes"]) else 1
     return limits.EXIT_STATUS.get(stopper.reason, status)
+
+
+def _machine(args, programs, console=None, boot=None, policy=None):
+    """A kernel as `run` asked for (booted with boot's programs, if
+    given); policy: the scheduler policy (default: the one args name)."""
+    k = new_kernel(programs, memory=args.memory, quantum=args.quantum,
+                   cpus=args.cpus, seed=args.seed, check=args.check,
+                   policy=policy or schedule_policy(args), console=console,
+                   races=getattr(args, "races", False), paging=args.paging)
+    if boot is not None:
+        k.boot(boot)
+    return k
 
 
 def cmd_race(args):

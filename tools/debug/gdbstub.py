@@ -17,6 +17,7 @@ unsupported), bad arguments get an error packet 'E..'.
 """
 
 import queue
+import select
 import socket
 import threading
 
@@ -26,9 +27,12 @@ from tools.debug.stops import DebugError, Reason, Resume, WatchKind
 
 PACKET_SIZE = 0x4000
 INTERRUPT = 0x03
+POLL = 0.1                       # seconds between looks at `paused`
 WATCH_KINDS = (WatchKind.WRITE, WatchKind.READ, WatchKind.ACCESS)  # Z2-Z4
 WATCH_NAMES = dict(zip(WATCH_KINDS, ("watch", "rwatch", "awatch")))
 _ESCAPED = b"#$}*"
+NOT_REVERSIBLE = ("ia32k: cannot go back in time: this run is not "
+                  "deterministic; run it with --seed S or --quantum N\n")
 
 
 # -- framing ---------------------------------------------------------------
@@ -142,13 +146,33 @@ class Connection:
         self.ack = True
         self.closed = False
         self.last_sent = b""
-        threading.Thread(target=self._read_loop, daemon=True).start()
+        self.reading = None          # the reading thread
+        self.paused = False          # another process reads the socket
+        self.resume_reading()
+
+    def resume_reading(self):
+        """Start the reading thread (again, in a process forked from a
+        checkpoint, where it does not exist)."""
+        self.events, self.paused = queue.Queue(), False
+        self.reading = threading.Thread(target=self._read_loop, daemon=True)
+        self.reading.start()
+
+    def pause_reading(self):
+        """Stop reading, leaving every byte to come to another process
+        that holds the same socket (going back to a checkpoint)."""
+        self.paused = True
+        self.reading.join(2 * POLL)
 
     def _read_loop(self):
         while True:
             try:
+                ready = select.select([self.sock], [], [], POLL)[0]
+                if self.paused:
+                    return
+                if not ready:
+                    continue
                 data = self.sock.recv(4096)
-            except OSError:
+            except (OSError, ValueError):    # closed (its fd is -1)
                 data = b""
             if not data:
                 self.closed = True
@@ -274,6 +298,8 @@ class GdbStub:
             text += "swbreak:;"
         elif stop.reason is Reason.WATCHPOINT:
             text += f"{WATCH_NAMES[stop.watch]}:{stop.address:x};"
+        elif stop.reason is Reason.BEGIN:
+            text += "replaylog:begin;"
         return text
 
     def _why(self, _):
@@ -282,7 +308,8 @@ class GdbStub:
 
     def _supported(self, _):
         return (f"PacketSize={PACKET_SIZE:x};qXfer:features:read+;"
-                "swbreak+;hwbreak+;QStartNoAckMode+")
+                "swbreak+;hwbreak+;QStartNoAckMode+;"
+                "ReverseStep+;ReverseContinue+")
 
     def _no_ack(self, _):
         self.conn.send("OK")
@@ -431,6 +458,32 @@ class GdbStub:
                 return "E02"
         return Resume()
 
+    # going back in time
+    def _backward(self, rest, step):
+        """bs / bc: a Resume going back, or an error (with the reason on
+        gdb's console) when the run cannot go back."""
+        if not self.target.reversible():
+            self.console(NOT_REVERSIBLE)
+            return "E01"
+        if not step:
+            return Resume(backward=True)
+        pid = self.c_thread or (self.last_stop.pid if self.last_stop else
+                                self._pid())
+        return Resume(step_pid=pid, backward=True) \
+            if self.target.alive(pid) else "E01"
+
+    def console(self, text):
+        """Text for gdb's console (O packets)."""
+        chunk = PACKET_SIZE // 2 - 16
+        data = text.encode()
+        for i in range(0, len(data), chunk):
+            self.conn.send("O" + data[i:i + chunk].hex())
+
+    def retarget(self, target):
+        """The machine was rebuilt (going back in time): serve its
+        debugging target from now on."""
+        self.target = target
+
     def _kill(self, _):
         return Resume(kill=True)
 
@@ -444,9 +497,7 @@ class GdbStub:
             text = self.target.monitor(cmd)
         except DebugError as e:
             text = f"error: {e}\n"
-        chunk = PACKET_SIZE // 2 - 16
-        for i in range(0, len(text.encode()), chunk):
-            self.conn.send("O" + text.encode()[i:i + chunk].hex())
+        self.console(text)
         return "OK"
 
     TABLE = [
@@ -466,6 +517,8 @@ class GdbStub:
         ("vCont", _vcont), ("vKill", _kill),
         ("c", _continue), ("C", _continue), ("s", _step), ("S", _step),
         ("k", _kill), ("D", _detach),
+        ("bs", lambda s, r: s._backward(r, True)),
+        ("bc", lambda s, r: s._backward(r, False)),
     ]
 
 

@@ -22,6 +22,7 @@ class Monitor:
     def __init__(self, k, procs):
         self.k = k
         self.procs = procs
+        self.checkpoints = None      # tools.debug.checkpoints, when kept
 
     def run(self, line, current=None):
         """Run a `monitor` command; returns its text. current: the pid of
@@ -124,6 +125,21 @@ class Monitor:
     def ipcs(self):
         return ipcs_text(self.k.shm)
 
+    def checkpoints_text(self):
+        ck = self.checkpoints
+        if ck is None:
+            return ("no checkpoints: going back replays from boot "
+                    "(--checkpoint-every N keeps some)")
+        counts = ", ".join(str(c.count) for c in ck.taken) or "none yet"
+        return (f"{len(ck.taken)} checkpoints (one every {ck.every} "
+                f"instructions), at: {counts}; host memory of their own: "
+                f"{ck.memory() / (1 << 20):.1f} MiB")
+
+    def count(self):
+        n = self.k.hw.instructions
+        return ("instructions run: not counted (run with --seed or "
+                "--quantum)" if n is None else f"instructions run: {n}")
+
 
 def _numbers(words, line):
     try:
@@ -147,6 +163,8 @@ MONITOR = {
     "xp": (Monitor.xp, None, "xp ADDR [LEN]"),
     "tlb": (Monitor.tlb, None, "tlb [CPU]"),
     "legend": (Monitor.legend, 0, "legend"),
+    "count": (Monitor.count, 0, "count"),
+    "checkpoints": (Monitor.checkpoints_text, 0, "checkpoints"),
 }
 MONITOR_HELP = """monitor commands:
   ps            every process: pid, parent, uid, name, state
@@ -165,5 +183,8 @@ MONITOR_HELP = """monitor commands:
                 the current thread, else 0): the process loaded there, a
                 pending flush, its accessed pages, its translated code
   legend        what the notation of maps, walks and pt means
+  count         the instructions run so far (the time of a --seed or
+                --quantum run: --last-writes --before takes it)
+  checkpoints   the checkpoints kept for going back, and their host memory
   help          this text
 """

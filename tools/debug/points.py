@@ -1,11 +1,14 @@
 """What stops a process from inside a run: breakpoints, watchpoints and a
 single step, each a set of hooks on every CPU. A hit hands its Stop to
-`stops` (the target), which serves it when the CPU's run ends."""
+`stops` (the target), which serves it when the CPU's run ends; while the
+target replays the run toward a place in its past, a hit is only recorded
+(`stops.record`)."""
 
 from dataclasses import dataclass, field
 
 from emu.walk import READ
 from emu.x86 import PAGE_SIZE
+from tools.debug import reverse
 from tools.debug.stops import DebugError, Reason, Stop, WatchKind
 
 
@@ -44,6 +47,10 @@ class Breakpoints:
         p = self.k.current
         if p is None or not p.alive or self.stops.pending is not None:
             return
+        if self.stops.replaying():   # counted already: it has not run
+            self.stops.record(reverse.breakpoint_hit(
+                self.k.hw.instructions - 1, p.pid))
+            return
         if self.skip == (p.pid, address):
             self.skip = None
             return
@@ -62,33 +69,49 @@ class Watch:
 
 class Watchpoints:
     """Hooks on the physical bytes behind an address of one process: they
-    stop whichever process touches them, through whatever virtual address."""
+    stop whichever process touches them, through whatever virtual address.
+    gdb removes its watchpoints at every stop and inserts them again from
+    the thread that stopped: an address that thread does not map keeps
+    the physical bytes it watched when first set."""
 
     def __init__(self, k, stops, memory):
         self.k = k
         self.stops = stops
         self.memory = memory
         self.watches = {}            # (va, length, kind) -> Watch
+        self.known = {}              # the same, once set (removed or not)
 
     def add(self, pid, va, length, kind):
         """Watch the physical bytes behind [va, va+length) of pid: any
         process's access of that kind stops it."""
         if not isinstance(kind, WatchKind) or not 1 <= length <= PAGE_SIZE:
             raise DebugError("bad watchpoint")
-        pages = self.memory.pages(pid, va, length, READ, key=True)
-        if len(pages) != 1:
-            raise DebugError("a watchpoint may not cross a page boundary")
         key = (va, length, kind)
         if key in self.watches:
             return
-        w = Watch(pid, va, length, kind, pages[0][0])
-        reads, writes = kind != WatchKind.WRITE, kind != WatchKind.READ
+        try:
+            pages = self.memory.pages(pid, va, length, READ, key=True)
+        except DebugError:
+            if key not in self.known:
+                raise
+            self.install(self.known[key])   # gdb inserting it again
+            return
+        if len(pages) != 1:
+            raise DebugError("a watchpoint may not cross a page boundary")
+        self.install(Watch(pid, va, length, kind, pages[0][0]))
+
+    def install(self, w):
+        """Hook the physical bytes of w (a Watch of this run; its handles
+        are this machine's from now on)."""
+        reads, writes = w.kind != WatchKind.WRITE, w.kind != WatchKind.READ
+        w = Watch(w.pid, w.va, w.length, w.kind, w.pa)
         for cpu in self.k.hw.cpus:
             w.handles.append(cpu.add_mem_hook(
                 lambda wr, pa, size, cpu=cpu, w=w: self._hit(cpu, w),
-                w.pa, w.pa + length - 1, reads, writes))
+                w.pa, w.pa + w.length - 1, reads, writes))
             cpu.stop_after_access(True)
-        self.watches[key] = w
+        self.watches[(w.va, w.length, w.kind)] = w
+        self.known[(w.va, w.length, w.kind)] = w
 
     def remove(self, va, length, kind):
         w = self.watches.pop((va, length, kind), None)
@@ -104,6 +127,10 @@ class Watchpoints:
     def _hit(self, cpu, w):
         p = self.k.current
         if p is None or self.stops.pending is not None:
+            return
+        if self.stops.replaying():   # the access's instruction has run
+            self.stops.record(reverse.watch_hit(self.k.hw.instructions,
+                                                p.pid, w))
             return
         self.stops.stop_next(cpu, Stop(p.pid, Reason.WATCHPOINT, w.va,
                                        w.kind))

@@ -24,6 +24,7 @@ class Reason(Enum):
     FAULT = "fault"              # at a CPU exception that would kill it
     INTERRUPT = "interrupt"      # asked to stop from outside (Ctrl-C)
     EXIT = "exit"                # the stepped process ended
+    BEGIN = "begin"              # going back reached the start of the run
 
 
 class WatchKind(Enum):
@@ -49,7 +50,10 @@ class Stop:
 class Resume:
     """How to go on after a stop: run freely, step one process by one
     instruction, detach (forget every breakpoint and run freely), or end
-    the run."""
+    the run. With `backward` the same goes back in time (a deterministic
+    run only): step_pid's previous instruction, or the last stop before
+    now."""
     step_pid: Optional[int] = None
     detach: bool = False
     kill: bool = False
+    backward: bool = False

@@ -16,7 +16,9 @@ The debugger (the "client") is called back at every stop with a Stop and
 answers how to go on: a Resume (tools/debug/stops.py). It never touches
 the scheduler; between stops it talks to this object only, whose parts
 answer it: processes.py (threads, registers by name), memory.py,
-points.py (breakpoints, watchpoints, single step) and monitor.py.
+points.py (breakpoints, watchpoints, single step) and monitor.py. On a
+deterministic run given a timeline (tools/debug/timeline.py) it can also
+go back in time (travel.py).
 """
 
 import threading
@@ -27,6 +29,7 @@ from tools.debug.monitor import Monitor
 from tools.debug.points import Breakpoints, Step, Watchpoints
 from tools.debug.processes import Processes
 from tools.debug.stops import EndRun, Reason, Resume, Stop
+from tools.debug.travel import TimeTravel
 
 INTERRUPT_RETRY = 0.02           # seconds between stop requests (Ctrl-C)
 
@@ -63,7 +66,7 @@ class Debugger:
     client and applies the answer; the client's questions are answered by
     its parts (processes, memory, points, monitor commands)."""
 
-    def __init__(self, k):
+    def __init__(self, k, timeline=None):
         self.k = k
         self.client = None           # .on_stop(Stop) -> Resume
         self.pending = None          # a Stop a hook asked for
@@ -75,6 +78,23 @@ class Debugger:
         self.step = Step(k, self)
         self.commands = Monitor(k, self.procs)
         self.attach(k)
+        self.travel = TimeTravel(self, timeline) if timeline and \
+            k.sched.counting else None
+        if self.travel is not None:
+            self.commands.checkpoints = timeline.checkpoints
+
+    def reborn(self, k):
+        """The debugger of k, a rebuilt machine of this run: same client,
+        breakpoints and watchpoints, same timeline."""
+        new = Debugger(k, self.travel.timeline)
+        new.client = self.client
+        getattr(self.client, "retarget", lambda t: None)(new)
+        for va in self.breakpoints.hooks:
+            new.breakpoints.add(va)
+        for w in self.watchpoints.watches.values():
+            new.watchpoints.install(w)
+        new.watchpoints.known.update(self.watchpoints.known)
+        return new
 
     def attach(self, k):
         """Hook the end of every CPU's run; hear the kernel's events."""
@@ -127,6 +147,20 @@ class Debugger:
         return self.commands.run(line, getattr(self.client, "g_thread",
                                                None))
 
+    def reversible(self):
+        """True when the machine can go back in time (a deterministic run
+        with a timeline)."""
+        return self.travel is not None
+
+    def replaying(self):
+        """True while a rebuilt machine replays toward a goal: nothing
+        stops it but the goal."""
+        return self.travel is not None and self.travel.replay is not None
+
+    def record(self, goal):
+        """A breakpoint, watchpoint or fault met while replaying."""
+        self.travel.record(goal)
+
     # -- stops -------------------------------------------------------------
     def stop_now(self, cpu, stop):
         """From a code hook: stop before this instruction runs."""
@@ -154,16 +188,31 @@ class Debugger:
         return Stop(live[0] if live else p.pid if p else 1, Reason.INTERRUPT)
 
     def _after_run(self, cpu):
-        """Called by a CPU after each run: serve a pending stop; True to
-        let the same slice go on (so the interleaving stays as it was)."""
+        """Called by a CPU after each run: serve a pending stop (or the
+        goal of a replay); True to let the same slice go on (so the
+        interleaving stays as it was)."""
+        if self.replaying():
+            self.pending, self.interrupter.requested = None, False
+            stop = self.travel.after_run(cpu)
+            return self._go_on(cpu) if stop is None else \
+                self._stop_here(cpu, stop)
         if self.pending is None and not self.interrupter.requested:
             return False
         stop = self.pending or self._interrupt_stop()
         self.pending, self.interrupter.requested = None, False
+        return self._stop_here(cpu, stop)
+
+    def _stop_here(self, cpu, stop):
         for c in self.k.hw.cpus:
             c.stop_next(armed=False)
         used_up = cpu.slice_used_up()
         self._serve(stop)
+        return self._go_on(cpu, used_up)
+
+    def _go_on(self, cpu, used_up=None):
+        """Does the slice go on after this stop?"""
+        if used_up is None:
+            used_up = cpu.slice_used_up()
         p = self.k.current
         return not (self.k.switch or used_up or p is None or not p.alive)
 
@@ -172,9 +221,13 @@ class Debugger:
         if self.client is None:
             return Resume()
         self.step.clear()
+        if self.travel is not None:
+            self.travel.arrived(stop)
         resume = self.client.on_stop(stop)
         if resume.kill:
             raise EndRun("killed from the debugger")
+        if resume.backward:
+            raise self.travel.backward(resume)
         if resume.detach:
             self.detach()
         elif resume.step_pid is not None:
@@ -211,9 +264,14 @@ class Debugger:
         (continuing lets it die as without a debugger)."""
         if self.client is None:
             return
+        stop = Stop(p.pid, Reason.FAULT, vector=fault["vector"])
+        if self.replaying():
+            stop = self.travel.at_fault(p, fault)
+            if stop is None:
+                return
         self.procs.faults[p.pid] = fault
         try:
-            self._serve(Stop(p.pid, Reason.FAULT, vector=fault["vector"]))
+            self._serve(stop)
         finally:
             self.procs.faults.pop(p.pid, None)
 

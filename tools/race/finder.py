@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from kernel.kernel import Console
 from kernel.sched.pct import PctPolicy
 from tools.observe.boot import new_kernel
+from tools.race.replay import Pair, SecondAccess, gdb_lines
 from tools.observe.report import build_report
 from tools.race.watch import RaceWatch
 
@@ -303,11 +304,32 @@ def describe_outcome(o, ref, scenario):
     if scenario.races:
         lines.append(f"    races: {len(r.races)}" +
                      ("" if r.races else " (none)"))
+        pairs = [Pair.listed(x) for x in r.race_list]
+        second = SecondAccess(lambda: quiet_kernel(scenario, r.seed), pairs)
         for i in _distinct(r):
             text = r.race_text[i] if r.race_text else \
                 format_race(r.race_list[i])
             lines += ["      " + t for t in text.splitlines()]
+            lines += ["      " + t for t in _gdb(scenario, r, pairs[i],
+                                                 second)]
     return lines
+
+
+def _gdb(scenario, r, pair, second):
+    """How to reach this race's second access under gdb (lines)."""
+    m = second.moment(pair)
+    return [] if m is None else gdb_lines(scenario.replay(r.seed), m,
+                                          pair.b.va)
+
+
+def quiet_kernel(scenario, seed):
+    """The scenario's machine under seed, booted, printing nothing."""
+    k = new_kernel(scenario.programs, memory=scenario.memory,
+                   quantum=scenario.quantum, cpus=scenario.cpus, seed=seed,
+                   policy=scenario.policy(seed), paging=scenario.paging,
+                   console=Console(io.BytesIO(), io.BytesIO()))
+    k.boot(scenario.boot)
+    return k
 
 
 def _differences(a, b):

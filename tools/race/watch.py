@@ -55,6 +55,7 @@ class RaceWatch:
         self.insns = {}          # program -> {eip: (atomic, text)}
         self.lines = {}          # program -> LineTable
         self.verdicts = None     # the races, once the run has ended
+        self.replay = None       # race -> lines saying how to replay it
         self.clocks = WeakKeyDictionary()   # message -> sender's clock
 
     # -- accesses ----------------------------------------------------------
@@ -237,6 +238,8 @@ class RaceWatch:
                           ((r.a, r.va_a), (r.b, r.va_b))]
         if r.count > 1:
             lines.append(f"  (seen {r.count} times)")
+        if self.replay is not None:
+            lines += [f"  {t}" for t in self.replay(r)]
         return "\n".join(lines)
 
     def _segment_text(self, pa):
