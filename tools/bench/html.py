@@ -14,6 +14,7 @@ from pathlib import Path
 from tools.explorer.browser import chromium, load
 
 from tools import ROOT
+from tools.cmdline import no_options
 CASES = (("256 processes", "userland/tests/html_many.c"),
          ("64 MiB segment (16,384 PTEs, twice)",
           "userland/tests/shm_64mib_test.c"),
@@ -45,4 +46,5 @@ def main():
 
 
 if __name__ == "__main__":
+    no_options("tools.bench.html", __doc__)
     main()

@@ -1,4 +1,4 @@
 """`python -m tools.fuzz`: a hostile-program campaign (`make fuzz`)."""
-from tools.fuzz.campaign import main
+from tools.fuzz.command import main
 
 raise SystemExit(main())
