@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import socket
 import threading
+from collections import Counter
 
 _SHARED = None
 ONE_AT_A_TIME = threading.Lock()    # a multi-threaded worker runs units
@@ -105,6 +106,7 @@ class Dask:
                 silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         self.shared = None
+        self.used = Counter()       # worker address -> units it ran
         if shared is not None:
             self.shared = self.client.scatter(shared, broadcast=True)
 
@@ -122,6 +124,9 @@ class Dask:
                 yield index[f.key], result
         finally:
             self.client.cancel([f for f in futures if not f.done()])
+            done = [f for f in futures if f.status == "finished"]
+            for where in self.client.who_has(done).values():
+                self.used.update(where[:1])
 
     def close(self):
         self.client.close()
@@ -139,7 +144,7 @@ def executor(jobs=None, dask=False, scheduler=None, shared=None):
     return Local(jobs or default_jobs(), shared)
 
 
-def in_order(results, n):
+def in_order(results):
     """Turn run()'s (index, result) pairs back into results in index
     order, yielding each as soon as those before it are in."""
     held, nxt = {}, 0
