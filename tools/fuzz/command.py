@@ -72,6 +72,8 @@ def summarize(run, statements, measured):
         "programs": t.cases, "boots": t.boots, "seconds": round(t.seconds, 2),
         "programs_per_second": round(t.cases / t.seconds, 2)
         if t.seconds else 0,
+        "programs_per_cpu_second": round(t.cases / run.cpu, 2)
+        if run.cpu else 0,
         "invariant_checks": t.checks,
         "kernel_lines": len(lines) if measured else None,
         "kernel_statements": len(statements),
@@ -85,7 +87,8 @@ def summarize(run, statements, measured):
 
 def text(run, s):
     """The summary as lines of text."""
-    out = [run.total.summary()]
+    out = [run.total.summary(), f"programs per CPU second (per core): "
+           f"{s['programs_per_cpu_second']}"]
     if s["kernel_lines"] is not None:
         pct = 100 * s["kernel_lines"] / s["kernel_statements"]
         out.append(f"kernel coverage: {s['kernel_lines']} of "

@@ -35,11 +35,13 @@ class Unit:
 @dataclass
 class Part:
     """What one unit did: its campaign, the boots that reached features
-    new to the unit (texts, features), where and how long it ran."""
+    new to the unit (texts, features), where and how long it ran (wall
+    and CPU seconds of its process)."""
     campaign: object
     found: list
     worker: str
     seconds: float
+    cpu: float
 
 
 def run_unit(_shared, unit):
@@ -48,7 +50,7 @@ def run_unit(_shared, unit):
     drawer = Drawer(unit.corpus if unit.guided else ())
     kc = KernelCoverage() if unit.measure else None
     known, found = set(unit.seen), []
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     with fz._Recorder(c):
         while (unit.cases is None or c.cases < unit.cases) and \
                 (unit.seconds is None or time.monotonic() - t0 < unit.seconds):
@@ -62,7 +64,8 @@ def run_unit(_shared, unit):
                 found.append((list(drawer.last.values()), got))
                 known |= got
     c.seconds = time.monotonic() - t0
-    return Part(c, found, cluster.whoami(), c.seconds)
+    return Part(c, found, cluster.whoami(), c.seconds,
+                time.process_time() - cpu0)
 
 
 def unit_seed(seed, rnd, j):
@@ -76,6 +79,7 @@ class Run:
         self.total = fz.Campaign()
         self.corpus = Corpus()
         self.workers = {}           # worker -> [cases, seconds]
+        self.cpu = 0.0              # CPU seconds the units took
         self.t0 = time.monotonic()
 
     def add(self, part):
@@ -83,6 +87,7 @@ class Run:
         w = self.workers.setdefault(part.worker, [0, 0.0])
         w[0] += part.campaign.cases
         w[1] += part.seconds
+        self.cpu += part.cpu
 
     def offer(self, part):
         for texts, got in part.found:
@@ -97,7 +102,8 @@ def campaign(seed=0, cases=None, seconds=None, cpus=1, executor=None,
              **boot):
     """Run a campaign on executor (default: forked processes, one per
     core) in rounds of per_round units (default: one per worker) until
-    cases programs or seconds have been spent. Returns the Run."""
+    cases programs or seconds have been spent. progress.update(run) is
+    called as each unit ends and after each round. Returns the Run."""
     own = executor is None
     ex = executor or cluster.Local(cluster.default_jobs())
     n = per_round or ex.workers()
@@ -114,6 +120,8 @@ def campaign(seed=0, cases=None, seconds=None, cpus=1, executor=None,
                     progress.update(run)
             for part in parts:
                 run.offer(part)
+            if progress:
+                progress.update(run)
             rnd += 1
     finally:
         if own:
