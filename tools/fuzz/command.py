@@ -25,6 +25,11 @@ def parser():
                     "scheduler listens at ADDRESS, e.g. tcp://HOST:8786 "
                     "(start one with `dask scheduler` and `dask worker "
                     "ADDRESS --nthreads 1` on each machine)")
+    ap.add_argument("--coverage-every", type=int, default=1, metavar="N",
+                    help="measure kernel coverage on every Nth boot of a "
+                    "guided campaign (1: every boot; tracing doubles a "
+                    "boot's time, so larger is faster but notices fewer "
+                    "new lines)")
     ap.add_argument("--json", action="store_true",
                     help="print the summary as one JSON object (no live "
                     "progress)")
@@ -57,7 +62,8 @@ def _run(args):
             return rounds.campaign(
                 args.seed, args.cases, args.seconds, cpus, ex,
                 per_round=args.jobs or None, guided=not args.blind,
-                measure=not args.blind, progress=shown,
+                measure=0 if args.blind else max(1, args.coverage_every),
+                progress=shown,
                 check_every=args.check_every)
     finally:
         ex.close()

@@ -16,7 +16,7 @@ from kernel.proc.loader import flat_image
 from kernel.trap import EXC_STATUS_BASE
 from tools.fuzz import campaign
 from tools.fuzz import hostile as hostile_mod
-from tools.toolchain.asm import assemble_source
+from tools.fuzz.assemble import assemble_program
 
 ITEM = re.compile(r"^l(\d+):$", re.M)
 IMMEDIATE = re.compile(r"^(    mov e[a-ds][xip], )(0x[0-9a-f]+)$", re.M)
@@ -131,7 +131,8 @@ def mutate(text, rng, others=(), targets=None, hostile=0.35):
 class Drawer:
     """Draws guided boots' specs (campaign.run_boot's maker): each program
     fresh, or from the corpus as it is, or mutated. Corpus programs keep
-    their assembled images, so drawing one as it is costs no assembly."""
+    their assembled images, so drawing one as it is costs no assembly
+    (tools/fuzz/assemble.py assembles the others)."""
 
     def __init__(self, corpus_programs):
         self.pool = list(corpus_programs)
@@ -163,5 +164,5 @@ class Drawer:
         if code is None:
             if len(self.images) >= CACHE:
                 self.images.pop(next(iter(self.images)))
-            code = self.images[text] = assemble_source(text)
+            code = self.images[text] = assemble_program(text)
         return flat_image(name, code)

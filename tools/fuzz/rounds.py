@@ -27,7 +27,7 @@ class Unit:
     cpus: object
     boot: dict                      # campaign.run_boot's keyword arguments
     guided: bool                    # draw from the corpus
-    measure: bool                   # measure kernel coverage
+    measure: int                    # coverage on every Nth boot (0: none)
     corpus: list = field(default_factory=list)      # program texts
     seen: set = field(default_factory=set)          # features known
 
@@ -47,18 +47,20 @@ class Part:
 def run_unit(_shared, unit):
     """Run one unit's boots (in a worker)."""
     rng, c = random.Random(unit.seed), fz.Campaign()
-    drawer = Drawer(unit.corpus if unit.guided else ())
+    drawer = Drawer(unit.corpus) if unit.guided else Blind()
     kc = KernelCoverage() if unit.measure else None
-    known, found = set(unit.seen), []
+    known, found, n = set(unit.seen), [], 0
     t0, cpu0 = time.monotonic(), time.process_time()
     with fz._Recorder(c):
         while (unit.cases is None or c.cases < unit.cases) and \
                 (unit.seconds is None or time.monotonic() - t0 < unit.seconds):
             errors, statuses = set(c.results), set(c.statuses)
+            traced = kc is not None and n % unit.measure == 0
             fz.run_boot(rng, c, cpus=unit.cpus, maker=drawer,
-                        measure=kc.measure if kc else fz.contextlib.nullcontext,
-                        **unit.boot)
-            got = features(kc.fresh() if kc else (),
+                        measure=kc.measure if traced else
+                        fz.contextlib.nullcontext, **unit.boot)
+            n += 1
+            got = features(kc.fresh() if traced else (),
                            set(c.results) - errors, set(c.statuses) - statuses)
             if got - known and drawer.last is not None:
                 found.append((list(drawer.last.values()), got))
@@ -66,6 +68,17 @@ def run_unit(_shared, unit):
     c.seconds = time.monotonic() - t0
     return Part(c, found, cluster.whoami(), c.seconds,
                 time.process_time() - cpu0)
+
+
+class Blind:
+    """campaign.make_spec as a maker that remembers the last texts."""
+
+    last = None
+
+    def __call__(self, *args):
+        spec = fz.make_spec(*args)
+        self.last = spec.texts
+        return spec
 
 
 def unit_seed(seed, rnd, j):
@@ -98,11 +111,12 @@ class Run:
 
 
 def campaign(seed=0, cases=None, seconds=None, cpus=1, executor=None,
-             per_round=None, guided=True, measure=True, progress=None,
+             per_round=None, guided=True, measure=1, progress=None,
              **boot):
     """Run a campaign on executor (default: forked processes, one per
     core) in rounds of per_round units (default: one per worker) until
-    cases programs or seconds have been spent. progress.update(run) is
+    cases programs or seconds have been spent, measuring kernel coverage
+    on every measure-th boot (0: never; tracing doubles a boot's time). progress.update(run) is
     called as each unit ends and after each round. Returns the Run."""
     own = executor is None
     ex = executor or cluster.Local(cluster.default_jobs())

@@ -143,3 +143,26 @@ def test_json_summary_parses(capsys):
     assert s["programs"] >= 16 and s["mode"] == "guided"
     assert 0 < s["kernel_lines"] <= s["kernel_statements"]
     assert sum(w["programs"] for w in s["workers"].values()) == s["programs"]
+
+
+def test_fast_assembly_gives_the_same_image():
+    """tools/fuzz/assemble.py against assemble_source, for programs of one
+    and of several code pages."""
+    from tools.fuzz.assemble import assemble_program
+    from tools.toolchain.asm import assemble_source
+    for seed, length in ((1, 40), (2, 40), (3, 300)):
+        text = fz.random_program(random.Random(seed), length=length,
+                                 targets=fz.fixed().targets)
+        assert assemble_program(text) == assemble_source(text)
+    assert len(assemble_program(text)) > 3 * 4096        # several pages
+
+
+def test_coverage_every_nth_boot_traces_fewer_boots():
+    every = rounds.run_unit(None, rounds.Unit(5, 48, None, 1, {}, True, 1))
+    fourth = rounds.run_unit(None, rounds.Unit(5, 48, None, 1, {}, True, 4))
+    never = rounds.run_unit(None, rounds.Unit(5, 48, None, 1, {}, True, 0))
+
+    def lines(part):
+        return {f for _, got in part.found for f in got if f[0] == "line"}
+    assert not lines(never) and lines(fourth) and lines(every)
+    assert every.campaign.cases == fourth.campaign.cases == 48
