@@ -112,3 +112,20 @@ def test_race_command_takes_the_scheduler(scheduler, capsys):
     local = capsys.readouterr().out
     ia32k(args + ["--scheduler", scheduler])
     assert capsys.readouterr().out == local and "12 of 12 seeds" in local
+
+
+def test_race_on_a_local_dask_cluster_matches_jobs(capsys):
+    """--dask with no scheduler starts its own cluster (two workers here)."""
+    args = ["race", "--seeds", "0..7", "--jobs", "2", str(ROOT / RACE)]
+    ia32k(args)
+    local = capsys.readouterr().out
+    ia32k(args + ["--dask"])
+    assert capsys.readouterr().out == local
+
+
+def test_fuzz_command_on_a_local_dask_cluster(capsys):
+    status = command.main(["--dask", "--jobs", "2", "--cases", "32",
+                           "--json", "--seed", "8"])
+    s = json.loads(capsys.readouterr().out)
+    assert status == 0 and s["programs"] >= 32
+    assert all(w.startswith("tcp://") for w in s["workers"])
