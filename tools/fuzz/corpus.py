@@ -38,11 +38,12 @@ def features(lines, errors, statuses):
 
 
 class Corpus:
-    """Entries (lists of program texts) and every feature seen so far."""
+    """Entries (lists of program texts), how many new features each
+    brought, and every feature seen so far."""
 
-    def __init__(self, entries=(), seen=()):
-        self.entries = list(entries)
-        self.seen = set(seen)
+    def __init__(self):
+        self.entries, self.weights = [], []
+        self.seen = set()
 
     def offer(self, texts, found):
         """Keep texts if found holds a feature not seen before; return the
@@ -50,15 +51,19 @@ class Corpus:
         new = set(found) - self.seen
         if new:
             self.entries.append(list(texts))
+            self.weights.append(len(new))
             self.seen |= new
         return new
 
     def programs(self, rng=None, most=SHIPPED):
-        """The corpus programs; with rng, a sample of at most most."""
+        """The corpus programs; with rng, most of them drawn with the
+        weight of the entry they came from (an entry that brought more
+        new features is drawn more often)."""
         found = [t for e in self.entries for t in e]
-        if rng is None or len(found) <= most:
+        if rng is None or not found:
             return found
-        return rng.sample(found, most)
+        weights = [w for e, w in zip(self.entries, self.weights) for _ in e]
+        return rng.choices(found, weights, k=most)
 
     def lines(self):
         return {f[1:] for f in self.seen if f[0] == "line"}

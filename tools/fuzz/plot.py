@@ -49,13 +49,15 @@ def measure(seconds, jobs, seed):
 
 
 def svg(curves, seconds):
-    """An SVG line plot of {name: [(seconds, lines)]}."""
-    top = max(y for pts in curves.values() for _, y in pts) or 1
-    top = (top // 200 + 1) * 200
+    """An SVG line plot of {name: [(seconds, lines)]} (points with no
+    lines yet are left out; the y axis spans the lines reached)."""
+    ys = [y for pts in curves.values() for _, y in pts if y]
+    top = (max(ys, default=0) // 100 + 1) * 100
+    bottom = max(0, (min(ys, default=0) // 100 - 1) * 100)
 
     def xy(x, y):
         return (PAD + (W - 2 * PAD) * x / seconds,
-                H - PAD - (H - 2 * PAD) * y / top)
+                H - PAD - (H - 2 * PAD) * (y - bottom) / (top - bottom))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" '
            f'height="{H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
@@ -67,7 +69,7 @@ def svg(curves, seconds):
            '</text>',
            f'<text x="14" y="{H / 2}" transform="rotate(-90 14 {H / 2})" '
            'text-anchor="middle">kernel lines reached</text>']
-    for v in range(0, top + 1, top // 4):
+    for v in range(bottom, top + 1, max(1, (top - bottom) // 4)):
         _, y = xy(0, v)
         out.append(f'<text x="{PAD - 4}" y="{y + 4:.0f}" '
                    f'text-anchor="end">{v}</text>')
@@ -76,7 +78,8 @@ def svg(curves, seconds):
         out.append(f'<text x="{x:.0f}" y="{H - PAD + 16}" '
                    f'text-anchor="middle">{seconds * k / 4:.0f}</text>')
     for n, (name, pts) in enumerate(curves.items()):
-        line = " ".join("%.1f,%.1f" % xy(min(x, seconds), y) for x, y in pts)
+        line = " ".join("%.1f,%.1f" % xy(min(x, seconds), y)
+                        for x, y in pts if y)
         colour = COLOURS[name]
         out += [f'<polyline fill="none" stroke="{colour}" stroke-width="2" '
                 f'points="{line}"/>',
