@@ -521,8 +521,8 @@ def parser():
 
 
 def main(argv=None, args=None):
-    """Today's blind campaign, or a replay, from the command line (or from
-    args already parsed)."""
+    """A blind campaign (every program fresh), or a replay, from the command
+    line (or from args already parsed)."""
     args = args or parser().parse_args(argv)
     cpus = args.cpus if args.cpus == "mix" else int(args.cpus)
     if args.replay is not None:
