@@ -15,7 +15,7 @@ from tools.fuzz import cluster
 from tools.fuzz.corpus import Corpus, Drawer, features
 from tools.fuzz.coverage import KernelCoverage
 
-UNIT_SECONDS = 5.0              # a unit of a time-bounded campaign
+UNIT_SECONDS = 2.0              # a unit of a time-bounded campaign
 UNIT_CASES = 160                # a unit of a case-bounded one (20 boots)
 
 
