@@ -79,4 +79,4 @@ clean:
 	rm -rf $(VENV) .build .pytest_cache
 
 fuzz: $(STAMP)
-	$(BIN)/python -m tools.fuzz --jobs $${FUZZ_JOBS:-2} --check-every $${FUZZ_CHECK_EVERY:-1} --seconds $${FUZZ_SECONDS:-120} --save fuzz-failures
+	$(BIN)/python -m tools.fuzz --jobs $${FUZZ_JOBS:-2} --check-every $${FUZZ_CHECK_EVERY:-1} --seconds $${FUZZ_SECONDS:-120} --save fuzz-failures $${FUZZ_ARGS}

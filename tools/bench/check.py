@@ -12,6 +12,7 @@ from kernel.kernel import Console
 from tools.observe.boot import new_kernel
 from tools.fuzz.campaign import fuzz
 from tools.toolchain.programs import Programs
+from tools.cmdline import no_options
 
 REPEAT = 3
 DEMOS = ["family", "shmshare", "cow", "offlist", "abslist"]
@@ -58,5 +59,6 @@ def bench_check():
 
 
 if __name__ == "__main__":
+    no_options("tools.bench.check", __doc__)
     for name, value in bench_check().items():
         print(f"{name:28} {value:10.3f}")

@@ -20,6 +20,7 @@ from kernel.mm.vm import AddressSpace
 from kernel.kernel import Console, Kernel
 from kernel.syscall import Sys
 from tools.toolchain.programs import Images
+from tools.cmdline import no_options
 
 PAGES = 256                      # 1 MiB
 FORKS = 50
@@ -163,5 +164,6 @@ def bench_fork():
 
 
 if __name__ == "__main__":
+    no_options("tools.bench.fork", __doc__)
     for name, value in bench_fork().items():
         print(f"{name:28} {value:10.2f}")

@@ -15,6 +15,7 @@ from kernel.proc.loader import flat_image
 from tools.toolchain.asm import assemble_source
 from tools.toolchain.programs import Images
 from tools.debug.gdbstub import GdbStub, frame
+from tools.cmdline import no_options
 
 LOOP_ITERS = 50_000_000
 WRITES = 2_000_000
@@ -140,5 +141,6 @@ def bench_gdb():
 
 
 if __name__ == "__main__":
+    no_options("tools.bench.gdb", __doc__)
     for key, value in bench_gdb().items():
         print(f"{key:32} {value:10.3f}")

@@ -17,6 +17,7 @@ from selenium.webdriver.common.by import By
 from tools.explorer.browser import chromium, load
 
 from tools import ROOT
+from tools.cmdline import no_options
 CASES = (("256 processes", "userland/tests/html_many.c"),
          ("64 MiB segment (16,384 PTEs, twice)",
           "userland/tests/shm_64mib_test.c"),
@@ -58,4 +59,5 @@ def page_ms(driver):
 
 
 if __name__ == "__main__":
+    no_options("tools.bench.html", __doc__)
     main()

@@ -10,6 +10,7 @@ from emu import bare
 from kernel.kernel import Console, Kernel
 from tools.toolchain.asm import assemble_source
 from tools.toolchain.programs import Images
+from tools.cmdline import no_options
 from tools.bench.common import EXIT, GETPID, LOOP, LOOP_INSNS, YIELD, \
     kernel_seconds
 
@@ -337,7 +338,8 @@ SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_checker]
 
 
-def main():
+def main(argv=None):
+    no_options("tools.bench", __doc__, argv)
     print(f"{'figure':52} {'value':>10} {'ratio':>8}  target")
     for section in SECTIONS:
         for name, value, ratio, target in section():

@@ -12,6 +12,7 @@ from kernel.proc.loader import flat_image
 from tools.toolchain.asm import assemble_source
 from tools.bench.common import EXIT, GETPID, LOOP, LOOP_INSNS, YIELD, \
     kernel_seconds
+from tools.cmdline import no_options
 
 REPEAT = 3
 REACH_PASSES = 128
@@ -128,4 +129,5 @@ def main():
 
 
 if __name__ == "__main__":
+    no_options("tools.bench.pae", __doc__)
     main()

@@ -11,6 +11,7 @@ from tools.race import finder as rf
 from tools.toolchain.programs import Programs
 
 from tools import ROOT
+from tools.cmdline import no_options
 RACE = "userland/demo/race.c"
 RARE = "userland/demo/rare_race.c"
 TRIALS = 20
@@ -86,6 +87,7 @@ def bench_race():
 
 
 if __name__ == "__main__":
+    no_options("tools.bench.race", __doc__)
     j = jobs_speedup()
     print(j)
     print(pct_vs_random())

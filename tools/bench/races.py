@@ -9,6 +9,7 @@ import time
 from kernel.kernel import Console
 from tools.observe.boot import new_kernel
 from tools.toolchain.programs import Images, Programs
+from tools.cmdline import no_options
 
 REPEAT = 5
 # Compute plus stack traffic: loads and stores, none of them shared.
@@ -66,5 +67,6 @@ def bench_races(iters=2_000_000):
 
 
 if __name__ == "__main__":
+    no_options("tools.bench.races", __doc__)
     for name, value in bench_races().items():
         print(f"{name:24} {value:10.3f}")

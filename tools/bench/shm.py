@@ -19,6 +19,7 @@ from kernel.kernel import Console, Kernel
 from kernel.memlayout import MAX_SHM_BYTES
 from kernel.syscall import Sys
 from tools.toolchain.programs import Images
+from tools.cmdline import no_options
 
 PAGES = MAX_SHM_BYTES // 4096          # 16,384
 REPEAT = 3
@@ -181,5 +182,6 @@ def bench_shm():
 
 
 if __name__ == "__main__":
+    no_options("tools.bench.shm", __doc__)
     for name, value in bench_shm().items():
         print(f"{name:34} {value:12.2f}")

@@ -3,4 +3,5 @@ import sys
 
 from tools.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":          # not in a Dask worker importing it
+    sys.exit(main())

@@ -22,6 +22,7 @@ from tools.cli import outputs
 from tools.cli import race_replay_opts as race_replay_cli
 from tools.cli import strace_opts as strace_cli
 from tools.cli import trace_opts as trace_cli
+from tools.fuzz import cluster
 from tools.race import finder as racefind
 from tools.toolchain.asm import BuildError
 from tools.toolchain.programs import Programs
@@ -198,10 +199,18 @@ def add_race_parser(sub):
                       "(and races)")
     add_paging_option(race)
     add_schedule_options(race)
-    race.add_argument("--jobs", type=int, default=racefind.default_jobs(),
+    race.add_argument("--jobs", type=int, default=cluster.default_jobs(),
                       metavar="N", help="worker processes running seeds "
-                      "in parallel (default: every core); the outcome is "
-                      "the same as with --jobs 1")
+                      "in parallel (default: every core; with --dask, the "
+                      "local cluster's workers); the outcome is the same "
+                      "as with --jobs 1")
+    race.add_argument("--dask", action="store_true",
+                      help="run the seeds on a Dask cluster started here "
+                      "(--jobs worker processes); same outcome")
+    race.add_argument("--scheduler", metavar="ADDRESS",
+                      help="run the seeds on the existing Dask cluster whose "
+                      "scheduler listens at ADDRESS, e.g. tcp://HOST:8786; "
+                      "same outcome")
     race.add_argument("--races", action="store_true",
                       help="run the data-race detector under each schedule "
                       "and group seeds by the races found too")
@@ -351,8 +360,15 @@ def cmd_race(args):
         args.depth or 2, args.steps or 0, args.races, args.paging)
     if scenario.schedule == "pct" and not scenario.steps:
         scenario.steps = racefind.calibrate_steps(scenario, seeds[0])
-    search = racefind.find_races(scenario, seeds, args.jobs,
-                                 args.ignore_output, args.stop_on_first)
+    ex = cluster.executor(args.jobs, True, args.scheduler, scenario) \
+        if args.dask or args.scheduler else None
+    try:
+        search = racefind.find_races(scenario, seeds, args.jobs,
+                                     args.ignore_output, args.stop_on_first,
+                                     ex)
+    finally:
+        if ex is not None:
+            ex.close()
     print(racefind.format_search(search, scenario, len(seeds)), flush=True)
     strace_cli.race_traces(args, scenario, search)
     found_race = args.races and any(o.first.races for o in search.outcomes)

@@ -1,4 +1,5 @@
 """`python -m tools.fuzz`: a hostile-program campaign (`make fuzz`)."""
-from tools.fuzz.campaign import main
+from tools.fuzz.command import main
 
-raise SystemExit(main())
+if __name__ == "__main__":          # not in a Dask worker importing it
+    raise SystemExit(main())

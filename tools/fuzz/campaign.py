@@ -115,10 +115,7 @@ def random_program(rng, length=40, targets=None, hostile=0.35):
         w.shm_prologue()
     for i in range(length):
         w.label(f"l{i}")
-        if rng.random() < hostile:
-            w.move(i)
-        else:
-            w.lines.append("    " + _instruction(rng, i))
+        random_item(w, rng, i, hostile)
     for i in range(length, length + 4):
         w.label(f"l{i}")
     w.label("stop")
@@ -126,6 +123,15 @@ def random_program(rng, length=40, targets=None, hostile=0.35):
            "int 0x80")
     w.lines += [".align 4096", "data: .zero 8192"]
     return "\n".join(w.lines)
+
+
+def random_item(w, rng, i, hostile):
+    """Item i of a program (after its label l{i}): an attacker's move with
+    probability hostile, else a plain random instruction."""
+    if rng.random() < hostile:
+        w.move(i)
+    else:
+        w.lines.append("    " + _instruction(rng, i))
 
 
 @dataclass
@@ -352,13 +358,16 @@ def run_spec(spec, secret, plant=None):
 
 
 def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
-             hostile=0.35, check_every=1, recount=False):
+             hostile=0.35, check_every=1, recount=False, maker=make_spec,
+             measure=contextlib.nullcontext):
     """One boot: a canary and programs_per_boot hostile programs. A secret
-    hit is replayed with another secret and is a leak only if it recurs."""
+    hit is replayed with another secret and is a leak only if it recurs.
+    maker(boot_seed, cpus, programs_per_boot, hostile) draws the spec;
+    measure() is entered while the boot runs (kernel coverage)."""
     boot_seed = rng.getrandbits(63)
     ncpus = rng.choice((1, 1, 2)) if cpus == "mix" else cpus
     try:
-        spec = make_spec(boot_seed, ncpus, programs_per_boot, hostile)
+        spec = maker(boot_seed, ncpus, programs_per_boot, hostile)
     except BuildError as e:             # a fuzzer bug: say so, go on
         campaign.violations.append({"where": f"boot {boot_seed}",
                                     "boot_seed": boot_seed, "cpus": ncpus,
@@ -366,7 +375,8 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
         return
     spec.check, spec.recount = check_every, recount
     t0, rss0 = time.monotonic(), _peak_rss()
-    o = run_spec(spec, leak.new_secret(), plant)
+    with measure():
+        o = run_spec(spec, leak.new_secret(), plant)
     took, rss = time.monotonic() - t0, _peak_rss()
     campaign.slowest = max(campaign.slowest, took)
     campaign.peak_rss = max(campaign.peak_rss, rss)
@@ -382,7 +392,8 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
         o.violations.append(f"secret leaked into {what}: {h}")
     for v in o.violations:
         campaign.violations.append({"where": where, "boot_seed": boot_seed,
-                                    "cpus": ncpus, "what": v})
+                                    "cpus": ncpus, "what": v,
+                                    "texts": spec.texts})
     campaign.boots += 1
     campaign.cases += programs_per_boot
     campaign.checks += o.checks
@@ -475,7 +486,9 @@ def replay(boot_seed, cpus):
     return o, spec.texts
 
 
-def main(argv=None):
+def parser():
+    """The fuzz command's argument parser (tools/fuzz/command.py adds the
+    guided and cluster options)."""
     import argparse
     ap = argparse.ArgumentParser(
         prog="ia32k-fuzz",
@@ -488,9 +501,10 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=None,
                     help="stop after this many seconds (default 60 when "
                     "--cases is not given)")
-    ap.add_argument("--jobs", type=int, default=1,
-                    help="worker processes (one per core); 0 runs in this "
-                    "process")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="worker processes (default 1; with --dask, the "
+                    "local cluster's workers, default one per core); 0 runs "
+                    "in this process")
     ap.add_argument("--cpus", default="mix", choices=("1", "2", "mix"),
                     help="CPUs of each booted machine (mix: one or two, "
                     "drawn per boot)")
@@ -503,7 +517,13 @@ def main(argv=None):
                     "or 2) and print its programs")
     ap.add_argument("--save", metavar="DIR",
                     help="write the programs of every violating boot to DIR")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None, args=None):
+    """A blind campaign (every program fresh), or a replay, from the command
+    line (or from args already parsed)."""
+    args = args or parser().parse_args(argv)
     cpus = args.cpus if args.cpus == "mix" else int(args.cpus)
     if args.replay is not None:
         o, texts = replay(args.replay, 1 if cpus == "mix" else cpus)
@@ -513,7 +533,8 @@ def main(argv=None):
         return 1 if o.violations or o.hits else 0
     if args.cases is None and args.seconds is None:
         args.seconds = 60
-    c = fuzz(args.seed, args.cases, args.seconds, cpus, args.jobs,
+    c = fuzz(args.seed, args.cases, args.seconds, cpus,
+             1 if args.jobs is None else args.jobs,
              check_every=args.check_every)
     print(c.summary())
     for v in c.violations[:20]:
@@ -528,8 +549,8 @@ def _save(directory, violations):
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     for v in violations:
-        spec = make_spec(v["boot_seed"], v["cpus"])
-        for name, text in spec.texts.items():
+        texts = v.get("texts") or make_spec(v["boot_seed"], v["cpus"]).texts
+        for name, text in texts.items():
             (d / f"{v['boot_seed']}-{v['cpus']}-{name}.s").write_text(text)
 
 

@@ -11,7 +11,6 @@ import difflib
 import hashlib
 import io
 import multiprocessing
-import os
 import shlex
 import zlib
 from array import array
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from kernel.kernel import Console
 from kernel.sched.pct import PctPolicy
 from tools.observe.boot import new_kernel
+from tools.fuzz import cluster
 from tools.race.replay import Pair, SecondAccess, gdb_lines
 from tools.observe.report import build_report
 from tools.race.watch import RaceWatch
@@ -190,19 +190,31 @@ def _worker_run(seed):
     return run_seed(_WORKER_SCENARIO, seed)
 
 
-def default_jobs():
-    """Every core this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
+def _run_batch(scenario, seeds):
+    return [run_seed(scenario, s) for s in seeds]
 
 
-def results(scenario, seeds, jobs=1):
+def batches(seeds, workers):
+    """seeds cut into runs of consecutive seeds, a few per worker (at most
+    BATCH each), so a cluster's task overhead stays small."""
+    size = max(1, min(BATCH, len(seeds) // (4 * max(1, workers))))
+    return [seeds[i:i + size] for i in range(0, len(seeds), size)]
+
+
+BATCH = 25
+
+
+def results(scenario, seeds, jobs=1, executor=None):
     """Yield each seed's Result in seed order, computed by `jobs` worker
     processes (forked after the first seed has run here, so the programs
-    are built and the machine calibrated once). Stopping the iteration
-    early stops the workers."""
+    are built and the machine calibrated once), or by executor
+    (tools/fuzz/cluster.py, holding the scenario as its shared value) in
+    batches. Stopping the iteration early stops the workers."""
+    if executor is not None:
+        parts = batches(seeds, executor.workers())
+        for batch in cluster.in_order(executor.run(_run_batch, parts)):
+            yield from batch
+        return
     if jobs <= 1 or len(seeds) <= 1:
         for seed in seeds:
             yield run_seed(scenario, seed)
@@ -224,12 +236,12 @@ class Search:
 
 
 def find_races(scenario, seeds, jobs=1, ignore_output=False,
-               stop_on_first=False):
+               stop_on_first=False, executor=None):
     """Run every seed (stopping, with stop_on_first, at the first seed whose
     outcome differs from the first seed's, or with races on at the first
     that reports a race) and group the seeds by outcome."""
     groups, runs, stopped = {}, 0, None
-    for r in results(scenario, seeds, jobs):
+    for r in results(scenario, seeds, jobs, executor):
         runs += 1
         key = r.key(ignore_output)
         if key in groups:

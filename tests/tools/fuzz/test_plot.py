@@ -1,0 +1,23 @@
+"""The figures' plot (tools/fuzz/plot.py): an SVG with one line per
+campaign, the y axis spanning the lines reached."""
+
+import xml.etree.ElementTree as ET
+
+from tools.fuzz import plot
+
+
+def test_svg_has_a_line_per_campaign():
+    curves = {"blind": [(0, 0), (5, 1200), (10, 1250)],
+              "guided": [(0, 0), (5, 1190), (10, 1300)]}
+    root = ET.fromstring(plot.svg(curves, 10))
+    ns = "{http://www.w3.org/2000/svg}"
+    lines = root.findall(f"{ns}polyline")
+    assert len(lines) == 2
+    for line in lines:
+        pts = [tuple(map(float, p.split(","))) for p in
+               line.get("points").split()]
+        assert len(pts) == 2                        # the (0, 0) is left out
+        assert all(plot.PAD <= x <= plot.W - plot.PAD and
+                   plot.PAD <= y <= plot.H - plot.PAD for x, y in pts)
+    labels = [t.text for t in root.findall(f"{ns}text")]
+    assert "1100" in labels and "1400" in labels    # the axis spans them
