@@ -4,6 +4,7 @@ COMMAND (installed by the Debian package of that name, or PACKAGE) and, for
 those missing, runs apt-get as root, or through sudo when sudo needs no
 password; otherwise it prints the one command to run and fails."""
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -58,5 +59,15 @@ def ensure(specs, euid=None, which=shutil.which, run=subprocess.run,
     return 0
 
 
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.sysdeps", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("specs", nargs="*", metavar="COMMAND[=PACKAGE]",
+                    help="a command the target needs, and the Debian "
+                         "package that installs it when its name differs")
+    return ensure(ap.parse_args(argv).specs)
+
+
 if __name__ == "__main__":
-    sys.exit(ensure(sys.argv[1:]))
+    sys.exit(main())

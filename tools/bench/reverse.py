@@ -9,6 +9,7 @@ so no host memory is held for them. The debugger's client is a script
 (gdb's own time is not counted). gdb_journeys measures the same under the
 real gdb, with or without checkpoints (--checkpoint-every)."""
 
+import argparse
 import io
 import re
 import subprocess
@@ -136,12 +137,6 @@ def bench_reverse(insns=INSNS, repeat=3):
     return f
 
 
-if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else INSNS
-    for key, value in bench_reverse(n, 1).items():
-        print(f"{key:24} {value:14.4f}")
-
-
 # -- under the real gdb, with checkpoints ------------------------------------
 TWO_LOOPS = """
     mov edi, {word}
@@ -217,3 +212,19 @@ def _gdb_session(prog, extra, commands):
     finally:
         run.kill()
         run.wait()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.bench.reverse", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("instructions", type=int, nargs="?", default=INSNS,
+                    help=f"length of the run in guest instructions "
+                         f"(default {INSNS})")
+    for key, value in bench_reverse(ap.parse_args(argv).instructions,
+                                    1).items():
+        print(f"{key:24} {value:14.4f}")
+
+
+if __name__ == "__main__":
+    main()
