@@ -24,7 +24,17 @@ EVENTS = {
     "shm_frame": ("seg, page, pa", "page page of seg got its frame pa"),
     "shm_detach": ("seg", "an attachment of seg went away"),
     "shm_free": ("seg", "seg's frames are being freed"),
-    "slice_end": ("cpu, p", "p's slice on cpu ended"),
+    "slice_end": ("cpu, p, t", "thread t of process p ended its slice on "
+                  "cpu"),
+    "thread_create": ("creator, t", "thread creator made thread t (of the "
+                      "same process), before t first runs"),
+    "thread_exit": ("t", "thread t ended by thread_exit, its process "
+                    "going on (the last thread's end is the exit event)"),
+    "thread_join": ("joiner, t", "thread joiner took ended thread t's "
+                    "status"),
+    "shootdown": ("cpu, targets, pid, why", "cpu (None outside a hook) "
+                  "flushed the TLBs of the CPUs targets (indices) running "
+                  "pid's address space, whose translations changed (why)"),
     "run_end": ("", "every process has ended"),
     "output": ("p, fd, data", "p wrote data to fd (1 or 2) of the console"),
     "message": ("text", "a kernel message went to the console"),

@@ -65,9 +65,20 @@ PAGING_HELP = ("page-table format: 32 = classic two-level paging (4 KiB "
                "stacks, shm and ELF data (default 32)")
 
 
+SHOOTDOWN_HELP = ("on (default): when the kernel removes or reduces a "
+                  "translation, every other CPU running that address space "
+                  "flushes its TLB before the call returns (a TLB "
+                  "shootdown); off (teaching only): no CPU is told, so a "
+                  "thread may go on using the old translation, and each "
+                  "such access is reported (stderr and the report's "
+                  "stale_tlb)")
+
+
 def add_paging_option(parser):
     parser.add_argument("--paging", choices=("32", "pae"), default="32",
                         help=PAGING_HELP)
+    parser.add_argument("--tlb-shootdown", choices=("on", "off"),
+                        default="on", help=SHOOTDOWN_HELP)
 
 
 def add_run_options(run):
@@ -201,7 +212,8 @@ def cmd_run(args):
     k = new_kernel(programs, memory=args.memory, quantum=args.quantum,
                    cpus=args.cpus, seed=args.seed, check=args.check,
                    policy=schedule_policy(args),
-                   races=getattr(args, "races", False), paging=args.paging)
+                   races=getattr(args, "races", False), paging=args.paging,
+                   tlb_shootdown=args.tlb_shootdown == "on")
     if args.maps:
         k.attach(MapsPrinter(k.console))
     page = html_cli.attach(k, page_path, boot)

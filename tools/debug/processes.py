@@ -47,8 +47,9 @@ class Processes:
         """'running', 'runnable', 'blocked: <on what>', 'zombie (status
         N)', with ' (stopped at a fault)' while stopped before a kill."""
         p = self.get(pid)
-        if p.state is ProcState.BLOCKED and p.wait_on is not None:
-            text = f"blocked: {p.wait_on.describe}"
+        t = p.main_thread()
+        if p.state is ProcState.BLOCKED and t.wait_on is not None:
+            text = f"blocked: {t.wait_on.describe}"
         elif p.state is ProcState.ZOMBIE:
             text = f"zombie (status {p.status})"
         else:
@@ -57,9 +58,11 @@ class Processes:
 
     # -- registers ---------------------------------------------------------
     def _live_cpu(self, p):
-        """The CPU whose live registers are p's, or None (then p.ctx)."""
+        """The CPU whose live registers are p's main thread's, or None
+        (then its saved context)."""
+        t = p.main_thread()
         for pc in self.k.sched.percpu:
-            if pc.loaded is p and not (pc.cpu is self.k.cpu and
+            if pc.loaded is t and not (pc.cpu is self.k.cpu and
                                        self.k.switch):
                 return pc.cpu
         return None
@@ -71,7 +74,7 @@ class Processes:
         if name == "eip" and pid in self.faults:
             return self.faults[pid]["eip"]
         cpu = self._live_cpu(p)
-        return cpu.reg(name) if cpu else p.ctx.get(name)
+        return cpu.reg(name) if cpu else p.main_thread().ctx.get(name)
 
     def write_register(self, pid, name, value):
         """Write a general register, EIP or EFLAGS (only its USER_EFLAGS
@@ -89,7 +92,7 @@ class Processes:
         if cpu:
             cpu.set_reg(name, value)
         else:
-            p.ctx.set(name, value)
+            p.main_thread().ctx.set(name, value)
 
 
 def user_eflags(old, new):

@@ -117,7 +117,7 @@ class RaceWatch:
         if self.k.cpu is not None:
             self.drain(self.k.cpu, self.k.current)
 
-    def on_slice_end(self, cpu, p):
+    def on_slice_end(self, cpu, p, t):
         self.drain(cpu, p)
 
     # -- happens-before events -------------------------------------------
