@@ -229,7 +229,7 @@ class Kernel:
         self.notify("exit", p)
         for t in p.live_threads():
             self._end_thread(t, status)
-        p.exited = True
+        self.procs.exited(p)
         if p.aspace is not None:
             p.aspace.destroy()
             p.aspace = None
@@ -253,6 +253,7 @@ class Kernel:
         if t in self.procs.runq:
             self.procs.runq.remove(t)
         t.state, t.wait_on = ProcState.ZOMBIE, None
+        self.procs.ended(t)
         self.sched.thread_ended(t)
 
     def end_thread(self, t, status):

@@ -41,6 +41,7 @@ class Process:
     fault: Optional[dict] = None
     children: list = field(default_factory=list)
     threads: dict = field(default_factory=dict)   # tid -> Thread, in order
+    live: dict = field(default_factory=dict)      # the live ones of them
     exited: bool = False         # every thread has ended: a zombie
     reaped: bool = False         # a zombie whose slot is free again
 
@@ -54,7 +55,7 @@ class Process:
         busiest state among its live threads."""
         if self.exited:
             return ProcState.ZOMBIE
-        states = {t.state for t in self.threads.values()}
+        states = {t.state for t in self.live.values()}
         for s in (ProcState.RUNNING, ProcState.RUNNABLE):
             if s in states:
                 return s
@@ -67,11 +68,11 @@ class Process:
         return live[0] if live else self.threads[self.pid]
 
     def live_threads(self):
-        return [t for t in self.threads.values() if t.alive]
+        return list(self.live.values())
 
     def waiting(self, kind):
         """Its threads blocked for kind (a WaitKind), oldest first."""
-        return [t for t in self.threads.values()
+        return [t for t in self.live.values()
                 if t.state is ProcState.BLOCKED and t.wait_on is not None
                 and t.wait_on.kind is kind]
 
@@ -96,6 +97,7 @@ class ProcTable:
     def __init__(self):
         self.procs = {}
         self.threads = {}
+        self.extra = 0               # slots of threads beyond the first
         self.next_pid = 1
         self.runq = deque()
         self.on_runnable = lambda: None     # the scheduler's: one more waits
@@ -112,9 +114,8 @@ class ProcTable:
     def live_count(self):
         """Slots in use: processes not yet reaped, and the threads beyond
         each one's first that are neither joined nor gone with it."""
-        extra = sum(1 for t in self.threads.values() if not t.first and
-                    not t.joined and not t.proc.exited)
-        return extra + sum(1 for p in self.procs.values() if not p.reaped)
+        return self.extra + sum(1 for p in self.procs.values()
+                                if not p.reaped)
 
     def full(self):
         return self.live_count() >= NPROC
@@ -126,10 +127,29 @@ class ProcTable:
             self.add_thread(t)
 
     def add_thread(self, t):
-        t.proc.threads[t.tid] = t
+        t.proc.threads[t.tid] = t.proc.live[t.tid] = t
         self.threads[t.tid] = t
+        self.extra += not t.first
         self.runq.append(t)
         self.on_runnable()
+
+    def ended(self, t):
+        """Thread t ended (its slot stays until joined or its process
+        exits)."""
+        t.proc.live.pop(t.tid, None)
+
+    def joined(self, t):
+        """Ended thread t's status was taken: its slot is free."""
+        t.joined = True
+        if not t.proc.exited:
+            self.extra -= 1
+
+    def exited(self, p):
+        """Every thread of p has ended: the slots of its threads beyond
+        the first that nobody joined are free."""
+        self.extra -= sum(1 for t in p.threads.values()
+                          if not t.first and not t.joined)
+        p.exited = True
 
     def new_pid(self):
         """The next id, for a process (its pid and first tid) or a thread."""

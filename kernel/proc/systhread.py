@@ -61,7 +61,7 @@ def _reap(k, p, t, status_ptr):
             p.aspace.copyout(status_ptr, struct.pack("<i", t.status))
         except UserFault:
             return -Errno.EFAULT
-    t.joined = True
+    k.procs.joined(t)
     k.notify("thread_join", k.thread, t)
     return 0
 

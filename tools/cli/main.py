@@ -255,7 +255,8 @@ def cmd_race(args):
     scenario = racefind.Scenario(
         programs, boot, args.programs, args.program, args.cpus,
         args.quantum, args.memory, args.schedule or "random",
-        args.depth or 2, args.steps or 0, args.races, args.paging)
+        args.depth or 2, args.steps or 0, args.races, args.paging,
+        args.tlb_shootdown == "on")
     if scenario.schedule == "pct" and not scenario.steps:
         scenario.steps = racefind.calibrate_steps(scenario, seeds[0])
     search = racefind.find_races(scenario, seeds, args.jobs,

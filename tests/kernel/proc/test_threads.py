@@ -175,3 +175,23 @@ def test_a_new_thread_starts_with_the_registers_the_abi_names(run_sources):
         int 0x80
     """})
     assert r.statuses == [2]                  # the new thread's tid
+
+
+def test_the_checker_finds_a_thread_on_another_directory():
+    import io
+    from kernel.kernel import Console
+    from kernel.proc.thread import Thread
+    from tools.observe.boot import new_kernel
+    from tools.observe.check import Checker, InvariantViolation
+    from tools.toolchain.programs import Programs
+    k = new_kernel(Programs(), console=Console(io.BytesIO(), io.BytesIO()),
+                   check=True)
+    p = k.create_process("threads")
+    checker = k.observer(Checker)
+    first = p.threads[p.pid]
+    ctx = k.user_context(p.aspace, 0x401000, 0xC0000000, 0)
+    p.threads[99] = Thread(99, p, ctx)
+    checker.check_threads()                       # same directory: fine
+    ctx.set("cr3", first.ctx.get("cr3") + 0x1000)
+    with pytest.raises(InvariantViolation, match="share one directory"):
+        checker.check_threads()
