@@ -17,8 +17,9 @@ EVENTS = {
     "exit": ("p", "p is ending, its memory still mapped"),
     "wait": ("parent, child", "parent reaped child"),
     "send": ("p, msg", "p queued or handed over message msg"),
-    "recv": ("p, msg", "p received message msg"),
-    "futex_wake": ("waker, sleeper", "waker woke sleeper from a futex"),
+    "recv": ("p, msg, t", "thread t of p received message msg"),
+    "futex_wake": ("waker, sleeper", "thread waker woke thread sleeper "
+                   "from a futex"),
     "shm_attach": ("p, seg, addr", "segment seg is mapped at addr in p "
                    "(an attach, or a fork child's inherited attachment)"),
     "shm_frame": ("seg, page, pa", "page page of seg got its frame pa"),

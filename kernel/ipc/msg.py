@@ -135,7 +135,7 @@ class Ipc:
         except (UserFault, NoMemory):
             box.messages.appendleft(msg)
             return -Errno.EFAULT
-        self.k.notify("recv", p, msg)
+        self.k.notify("recv", p, msg, rw.thread or self.k.thread)
         return len(msg.data)
 
     # -- futexes -------------------------------------------------------------
@@ -156,7 +156,7 @@ class Ipc:
         q, woken = self.futexes.get(key), 0
         while q and woken < n:
             sleeper = q.popleft()
-            self.k.notify("futex_wake", self.k.current, sleeper.proc)
+            self.k.notify("futex_wake", self.k.thread, sleeper)
             self._unqueue_futex(sleeper, key)
             woken += 1
         self.stats.futex_wakeups += woken

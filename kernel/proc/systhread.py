@@ -44,16 +44,17 @@ def sys_thread_join(k, p, tid, status_ptr, *_):
             p.aspace.check(status_ptr, 4, WRITE)
         except UserFault:
             return -Errno.EFAULT
+    joiner = k.thread
     if not t.alive:
-        return _reap(k, p, t, status_ptr)
-    k.block(k.thread, WaitKind.JOIN, f"join thread {t.tid}", key=t.tid,
-            resume=lambda ended: _reap(k, p, ended, status_ptr))
+        return _reap(k, p, joiner, t, status_ptr)
+    k.block(joiner, WaitKind.JOIN, f"join thread {t.tid}", key=t.tid,
+            resume=lambda ended: _reap(k, p, joiner, ended, status_ptr))
     return BLOCKED
 
 
-def _reap(k, p, t, status_ptr):
-    """Store ended thread t's status for its joiner; 0, or -ESRCH when
-    another joiner took it first."""
+def _reap(k, p, joiner, t, status_ptr):
+    """Store ended thread t's status for joiner; 0, or -ESRCH when another
+    joiner took it first."""
     if t.joined:
         return -Errno.ESRCH
     if status_ptr:
@@ -62,7 +63,7 @@ def _reap(k, p, t, status_ptr):
         except UserFault:
             return -Errno.EFAULT
     k.procs.joined(t)
-    k.notify("thread_join", k.thread, t)
+    k.notify("thread_join", joiner, t)
     return 0
 
 

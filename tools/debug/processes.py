@@ -50,8 +50,12 @@ class Processes:
         return True
 
     def get(self, tid):
-        """The process of thread tid; DebugError when there is none."""
-        return self.thread(tid).proc
+        """The process of thread tid (a pid names its first thread);
+        DebugError when there is none."""
+        try:
+            return self.thread(tid).proc
+        except DebugError:
+            raise DebugError(f"no process {tid}") from None
 
     def name(self, tid):
         return self.get(tid).name

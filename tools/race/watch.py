@@ -32,6 +32,7 @@ from emu.walk import FETCH
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE
 from kernel.mm.access import look
 from kernel.mm.vm import RegionKind
+from kernel.proc.process import WaitKind
 from tools.observe.debuginfo import line_table
 from tools.observe.fmt import segment_name
 from tools.race.detector import FRAME, Detector
@@ -58,13 +59,15 @@ class RaceWatch:
         self.clocks = WeakKeyDictionary()   # message -> sender's clock
 
     # -- accesses ----------------------------------------------------------
-    def drain(self, cpu, p):
-        """Feed cpu's logged accesses, all made by p, to the detector."""
+    def drain(self, cpu, t):
+        """Feed cpu's logged accesses, all made by thread t, to the
+        detector (whose actors are threads, by tid)."""
         recs = self.logs[cpu.index].drain()
-        if recs is None or p is None:
+        if recs is None or t is None:
             return
+        p = t.proc
         insns = self.insns.setdefault(p.name, {})
-        access, pid, idx, name = self.det.access, p.pid, cpu.index, p.name
+        access, pid, idx, name = self.det.access, t.tid, cpu.index, p.name
         for i in range(0, len(recs), 3):
             eip, pa, sw = recs[i], recs[i + 1], recs[i + 2]
             insn = insns.get(eip)
@@ -111,39 +114,70 @@ class RaceWatch:
     def _full(self, cpu):
         """The callback of cpu's log when it fills up in mid-slice: the
         accesses so far go to the detector (so the log stays bounded)."""
-        return lambda: self.drain(cpu, self.k.current)
+        return lambda: self.drain(cpu, self.k.thread)
 
     def _drain_current(self):
         if self.k.cpu is not None:
-            self.drain(self.k.cpu, self.k.current)
+            self.drain(self.k.cpu, self.k.thread)
 
     def on_slice_end(self, cpu, p, t):
-        self.drain(cpu, p)
+        self.drain(cpu, t)
+
+    def _caller(self):
+        """The tid of the thread in the current system call."""
+        return self.k.thread.tid
 
     # -- happens-before events -------------------------------------------
     def on_spawn(self, parent, child):
         self._drain_current()
-        self.det.spawn(parent.pid if parent else None, child.pid)
+        self.det.spawn(self._caller() if parent else None, child.pid)
+
+    def on_thread_create(self, creator, t):
+        self._drain_current()
+        self.det.spawn(creator.tid, t.tid)
+
+    def on_thread_exit(self, t):
+        self._drain_current()
+        self.det.exit(t.tid)
+
+    def on_thread_join(self, joiner, t):
+        self._drain_current()
+        self.det.wait(joiner.tid, t.tid)
 
     def on_exit(self, p):
+        """p's end (what a waiting parent acquires) follows everything
+        each of its threads did."""
         self._drain_current()
+        for t in p.threads.values():
+            if t.tid != p.pid:
+                self.det.acquire(p.pid, self.det.release(t.tid))
         self.det.exit(p.pid)
 
     def on_wait(self, parent, child):
         self._drain_current()
-        self.det.wait(parent.pid, child.pid)
+        self.det.wait(self._waiter(parent, child).tid, child.pid)
+
+    def _waiter(self, parent, child):
+        """parent's thread that reaps child: the caller of wait, or (when
+        child's exit wakes it) the one the kernel wakes, its first thread
+        waiting for child or for any child."""
+        t = self.k.thread
+        if t is not None and t.proc is parent:
+            return t
+        return next(w for w in parent.waiting(WaitKind.WAIT)
+                    if w.wait_on.key in (-1, child.pid))
 
     def on_send(self, p, msg):
         self._drain_current()
-        self.clocks[msg] = self.det.release(p.pid)
+        self.clocks[msg] = self.det.release(self._caller())
 
-    def on_recv(self, p, msg):
+    def on_recv(self, p, msg, t):
         self._drain_current()
-        self.det.acquire(p.pid, self.clocks.pop(msg, None))
+        self.det.acquire(t.tid, self.clocks.pop(msg, None))
 
     def on_futex_wake(self, waker, sleeper):
         self._drain_current()
-        self.det.wake(waker.pid, sleeper.pid)
+        self.det.wake(waker.tid, sleeper.tid)
 
     # -- which frames are watched ----------------------------------------
     def on_shm_attach(self, p, seg, addr):
@@ -187,9 +221,14 @@ class RaceWatch:
     def located(self, race):
         """A race was just found: note where each process saw the byte,
         while its attachments are still known."""
-        race.va_a = self.locate(race.a.pid, race.a.pa)
-        race.va_b = self.locate(race.b.pid, race.b.pa)
+        race.va_a = self.locate(self.pid_of(race.a.pid), race.a.pa)
+        race.va_b = self.locate(self.pid_of(race.b.pid), race.b.pa)
         race.where = self._segment_text(race.byte)
+
+    def pid_of(self, tid):
+        """The pid of the process thread tid belongs to."""
+        t = self.k.procs.thread(tid)
+        return t.proc.pid if t is not None else tid
 
     def locate(self, pid, pa):
         """The virtual address at which pid sees physical pa (through its
@@ -219,8 +258,12 @@ class RaceWatch:
 
     def json(self):
         """The report's `races`: one entry per racing pair."""
-        return [{"a": _side(r.a, r.va_a), "b": _side(r.b, r.va_b),
+        return [{"a": self._side(r.a, r.va_a), "b": self._side(r.b, r.va_b),
                  "pa": max(r.a.pa, r.b.pa)} for r in self.verdicts or ()]
+
+    def _side(self, a, va):
+        return {"pid": self.pid_of(a.pid), "tid": a.pid, "eip": a.eip,
+                "access": a.kind, "va": va}
 
     def text(self):
         return "".join(f"ia32k: {b}\n" for b in self.blocks())
@@ -251,9 +294,13 @@ class RaceWatch:
         _, text = self.insns.get(a.program, {}).get(a.eip, (False, None))
         where = self.line(a.program, a.eip)
         return (f"  {a.kind:<5} {a.size} byte{'s' if a.size > 1 else ''} "
-                f"by pid {a.pid} ({a.program}) on cpu {a.cpu} at va "
+                f"by {self._who(a.pid)} ({a.program}) on cpu {a.cpu} at va "
                 f"{_hex(va)}: eip {a.eip:#010x} {text or '<unreadable>'}"
                 + (f"  [{where}]" if where else ""))
+
+    def _who(self, tid):
+        pid = self.pid_of(tid)
+        return f"pid {pid}" if pid == tid else f"tid {tid} of pid {pid}"
 
     def line(self, program, eip):
         """file:line of eip in program (C built with -g), or None."""
@@ -281,10 +328,6 @@ def decode(p, eip):
             (insn.mnemonic == "xchg" and "ptr" in insn.op_str)
         return atomic, text
     return False, None
-
-
-def _side(a, va):
-    return {"pid": a.pid, "eip": a.eip, "access": a.kind, "va": va}
 
 
 def _hex(va):

@@ -190,8 +190,40 @@ def test_the_checker_finds_a_thread_on_another_directory():
     checker = k.observer(Checker)
     first = p.threads[p.pid]
     ctx = k.user_context(p.aspace, 0x401000, 0xC0000000, 0)
-    p.threads[99] = Thread(99, p, ctx)
+    p.threads[99] = p.live[99] = Thread(99, p, ctx)
     checker.check_threads()                       # same directory: fine
     ctx.set("cr3", first.ctx.get("cr3") + 0x1000)
     with pytest.raises(InvariantViolation, match="share one directory"):
         checker.check_threads()
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_races_between_threads_name_their_tids(seed):
+    r = boot_arg("threads_race", 0, cpus=2, seed=seed, races=True)
+    assert r.statuses == [0]
+    races = r.report["races"]
+    assert races
+    tids = {(s["pid"], s["tid"]) for race in races for s in (race["a"],
+                                                             race["b"])}
+    assert tids <= {(1, 2), (1, 3)} and len(tids) == 2
+    assert "by tid 2 of pid 1 (threads_race)" in r.stderr
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_thread_create_and_join_order_accesses(seed):
+    r = boot_arg("threads_race", 1, cpus=2, seed=seed, races=True)
+    assert r.statuses == [0]
+    assert r.report["races"] == []
+
+
+def test_maps_trace_and_explorer_show_threads(ia32k, tmp_path):
+    page = tmp_path / "t.html"
+    r = ia32k("run", "--cpus", "2", "--maps", "--html", str(page),
+              "userland/demo/threads.c")
+    assert r.returncode == 0, r.stderr
+    assert "  threads 1, 2 (ended 0), 3 (ended 0), 4 (ended 0), 5 (ended 0)" \
+        in r.stderr
+    assert '"threads":[1,2,3,4,5]' in page.read_text()
+    t = ia32k("trace", "--cpus", "2", "--seed", "1", "userland/demo/stale.c")
+    assert "shootdown pid 1: cpu 0 flushed the TLB of cpu 1 (unmap)" in \
+        t.stdout
