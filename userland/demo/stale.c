@@ -11,7 +11,9 @@
 // reads the next owner's data through it; the kernel reports each such
 // access (stale_tlb). arg 1: mprotect(PROT_NONE) instead of a detach;
 // arg 2: fork while the reader writes a private word: the child's copy
-// must not change under it.
+// must not change under it. arg 3: a copy-on-write break under a reading
+// sibling: main writes a page it shares with a sleeping child, and the
+// reader must see the new frame's value.
 #include "ia32k.h"
 #include "sync.h"
 
@@ -44,6 +46,39 @@ static int writer(void *arg)
         private_page[0]++;
         reads++;
     }
+}
+
+static int cow_reader(void *arg)
+{
+    (void)arg;
+    started = 1;
+    for (u32 i = 0; i < 2000000; i++) {
+        if (*(volatile u32 *)private_page == 1)
+            return 0;                    /* the new frame */
+        reads++;
+    }
+    printf("reader: still reading the old frame\n");
+    return 77;
+}
+
+static int cow_case(void)
+{
+    private_page[0] = 0;
+    int pid = fork();                    /* the child shares the page */
+    if (pid == 0) {
+        char b;
+        recv(&b, 1, 0);                  /* asleep, naming the frame */
+        exit(0);
+    }
+    int t = thread_create(cow_reader, 0, stack, sizeof stack);
+    while (!started || reads < 1000)
+        cpu_relax();
+    private_page[0] = 1;                 /* a copy-on-write break */
+    int status = -1;
+    thread_join(t, &status);
+    send(pid, "x", 1);
+    wait(pid, 0);
+    return status;
 }
 
 static void wait_until_running(void)
@@ -79,6 +114,8 @@ int main(int arg)
 {
     if (arg == 2)
         return fork_case();
+    if (arg == 3)
+        return cow_case();
     int a = shm_create(0, 4096, 0600);
     CHECK(shm_attach(a, (void *)A, 0) == (void *)A);
     A[0] = 0xaaaaaaaa;

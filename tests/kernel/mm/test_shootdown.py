@@ -103,3 +103,21 @@ def test_shootdown_off_reports_the_stale_access(paging):
     assert r.statuses == [66]
     assert f"stale TLB: tid {READER_TID} of pid 1 (stale) on cpu 1 read " \
            f"{SEGMENT:#010x}" in r.stderr
+
+
+@pytest.mark.parametrize("paging", ("32", "pae"))
+@pytest.mark.parametrize("seed", range(3))
+def test_a_cow_break_under_a_reading_sibling_shows_it_the_new_frame(
+        paging, seed):
+    r = boot_arg("stale", 3, paging=paging, cpus=2, seed=seed)
+    assert r.statuses == [0, 0], r.stdout
+    assert r.stats["cow_copies"] >= 1 and r.stats["tlb_shootdowns"] >= 1
+    balanced(r)
+
+
+def test_shootdown_off_a_cow_break_leaves_the_sibling_on_the_old_frame():
+    r = boot_arg("stale", 3, cpus=2, seed=0, tlb_shootdown=False)
+    assert r.statuses == [77, 0]
+    assert "still reading the old frame" in r.stdout
+    assert {(s["pid"], s["tid"], s["access"]) for s in
+            r.report["stale_tlb"]} == {(1, 3, "read")}   # the reader
