@@ -203,7 +203,12 @@ def bench_threads():
              f["shootdown_round_us"], f["shootdown_round_us"] / hook,
              "<= 3"),
             (f"shootdowns of one {f['mprotect_pages']}-page mprotect, "
-             "sibling on CPU 1", f["mprotect_shootdowns"], None, "1")]
+             "sibling on CPU 1", f["mprotect_shootdowns"], None, "1"),
+            ("2 threads of 1 process on 2 CPUs (M instr/s)",
+             f["two_threads_mips"], f["threads_vs_processes"],
+             ">= 0.9 (vs 2 processes)"),
+            ("  2 processes on 2 CPUs, same loop (M instr/s)",
+             f["two_processes_mips"], None, None)]
 
 
 def bench_race_detector():

@@ -7,14 +7,16 @@ divides them by what it measures next to them):
   page) against the bare hook round trip: Shootdown's round timed from the
   host, ROUNDS times;
 - a PAGES-page mprotect with a sibling thread on another CPU: how many
-  shootdowns it sends (one).
+  shootdowns it sends (one);
+- compute on 2 CPUs: 2 threads of one process against 2 processes, the
+  same loop (guest instructions per second).
 Best of REPEAT runs each."""
 
 import io
 import time
 
 from kernel.kernel import Console, Kernel
-from tools.bench.common import EXIT, kernel_seconds
+from tools.bench.common import EXIT, LOOP, LOOP_INSNS, kernel_seconds
 
 ROUNDS = 300
 REPEAT = 3
@@ -86,6 +88,31 @@ mem: .zero {pages} * 4096
 """
 
 
+# main starts a second thread on the loop, runs it too, and joins it.
+TWO_THREADS = """
+    mov eax, SYS_THREAD_CREATE
+    lea ebx, [second]
+    mov ecx, 0xBFFF8000
+    int 0x80
+    push eax
+    call work
+    pop ebx
+    mov eax, SYS_THREAD_JOIN
+    xor ecx, ecx
+    int 0x80
+""" + EXIT + """
+second:
+    call work
+    mov eax, SYS_THREAD_EXIT
+    xor ebx, ebx
+    int 0x80
+work:
+""" + LOOP + """
+    ret
+"""
+LOOP_ITERS = 5_000_000
+
+
 def best(fn):
     return min(fn() for _ in range(REPEAT))
 
@@ -135,11 +162,26 @@ def mprotect_shootdowns(pages=PAGES):
     return rounds.count("mprotect")
 
 
-def bench_threads(rounds=ROUNDS, pages=PAGES):
+def compute_rates(iters=LOOP_ITERS):
+    """Guest instructions per second on 2 CPUs: (2 threads of one process,
+    2 processes), each running the loop iters times."""
+    insns = 2 * iters * LOOP_INSNS
+    threads = insns / best(lambda: kernel_seconds(
+        {"t": TWO_THREADS.format(n=iters)}, ["t"], cpus=2))
+    procs = insns / best(lambda: kernel_seconds(
+        {"p": LOOP.format(n=iters) + EXIT}, ["p", "p"], cpus=2))
+    return threads, procs
+
+
+def bench_threads(rounds=ROUNDS, pages=PAGES, iters=LOOP_ITERS):
     """The figures, as a dict (microseconds, counts)."""
     thread_us = round_trip_us(THREAD_LOOP, rounds)
     fork_us = round_trip_us(FORK_LOOP, rounds)
+    threads_ips, procs_ips = compute_rates(iters)
     return {"thread_create_join_us": thread_us, "fork_wait_us": fork_us,
+            "two_threads_mips": threads_ips / 1e6,
+            "two_processes_mips": procs_ips / 1e6,
+            "threads_vs_processes": threads_ips / procs_ips,
             "thread_vs_fork": thread_us / fork_us,
             "shootdown_round_us": shootdown_round_us(rounds),
             "mprotect_pages": pages,
@@ -147,5 +189,6 @@ def bench_threads(rounds=ROUNDS, pages=PAGES):
 
 
 if __name__ == "__main__":
-    for name, value in bench_threads(rounds=50, pages=100).items():
+    for name, value in bench_threads(rounds=50, pages=100,
+                                     iters=200_000).items():
         print(f"{name:28} {value:10.2f}")

@@ -121,3 +121,13 @@ def test_shootdown_off_a_cow_break_leaves_the_sibling_on_the_old_frame():
     assert "still reading the old frame" in r.stdout
     assert {(s["pid"], s["tid"], s["access"]) for s in
             r.report["stale_tlb"]} == {(1, 3, "read")}   # the reader
+
+
+def test_the_bench_programs_run_and_batch():
+    """tools/bench/threads.py's programs: a 50-page mprotect under a
+    spinning sibling is one shootdown; the loops end with status 0."""
+    from tools.bench import threads as tb
+    assert tb.mprotect_shootdowns(50) == 1
+    assert tb.round_trip_us(tb.THREAD_LOOP, 3) > 0
+    assert tb.round_trip_us(tb.FORK_LOOP, 3) > 0
+    assert all(rate > 0 for rate in tb.compute_rates(1000))
