@@ -39,7 +39,8 @@ class Stats:
     context_switches: int = 0
     threads_created: int = 0         # by thread_create (not first threads)
     tlb_shootdowns: int = 0          # interrupts sent to flush another CPU
-    tlb_flushes: int = 0             # TLB flushes those interrupts made
+    tlb_flushes: int = 0             # TLB flushes page-table changes made
+    #                                  (the calling CPU's and shootdowns')
     frames_total: int = 0
     frames_free_at_boot: int = 0
     frames_free_at_end: int = 0

@@ -23,6 +23,7 @@ choice: FifoPolicy (below: the FIFO run queue, the default and
 
 import random
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
@@ -31,6 +32,7 @@ from kernel.mm.shootdown import Shootdown
 from kernel.proc.process import ProcState
 
 PREEMPT_SECONDS = 0.005
+_NOBODY = deque()                # an empty run queue, never filled
 DEFAULT_SEED_QUANTUM = 1000
 
 
@@ -170,7 +172,7 @@ class Scheduler:
         k.notify("slice_end", cpu, p, t)
         if k.switch:                        # blocked, yielded, exited
             pc.thread = pc.loaded = None
-        elif self._outnumbered() and self.policy.preempts(t, k.procs.runq):
+        elif self.policy.preempts(t, self._waiting()):
             cpu.save(t.ctx)
             t.ctx.clear_exception()         # docs/unicorn.md fact 6
             k.procs.make_runnable(t)
@@ -178,12 +180,14 @@ class Scheduler:
         else:                               # preempted, keeps the CPU
             cpu.clear_exception()
 
-    def _outnumbered(self):
-        """More threads wait than idle CPUs will take this turn: only then
-        may a thread that used up its slice lose its CPU (so threads that
-        fit on the CPUs keep them, and their TLBs, side by side)."""
+    def _waiting(self):
+        """Who waits for a CPU as a slice ends: the run queue, when it holds
+        more threads than idle CPUs will take this turn, else nobody (so
+        threads that fit on the CPUs keep them, and their TLBs, side by
+        side)."""
         idle = sum(1 for pc in self.percpu if pc.thread is None)
-        return len(self.k.procs.runq) > idle
+        return self.k.procs.runq if len(self.k.procs.runq) > idle else \
+            _NOBODY
 
     def thread_ended(self, t):
         """t ended (its process exited, or thread_exit): a CPU other than
