@@ -1,5 +1,6 @@
 """`--races`: the kernel side of the race detector. It watches the frames
-of every attached shared memory segment (emu.memlog's C hook, on every CPU,
+of every attached shared memory segment, and the private writable frames
+of every process that has created a thread (emu.memlog's C hook, on every CPU,
 installed only while some frame is watched), feeds the accesses and the
 kernel's happens-before events to tools.race.detector in the order they happened,
 each access split at page boundaries into pieces in their own frames, and
@@ -52,6 +53,9 @@ class RaceWatch:
         self.logs = [MemLog(cpu, self.watch, self._full(cpu))
                      for cpu in k.hw.cpus]
         self.frames = {}         # frame -> (segment, page index)
+        self.private = {}        # frame -> (pid, page va): private memory
+        #                          of a process with several threads
+        self.threaded = set()    # pids of processes that made a thread
         self.placed = {}         # (pid, segment id) -> attach address
         self.insns = {}          # program -> {eip: (atomic, text)}
         self.lines = {}          # program -> LineTable
@@ -135,6 +139,52 @@ class RaceWatch:
     def on_thread_create(self, creator, t):
         self._drain_current()
         self.det.spawn(creator.tid, t.tid)
+        p = t.proc
+        if p.pid not in self.threaded:   # its threads share private memory
+            self.threaded.add(p.pid)
+            for r in p.aspace.regions:
+                if not r.shared and r.writable:
+                    self._watch_private(p, r.start, (r.end - r.start)
+                                        // PAGE_SIZE)
+
+    # -- private memory of a process with several threads ------------------
+    def _owner(self, aspace):
+        p = self.k.current
+        return p if p is not None and p.aspace is aspace and \
+            p.pid in self.threaded else None
+
+    def _watch_private(self, p, va, npages):
+        for page in range(va, va + npages * PAGE_SIZE, PAGE_SIZE):
+            r = p.aspace.region_at(page)
+            pa = p.aspace.frame_of(page)
+            if pa is not None and r is not None and not r.shared:
+                self.private[pa] = (p.pid, page)
+                self.watch.set(pa)
+        self._hooks()
+
+    def on_pte_mapped(self, aspace, va, npages):
+        p = self._owner(aspace)
+        if p is not None:
+            self._watch_private(p, va, npages)
+
+    def on_cow_broken(self, aspace, page, old, new):
+        p = self._owner(aspace)
+        if p is not None:
+            self._watch_private(p, page, 1)
+
+    def on_pte_unmapping(self, aspace, va, entries):
+        """Private frames of a threaded process going away: settle their
+        races and stop watching them."""
+        gone = {pa for pa, (pid, page) in self.private.items()
+                if va <= page < va + len(entries) * PAGE_SIZE and
+                self.k.procs.get(pid).aspace is aspace}
+        if gone:
+            self._drain_current()
+            self.det.forget(gone)
+            for pa in gone:
+                del self.private[pa]
+                self.watch.set(pa, False)
+            self._hooks()
 
     def on_thread_exit(self, t):
         self._drain_current()
@@ -235,7 +285,8 @@ class RaceWatch:
         first attachment of the segment, or where it had it), or None."""
         seg_page = self.frames.get(pa & FRAME)
         if seg_page is None:
-            return None
+            owner, va = self.private.get(pa & FRAME, (None, None))
+            return va + (pa & OFFSET) if owner == pid else None
         seg, page = seg_page
         addr = next((a.addr for a in seg.attachments if a.pid == pid),
                     self.placed.get((pid, seg.id)))

@@ -227,3 +227,21 @@ def test_maps_trace_and_explorer_show_threads(ia32k, tmp_path):
     t = ia32k("trace", "--cpus", "2", "--seed", "1", "userland/demo/stale.c")
     assert "shootdown pid 1: cpu 0 flushed the TLB of cpu 1 (unmap)" in \
         t.stdout
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_races_between_threads_on_private_memory(seed):
+    r = boot_arg("threads_race", 2, cpus=2, seed=seed, races=True)
+    assert r.statuses == [0]
+    races = r.report["races"]
+    assert races and all(s["tid"] in (2, 3) and s["va"] is not None
+                         for race in races for s in (race["a"], race["b"]))
+    balanced(r)
+
+
+def test_the_demo_has_no_race_create_and_join_order_it(run_userland):
+    """main fills the array before it creates the threads and reads their
+    slices after it joins them; the total is added with lock xadd."""
+    r = run_userland("threads", cpus=2, seed=3, races=True)
+    assert r.statuses == [0]
+    assert r.report["races"] == []
