@@ -245,3 +245,20 @@ def test_the_demo_has_no_race_create_and_join_order_it(run_userland):
     r = run_userland("threads", cpus=2, seed=3, races=True)
     assert r.statuses == [0]
     assert r.report["races"] == []
+
+
+def test_a_seed_interleaves_threads_the_same_way_every_time():
+    def run(seed):
+        slices = []
+
+        class Watch:
+            def on_slice_end(self, cpu, p, t):
+                slices.append((cpu.index, t.tid, cpu.instructions))
+        from tests.conftest import boot
+        from tools.toolchain.programs import Programs
+        r = boot(Programs(), ["threads"], cpus=3, seed=seed,
+                 observers=[Watch()])
+        return slices, r.stats["instructions"], r.stdout
+    first = run(5)
+    assert run(5) == first
+    assert run(6)[0] != first[0]
