@@ -42,6 +42,16 @@ run: $(STAMP)
 	@# two CPUs, one shared counter: the plain increment loses updates, and
 	@# --races names the two instructions, both pids and addresses (stderr)
 	$(BIN)/ia32k run --cpus 2 --seed 7 --races userland/demo/race.c
+	@# threads of one process sum one array on two CPUs at once
+	$(BIN)/ia32k run --cpus 2 userland/demo/threads.c
+	@# W^X: code written into a page, flipped to read+execute by mprotect,
+	@# then run; the child that stores into it dies on purpose (exit 1)
+	$(BIN)/ia32k run --paging pae userland/demo/wx.c || true
+	@# TLB shootdown: the reader thread faults once its sibling detaches the
+	@# segment; with --tlb-shootdown off it reads the frame's next owner's
+	@# data through its stale TLB, which the kernel reports (both exit 1)
+	$(BIN)/ia32k run --cpus 2 --seed 1 userland/demo/stale.c || true
+	$(BIN)/ia32k run --cpus 2 --seed 1 --tlb-shootdown off userland/demo/stale.c || true
 
 # The picture of the --html page in docs/explorer.md, taken by its browser test.
 screenshot: $(TEST_STAMP)

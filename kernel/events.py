@@ -17,23 +17,34 @@ EVENTS = {
     "exit": ("p", "p is ending, its memory still mapped"),
     "wait": ("parent, child", "parent reaped child"),
     "send": ("p, msg", "p queued or handed over message msg"),
-    "recv": ("p, msg", "p received message msg"),
-    "futex_wake": ("waker, sleeper", "waker woke sleeper from a futex"),
+    "recv": ("p, msg, t", "thread t of p received message msg"),
+    "futex_wake": ("waker, sleeper", "thread waker woke thread sleeper "
+                   "from a futex"),
     "shm_attach": ("p, seg, addr", "segment seg is mapped at addr in p "
                    "(an attach, or a fork child's inherited attachment)"),
     "shm_frame": ("seg, page, pa", "page page of seg got its frame pa"),
     "shm_detach": ("seg", "an attachment of seg went away"),
     "shm_free": ("seg", "seg's frames are being freed"),
-    "slice_end": ("cpu, p", "p's slice on cpu ended"),
+    "slice_end": ("cpu, p, t", "thread t of process p ended its slice on "
+                  "cpu"),
+    "thread_create": ("creator, t", "thread creator made thread t (of the "
+                      "same process), before t first runs"),
+    "thread_exit": ("t", "thread t ended by thread_exit, its process "
+                    "going on (the last thread's end is the exit event)"),
+    "thread_join": ("joiner, t", "thread joiner took ended thread t's "
+                    "status"),
+    "shootdown": ("cpu, targets, pid, why", "cpu (None outside a hook) "
+                  "flushed the TLBs of the CPUs targets (indices) running "
+                  "pid's address space, whose translations changed (why)"),
     "run_end": ("", "every process has ended"),
     "output": ("p, fd, data", "p wrote data to fd (1 or 2) of the console"),
     "message": ("text", "a kernel message went to the console"),
     "fatal": ("p, fault", "a CPU exception is about to kill p (fault: the "
               "report's fault dict, which an observer may add to)"),
-    "syscall": ("p, num, args, result", "p's system call number num "
-                "(args: its five argument registers) was handled; result is "
-                "its return value, or None when p blocked (the result "
-                "comes at its wake-up) or ended"),
+    "syscall": ("t, num, args, result", "thread t's system call number "
+                "num (args: its five argument registers) was handled; "
+                "result is its return value, or None when t blocked (the "
+                "result comes at its wake-up) or ended"),
     "trap_end": ("what", "a system call or CPU exception was handled; what "
                  "(a Trap) names it and the process it came from"),
     "fault_begin": ("p, cr2, err, eip", "p raised #PF; nothing changed yet"),

@@ -15,6 +15,7 @@ from kernel.memlayout import DEFAULT_MEMORY, FIRST_FREE_PA, USTACK_BASE, \
     USTACK_TOP
 from kernel.proc.process import Process, ProcState, ProcTable, WaitKind, \
     WaitReason
+from kernel.proc.thread import Thread
 from kernel.sched.scheduler import Scheduler
 from kernel.ipc.shm import ShmTable
 from kernel.syscall import Errno
@@ -36,6 +37,10 @@ class Stats:
     cow_faults: int = 0              # copy-on-write breaks (fault or copy-out)
     cow_copies: int = 0              # those that copied a frame
     context_switches: int = 0
+    threads_created: int = 0         # by thread_create (not first threads)
+    tlb_shootdowns: int = 0          # interrupts sent to flush another CPU
+    tlb_flushes: int = 0             # TLB flushes page-table changes made
+    #                                  (the calling CPU's and shootdowns')
     frames_total: int = 0
     frames_free_at_boot: int = 0
     frames_free_at_end: int = 0
@@ -85,7 +90,7 @@ class Kernel:
 
     def __init__(self, programs, memory=DEFAULT_MEMORY, quantum=0,
                  console=None, cpus=1, seed=None, policy=None,
-                 paging="32"):
+                 paging="32", tlb_shootdown=True):
         self.paging = PAGING_MODES[paging]    # "32" or "pae"
         self.hw, self.template, half = boot_machine(memory, cpus, self.paging)
         self.frames = Frames(FIRST_FREE_PA, memory)
@@ -100,6 +105,7 @@ class Kernel:
         self.console = ObservedConsole(console or Console(), self)
         self.cpu = None                     # the CPU now running, if any
         self.current = None                 # the process on that CPU
+        self.thread = None                  # the thread of it running there
         self.switch = False                 # the hook asked to reschedule
         self.stats = Stats(frames_total=self.frames.total)
         self.ipc = Ipc(self)                # mailboxes and futexes
@@ -107,12 +113,14 @@ class Kernel:
         self.text = TextCache(self.vm)      # program images, shared
         self.parts = (self.ipc, self.shm, self.text)   # books of their own
         self.sched = Scheduler(self, quantum, seed, policy)
+        if not tlb_shootdown:
+            self.sched.shootdown.turn_off()
         for cpu in self.hw.cpus:
             trap.install(self, cpu)
         self.stats.frames_free_at_boot = self.frames.nfree
 
-    def _tables_changed(self, aspace):
-        self.sched.tables_changed(aspace)
+    def _tables_changed(self, aspace, why, old=()):
+        self.sched.tables_changed(aspace, why, old)
 
     def _code_written(self, aspace, pages, shared):
         self.sched.code_written(aspace, pages, shared)
@@ -129,10 +137,11 @@ class Kernel:
             aspace = self._build_aspace(image)
         except NoMemory:
             return -Errno.ENOMEM
-        p = Process(self.procs.new_pid(), name,
-                    parent.uid if parent else 0,
-                    parent.pid if parent else 0,
-                    self._initial_context(aspace, image.entry, arg), aspace)
+        pid = self.procs.new_pid()
+        p = Process(pid, name, parent.uid if parent else 0,
+                    parent.pid if parent else 0, aspace)
+        ctx = self.user_context(aspace, image.entry, USTACK_TOP, arg)
+        p.threads[pid] = Thread(pid, p, ctx)
         self.adopt(parent, p)
         return p
 
@@ -197,29 +206,34 @@ class Kernel:
     def _zero_pager(self, region, va):
         return self.vm.alloc_zeroed()
 
-    def _initial_context(self, aspace, entry, arg):
+    def user_context(self, aspace, entry, stack_top, arg):
+        """Registers for a thread's first instruction: EIP entry, ESP
+        stack_top, EAX arg, the other general registers 0, EFLAGS 0x202."""
         ctx = self.hw.cpus[0].new_context()
         ctx.copy_from(self.template)
         for r in ("ebx", "ecx", "edx", "esi", "edi", "ebp"):
             ctx.set(r, 0)
         ctx.set("eax", arg)
-        ctx.set("esp", USTACK_TOP)
+        ctx.set("esp", stack_top)
         ctx.set("eip", entry)
         ctx.set("cr3", aspace.pd)
         ctx.clear_exception()
         return ctx
 
     def exit_process(self, p, status, fault=None):
-        """End p: free its memory, make it a zombie, wake a waiting parent."""
+        """End p and every thread of it: free its memory, make it a
+        zombie, wake a waiting parent."""
         p.status, p.fault = status, fault
-        self.ipc.on_exit(p)                 # before observers see the exit
+        for t in p.live_threads():
+            self.ipc.on_exit(t)             # before observers see the exit
+        self.ipc.on_process_exit(p)
         self.notify("exit", p)
+        for t in p.live_threads():
+            self._end_thread(t, status)
+        self.procs.exited(p)
         if p.aspace is not None:
             p.aspace.destroy()
             p.aspace = None
-        if p in self.procs.runq:
-            self.procs.runq.remove(p)
-        p.state, p.wait_on = ProcState.ZOMBIE, None
         for cpid in p.children:
             child = self.procs.get(cpid)
             if child.state is ProcState.ZOMBIE:
@@ -229,18 +243,43 @@ class Kernel:
         if parent is None or not parent.alive:
             p.reaped = True
             return
-        w = parent.wait_on
-        if w is not None and w.kind is WaitKind.WAIT and w.key in (-1, p.pid):
-            self.wake(parent, w.resume(parent, p))
+        for t in parent.waiting(WaitKind.WAIT):
+            if t.wait_on.key in (-1, p.pid):
+                self.wake(t, t.wait_on.resume(parent, p))
+                return
 
-    def wake(self, p, result):
-        """Make a blocked p runnable with result as its syscall's return."""
-        p.ctx.set("eax", result)
-        self.procs.make_runnable(p)
+    def _end_thread(self, t, status):
+        """t runs no more: off the run queue and off any CPU."""
+        t.status = status
+        if t in self.procs.runq:
+            self.procs.runq.remove(t)
+        t.state, t.wait_on = ProcState.ZOMBIE, None
+        self.procs.ended(t)
+        self.sched.thread_ended(t)
 
-    def block(self, p, kind, describe, key=None, resume=None):
-        """Put the current process to sleep until someone wakes it."""
-        self.procs.block(p, WaitReason(kind, describe, resume, key))
+    def end_thread(self, t, status):
+        """thread_exit: t ends, the others of its process go on; a sibling
+        joining it wakes. The last thread's end is the process's exit."""
+        p = t.proc
+        if len(p.live_threads()) == 1:
+            self.exit_process(p, status)
+            return
+        self.ipc.on_exit(t)
+        self.notify("thread_exit", t)
+        self._end_thread(t, status)
+        for j in p.waiting(WaitKind.JOIN):
+            if j.wait_on.key == t.tid:
+                self.wake(j, j.wait_on.resume(t))
+
+    def wake(self, t, result):
+        """Make a blocked thread runnable with result as its syscall's
+        return."""
+        t.ctx.set("eax", result)
+        self.procs.make_runnable(t)
+
+    def block(self, t, kind, describe, key=None, resume=None):
+        """Put the current thread t to sleep until someone wakes it."""
+        self.procs.block(t, WaitReason(kind, describe, resume, key))
 
     # -- running --------------------------------------------------------
     def boot(self, names):
@@ -255,8 +294,13 @@ class Kernel:
 
     def run(self):
         """Run until every process has ended (see kernel.sched.scheduler)."""
+        if not self.sched.shootdown.enabled:
+            self.console.message(
+                "warning: --tlb-shootdown off: no CPU flushes another's TLB;"
+                " a thread may use a translation the page tables no longer "
+                "grant (each such access is reported)")
         self.sched.run()
-        self.cpu = self.current = None
+        self.cpu = self.current = self.thread = None
         self.notify("run_end")
         self.stats.frames_free_at_end = self.frames.nfree
         self.stats.cow_faults = self.vm.stats["cow_faults"]
@@ -268,18 +312,19 @@ class Kernel:
         stuck = self.procs.blocked()
         if not stuck:
             return False
-        for p in stuck:
-            self.console.message(f"deadlock: pid {p.pid} ({p.name}) blocked "
-                                 f"forever: {p.wait_on.describe}")
-        for p in stuck:
-            self.exit_process(p, EXIT_DEADLOCK)
+        for t in stuck:
+            self.console.message(f"deadlock: {t.label()} blocked "
+                                 f"forever: {t.wait_on.describe}")
+        for t in stuck:
+            if t.proc.alive:
+                self.exit_process(t.proc, EXIT_DEADLOCK)
         return True
 
-    def yield_cpu(self, p):
-        """Called from a hook: save p's state and end this slice. The
-        caller decides whether p is requeued, blocked or gone."""
-        self.cpu.save(p.ctx)
-        p.ctx.settle_flags()
+    def yield_cpu(self, t):
+        """Called from a hook: save thread t's state and end this slice.
+        The caller decides whether t is requeued, blocked or gone."""
+        self.cpu.save(t.ctx)
+        t.ctx.settle_flags()
         self.end_slice()
 
     def end_slice(self):

@@ -23,10 +23,15 @@ class Sys(enum.IntEnum):
     SHM_DETACH = 13
     SHM_DESTROY = 14
     SHM_STAT = 15
+    MPROTECT = 16
     SEND = 20
     RECV = 21
     FUTEX_WAIT = 30
     FUTEX_WAKE = 31
+    THREAD_CREATE = 40
+    THREAD_EXIT = 41
+    THREAD_JOIN = 42
+    GETTID = 43
 
 
 class Errno(enum.IntEnum):

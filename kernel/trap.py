@@ -81,7 +81,7 @@ def _interrupt_handler(k, cpu):
         stats.syscalls += 1
         num, a1, a2, a3, a4, a5 = read()
         handler = table.get(num)
-        p = k.current
+        p, t = k.current, k.thread
         try:
             r = handler(k, p, a1, a2, a3, a4, a5) if handler else \
                 -Errno.ENOSYS
@@ -90,27 +90,28 @@ def _interrupt_handler(k, cpu):
         if r.__class__ is int:
             set_result(r)
         else:
-            _reschedule(k, p, r, set_result)
+            _reschedule(k, t, r, set_result)
         if hooks.syscall:
-            k.notify("syscall", p, num, (a1, a2, a3, a4, a5),
+            k.notify("syscall", t, num, (a1, a2, a3, a4, a5),
                      r if r.__class__ is int else 0 if r is SWITCH else None)
     return on_interrupt
 
 
-def _reschedule(k, p, r, set_result):
-    """After a call that blocked, yielded or exited: give up the CPU."""
+def _reschedule(k, t, r, set_result):
+    """After a call that blocked, yielded or exited: thread t gives up the
+    CPU."""
     if r is BLOCKED:
-        k.yield_cpu(p)
+        k.yield_cpu(t)
     elif r is SWITCH:
         set_result(0)
-        k.yield_cpu(p)
-        k.procs.make_runnable(p)
+        k.yield_cpu(t)
+        k.procs.make_runnable(t)
     elif r is NORETURN:
         k.end_slice()
     elif r is RESTART:       # back to the int 0x80 (2 bytes), after others
-        k.yield_cpu(p)
-        p.ctx.set("eip", p.ctx.get("eip") - 2)
-        k.procs.make_runnable(p)
+        k.yield_cpu(t)
+        t.ctx.set("eip", t.ctx.get("eip") - 2)
+        k.procs.make_runnable(t)
     else:
         raise TypeError(f"syscall handler returned {r!r}")
 
@@ -257,10 +258,12 @@ def fast_syscall(k, name):
 
 
 def kill(k, vector, eip, cr2=None, error_code=None):
-    """End the current process for a CPU exception, with a full report."""
+    """End the current process (every thread) for a CPU exception in the
+    current thread, with a full report naming that thread."""
     p = k.current
     fault = {"vector": int(vector), "eip": eip, "cr2": cr2,
-             "error_code": error_code, "instruction": disassemble(p, eip)}
+             "error_code": error_code, "instruction": disassemble(p, eip),
+             "tid": k.thread.tid}
     k.notify("fatal", p, fault)             # a debugger stops here first
     k.console.message(describe_fault(p, fault))
     k.exit_process(p, EXC_STATUS_BASE + vector, fault)
@@ -277,7 +280,9 @@ def disassemble(p, eip):
 
 def describe_fault(p, f):
     name = VECTOR_NAMES.get(f["vector"], f"vector {f['vector']}")
-    text = (f"pid {p.pid} ({p.name}) killed: {name} (vector {f['vector']}) "
+    tid = f.get("tid", p.pid)
+    who = f"pid {p.pid}" if tid == p.pid else f"tid {tid} of pid {p.pid}"
+    text = (f"{who} ({p.name}) killed: {name} (vector {f['vector']}) "
             f"at eip {f['eip']:#010x}: {f['instruction'] or '<unreadable>'}")
     if f.get("line"):                # an observer's file:line
         text += f" [{f['line']}]"

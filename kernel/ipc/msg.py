@@ -12,7 +12,7 @@ several processes) is keyed by its physical address, found by walking the
 caller's own page tables, so any two virtual addresses of one physical word
 meet and two words in one page never do.
 Any other u32 (image, stack, private pages) is keyed by (pid, virtual
-address): no other process meets there, whether or not its frame is still
+address): the threads of the process meet there, no other process does, whether or not its frame is still
 shared copy-on-write or as program text. Each sleeper holds a reference on
 the frame its word named, so a physical key cannot be freed and handed to
 someone else while anyone sleeps on it (docs/ipc.md).
@@ -20,7 +20,6 @@ someone else while anyone sleeps on it (docs/ipc.md).
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Optional
 
 from emu.walk import WRITE
 from emu.x86 import PAGE_SIZE, pgrounddown
@@ -42,18 +41,21 @@ class Message:
 
 @dataclass
 class RecvWait:
-    """Where a receiver asked its message to go (checked writable)."""
+    """Where a receiver asked its message to go (checked writable), and
+    the thread that sleeps for it."""
     buf: int
     len: int
     from_ptr: int
+    thread: object = None
 
 
 @dataclass
 class Mailbox:
-    """One process's queue, its sleeping receiver, its blocked senders."""
+    """One process's queue, its sleeping receivers (threads, oldest
+    first), its blocked senders."""
     messages: deque = field(default_factory=deque)
-    receiver: Optional[RecvWait] = None
-    senders: deque = field(default_factory=deque)   # (Process, Message)
+    receivers: deque = field(default_factory=deque)   # RecvWait
+    senders: deque = field(default_factory=deque)   # (Thread, Message)
 
 
 @dataclass
@@ -73,8 +75,8 @@ class Ipc:
     def __init__(self, k):
         self.k = k
         self.boxes = {}          # pid -> Mailbox, made on first use
-        self.futexes = {}        # key (futex_key) -> deque of Process
-        self.held = {}           # pid of a sleeper -> the frame it holds
+        self.futexes = {}        # key (futex_key) -> deque of Thread
+        self.held = {}           # tid of a sleeper -> the frame it holds
         self.stats = IpcStats()
 
     def box(self, pid):
@@ -86,30 +88,33 @@ class Ipc:
     # -- messages ----------------------------------------------------------
     def send(self, p, target, data):
         """Queue data for target, hand it straight to a sleeping receiver,
-        or block p while target's queue is full."""
+        or block the calling thread (of p) while target's queue is full."""
         box, msg = self.box(target.pid), Message(p.pid, data)
         self.k.notify("send", p, msg)
         self.stats.messages += 1
         self.stats.message_bytes += len(data)
-        if box.receiver is not None:
-            rw, box.receiver = box.receiver, None
+        if box.receivers:
+            rw = box.receivers.popleft()
             self.stats.handoffs += 1
-            self.k.wake(target, self._deliver(target, rw, msg, box))
+            self.k.wake(rw.thread, self._deliver(target, rw, msg, box))
             return 0
         if len(box.messages) < QUEUE_LEN:
             box.messages.append(msg)
             return 0
-        box.senders.append((p, msg))
-        self.k.block(p, WaitKind.SEND, f"send to pid {target.pid}",
+        t = self.k.thread
+        box.senders.append((t, msg))
+        self.k.block(t, WaitKind.SEND, f"send to pid {target.pid}",
                      key=target.pid)
         return BLOCKED
 
     def recv(self, p, rw):
-        """Give p its oldest message, or put p to sleep until one comes."""
+        """Give p its oldest message, or put the calling thread to sleep
+        until one comes."""
         box = self.box(p.pid)
         if not box.messages:
-            box.receiver = rw
-            self.k.block(p, WaitKind.RECV, "recv from anyone")
+            rw.thread = self.k.thread
+            box.receivers.append(rw)
+            self.k.block(rw.thread, WaitKind.RECV, "recv from anyone")
             return BLOCKED
         result = self._deliver(p, rw, box.messages.popleft(), box)
         if result >= 0 and box.senders:
@@ -130,18 +135,19 @@ class Ipc:
         except (UserFault, NoMemory):
             box.messages.appendleft(msg)
             return -Errno.EFAULT
-        self.k.notify("recv", p, msg)
+        self.k.notify("recv", p, msg, rw.thread or self.k.thread)
         return len(msg.data)
 
     # -- futexes -------------------------------------------------------------
-    def futex_wait(self, p, key, pa):
-        """Put p to sleep on key, holding the frame of its word at pa."""
+    def futex_wait(self, t, key, pa):
+        """Put thread t to sleep on key, holding the frame of its word at
+        pa."""
         frame, off = pgrounddown(pa), pa & (PAGE_SIZE - 1)
         self.k.frames.incref(frame)
-        self.held[p.pid] = frame
-        self.futexes.setdefault(key, deque()).append(p)
+        self.held[t.tid] = frame
+        self.futexes.setdefault(key, deque()).append(t)
         self.stats.futex_waits += 1
-        self.k.block(p, WaitKind.FUTEX,
+        self.k.block(t, WaitKind.FUTEX,
                      f"futex at frame {frame:#x} + {off:#x}", key=key)
         return BLOCKED
 
@@ -150,31 +156,39 @@ class Ipc:
         q, woken = self.futexes.get(key), 0
         while q and woken < n:
             sleeper = q.popleft()
-            self.k.notify("futex_wake", self.k.current, sleeper)
+            self.k.notify("futex_wake", self.k.thread, sleeper)
             self._unqueue_futex(sleeper, key)
             woken += 1
         self.stats.futex_wakeups += woken
         return woken
 
-    def _unqueue_futex(self, p, key, result=0):
-        """p has left the queue of key: drop its frame hold, wake it."""
+    def _unqueue_futex(self, t, key, result=0):
+        """Thread t has left the queue of key: drop its frame hold, wake
+        it."""
         if not self.futexes.get(key):
             self.futexes.pop(key, None)
-        self.k.frames.decref(self.held.pop(p.pid))
+        self.k.frames.decref(self.held.pop(t.tid))
         if result is not None:
-            self.k.wake(p, result)
+            self.k.wake(t, result)
 
     # -- kernel hooks ----------------------------------------------------------
-    def on_exit(self, p):
-        """p is ending: leave any queue it sleeps in, drop its mailbox and
-        fail the senders blocked on it with -ESRCH."""
-        w = p.wait_on
+    def on_exit(self, t):
+        """Thread t is ending: leave any queue it sleeps in."""
+        w = t.wait_on
         if w is not None and w.kind is WaitKind.FUTEX:
-            self.futexes[w.key].remove(p)
-            self._unqueue_futex(p, w.key, result=None)
+            self.futexes[w.key].remove(t)
+            self._unqueue_futex(t, w.key, result=None)
         elif w is not None and w.kind is WaitKind.SEND:
             senders = self.boxes[w.key].senders
-            senders.remove(next(s for s in senders if s[0] is p))
+            senders.remove(next(s for s in senders if s[0] is t))
+        elif w is not None and w.kind is WaitKind.RECV:
+            box = self.boxes[t.proc.pid]
+            box.receivers.remove(next(r for r in box.receivers
+                                      if r.thread is t))
+
+    def on_process_exit(self, p):
+        """p is ending: drop its mailbox and fail the senders blocked on it
+        with -ESRCH."""
         box = self.boxes.pop(p.pid, None)
         for sender, _ in box.senders if box else ():
             self.k.wake(sender, -Errno.ESRCH)
@@ -185,25 +199,27 @@ class Ipc:
     def frame_refs(self):
         """The frame references ipc owns (tools.observe.check): one per sleeper."""
         for q in self.futexes.values():
-            for p in q:
-                yield self.held[p.pid], f"futex sleeper pid {p.pid}"
+            for t in q:
+                yield self.held[t.tid], f"futex sleeper tid {t.tid}"
 
     def check(self, checker):
         """Every queued process sleeps for the reason the queue says, and
         every mailbox belongs to a live process and holds at most 16."""
         for key, q in self.futexes.items():
-            for p in q:
-                if not _waits(p, WaitKind.FUTEX, key):
+            for t in q:
+                if not _waits(t, WaitKind.FUTEX, key):
                     checker.fail("futex sleepers sleep on their key",
-                                 f"pid {p.pid} queued at {_key_text(key)}")
+                                 f"tid {t.tid} queued at {_key_text(key)}")
         for pid, box in self.boxes.items():
             owner = self.k.procs.get(pid)
             if owner is None or not owner.alive or \
                     len(box.messages) > QUEUE_LEN:
                 checker.fail("mailboxes: live owner, at most 16 messages",
                              f"pid {pid}")
-            if (box.receiver is not None) != _waits(owner, WaitKind.RECV):
-                checker.fail("a receiver is set while its owner is in recv",
+            if sorted(r.thread.tid for r in box.receivers) != [
+                    t.tid for t in owner.threads.values()
+                    if _waits(t, WaitKind.RECV)]:
+                checker.fail("the receivers are the owner's threads in recv",
                              f"pid {pid}")
             if any(not _waits(p, WaitKind.SEND, pid) for p, _ in box.senders):
                 checker.fail("blocked senders sleep in send", f"to pid {pid}")
@@ -214,10 +230,11 @@ def _key_text(key):
         f"pid {key[0]} va {key[1]:#x}"
 
 
-def _waits(p, kind, key=None):
-    """True when p sleeps for kind (with that key, unless key is None)."""
-    w = p.wait_on
-    return p.state is ProcState.BLOCKED and w is not None and w.kind is kind \
+def _waits(t, kind, key=None):
+    """True when thread t sleeps for kind (with that key, unless key is
+    None)."""
+    w = t.wait_on
+    return t.state is ProcState.BLOCKED and w is not None and w.kind is kind \
         and (key is None or w.key == key)
 
 
@@ -276,7 +293,7 @@ def sys_futex_wait(k, p, addr, expected, *_):
     key, pa = found
     if k.hw.read32(pa) != expected & U32_MASK:
         return -Errno.EAGAIN
-    return k.ipc.futex_wait(p, key, pa)
+    return k.ipc.futex_wait(k.thread, key, pa)
 
 
 def sys_futex_wake(k, p, addr, n, *_):

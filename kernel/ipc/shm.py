@@ -343,10 +343,15 @@ class ShmTable:
         flags = self.vm.leaf_flags(not a.readonly, a.executable)
         frames = array(mode.typecode, seg.frames)
         want = int.from_bytes(frames.tobytes(), "little") | ones * flags
+        width, aspace = 8 * mode.entry_size, proc.aspace
+        for i in _protected(aspace, a.addr, n):      # mprotect's rights
+            lane = seg.frames[i] | aspace.rights(a.addr + i * PAGE_SIZE, 0)
+            want = want & ~(mode.entry_mask << width * i) | lane << width * i
         bits = mode.addr_mask | PTE_P | PTE_U | PTE_W | mode.nx   # not A, D
         if (actual ^ want) & ones * bits & present:
             i = next(i for i in range(n) if ptes[i] & PTE_P and
-                     (ptes[i] ^ (seg.frames[i] | flags)) & bits)
+                     (ptes[i] ^ (seg.frames[i] | aspace.rights(
+                         a.addr + i * PAGE_SIZE, flags))) & bits)
             checker.fail("attachment PTEs match the segment",
                          f"pid {a.pid} va {a.addr + i * PAGE_SIZE:#x} PTE "
                          f"{ptes[i]:#x}, segment {seg.id} page {i} frame "
@@ -405,3 +410,10 @@ def sys_shm_destroy(k, p, seg_id, *_):
 
 def sys_shm_stat(k, p, seg_id, buf, *_):
     return k.shm.stat(p, seg_id, buf)
+
+
+def _protected(aspace, start, npages):
+    """Indices of the pages of [start, +npages) that mprotect gave rights."""
+    end = start + npages * PAGE_SIZE
+    return [(va - start) >> PAGE_SHIFT for va in aspace.prot
+            if start <= va < end]

@@ -81,7 +81,8 @@ def map_zeroed(vm, aspace, seg, region):
 
 def check_attachment(checker, vm, seg, a, aspace):
     """Every present leaf of the attachment names its large page, with the
-    attachment's rights, and only touched pages are present."""
+    attachment's rights (or mprotect's), and only touched pages are
+    present."""
     mode = vm.mode
     flags = vm.leaf_flags(not a.readonly, a.executable)
     bits = mode.addr_mask | PTE_P | PTE_W | PTE_U | mode.nx
@@ -90,7 +91,7 @@ def check_attachment(checker, vm, seg, a, aspace):
         e = aspace.pde(mode.dirx(va))
         if not e & PTE_P:
             continue
-        want = first_frame(vm, seg, k) | flags
+        want = first_frame(vm, seg, k) | aspace.rights(va, flags)
         if not e & PTE_PS or (e ^ want) & bits or not seg.zeroed[k]:
             checker.fail("large-page leaves match the segment",
                          f"pid {a.pid} va {va:#x} PDE {e:#x}, segment "

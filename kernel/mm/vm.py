@@ -109,11 +109,14 @@ class VM:
     frames: object
     kernel_half: bytes           # the kernel's PDEs, identical everywhere
     mode: object                 # emu.x86.PagingMode
-    on_tables_changed: Callable = lambda aspace: None
+    on_tables_changed: Callable = lambda aspace, why, old=(): None
+    # translations of aspace were removed or reduced (why: the change;
+    # old: the (va, frame) pairs they gave, listed only while want_old)
     on_code_written: Callable = lambda aspace, pages, shared: None
     stats: dict = field(default_factory=lambda: {
         "ptes_written": 0, "cow_faults": 0, "cow_copies": 0})
     hooks: object = field(default_factory=Hooks)   # the kernel's (events)
+    want_old: bool = False          # list old translations (staletlb)
     zeroed: Optional[list] = None   # when a list, alloc_zeroed logs into it
     dirty: Optional[list] = None    # when a list, every PTE write logs
     # (aspace, va, npages) into it, and every other change to an address
@@ -137,6 +140,14 @@ class VM:
         executes whatever it can read)."""
         return (PTE_P | PTE_U | (PTE_W if writable else 0)
                 | (0 if executable else self.mode.nx))
+
+    def prot_flags(self, prot):
+        """A user leaf's flag bits for mprotect's PROT bits (1 read, 2
+        write, 4 execute; write or execute imply read): no access is a
+        present leaf without U, so that a touch faults and the frame stays."""
+        if not prot:
+            return PTE_P | self.mode.nx
+        return self.leaf_flags(bool(prot & 2), bool(prot & 4))
 
     def alloc_zeroed(self):
         """A fresh zero-filled frame, or NoMemory."""
@@ -196,6 +207,8 @@ class AddressSpace:
         vm.hw.write(self.pde_addr(mode.dirx(KERNBASE)), vm.kernel_half)
         self.tables = {}         # dirx -> physical address of the page table
         self.regions = []
+        self.prot = {}           # page (or large page) -> mprotect's PROT
+        #                          bits, where they replace the region's
         self.tlb = {}            # (page number, access) -> frame: the
         # kernel's own TLB for copy-in/copy-out, filled by the walker and
         # flushed whenever a PTE is cleared (a new PTE only fills a miss)
@@ -262,12 +275,14 @@ class AddressSpace:
                              + mode.entry_size * mode.tabx(a), ents.tobytes())
 
     def unmap_pages(self, va, npages):
-        """Clear npages PTEs at va, dropping each present frame's reference."""
+        """Clear npages PTEs at va; once every CPU has flushed them, drop
+        each present frame's reference."""
         self.tlb.clear()
         hw, frames, mode = self.vm.hw, self.vm.frames, self.vm.mode
         size, addr_mask = mode.entry_size, mode.addr_mask
         if self.vm.dirty is not None:
             self.vm.dirty.append((self, va, npages))
+        gone, old = [], []
         for _, a, n in table_runs(va, npages, mode):
             off = self._pte_addr(a)
             if off is None:
@@ -276,11 +291,14 @@ class AddressSpace:
             if self.vm.hooks.pte_unmapping:
                 for fn in self.vm.hooks.pte_unmapping:
                     fn(self, a, ents)
-            for e in ents:
-                if e & PTE_P:
-                    frames.decref(e & addr_mask)
+            gone += [e & addr_mask for e in ents if e & PTE_P]
+            if self.vm.want_old:
+                old += [(a + j * PAGE_SIZE, e & addr_mask)
+                        for j, e in enumerate(ents) if e & PTE_P]
             hw.zero(off, size * n)
-        self.vm.on_tables_changed(self)
+        self.vm.on_tables_changed(self, "unmap", old)
+        for pa in gone:
+            frames.decref(pa)
 
     def ptes(self, va, npages):
         """The raw PTEs of npages pages from va (0 where no table), read
@@ -328,7 +346,10 @@ class AddressSpace:
         self.regions.sort(key=lambda r: r.start)
 
     def remove_region(self, region):
-        """Unmap a region's pages and forget it."""
+        """Unmap a region's pages and forget it (and mprotect's rights
+        there)."""
+        for va in [va for va in self.prot if region.contains(va)]:
+            del self.prot[va]
         if region.page_size > PAGE_SIZE:
             self.unmap_large(region.start, region.end)
         else:
@@ -362,6 +383,8 @@ class AddressSpace:
         if self.vm.frames.nfree < self.vm.space_frames + len(spans):
             raise NoMemory()
         child = AddressSpace(self.vm)
+        child.prot = {va: prot for va, prot in self.prot.items()
+                      if any(r.contains(va) for r in private)}
         for r in private:                    # first: traces name them
             child.add_region(r.copy())
             if r.share:
@@ -369,7 +392,7 @@ class AddressSpace:
         self.tlb.clear()                     # cached WRITE entries are stale
         for i, runs in sorted(spans.items()):
             child._fork_table(self, i, runs)
-        self.vm.on_tables_changed(self)
+        self.vm.on_tables_changed(self, "fork (copy-on-write)")
         return child
 
     def _fork_table(self, parent, i, runs):
@@ -421,6 +444,8 @@ class AddressSpace:
         self.tlb.clear()
         flags = pte & ~(addr_mask | PTE_COW | PTE_A | PTE_D) | PTE_W
         self.map_pages(page, [new], flags)
+        self.vm.on_tables_changed(self, "copy-on-write break",
+                                  [(page, old)] if new != old else [])
         if new != old:
             frames.decref(old)               # the reference this PTE owned
         self.vm.stats["cow_faults"] += 1
@@ -428,12 +453,66 @@ class AddressSpace:
         if self.vm.hooks.cow_broken:
             for fn in self.vm.hooks.cow_broken:
                 fn(self, page, old, new)
-        self.vm.on_tables_changed(self)
         # CPUs may hold code translated at page from the frame: by the
         # processes that shared it (reused), or by a freed frame's last owner
         if new == old or self.vm.frames.reused:
             self.vm.on_code_written(self, [page], False)
         return new != old
+
+    # -- access rights (mprotect) -----------------------------------------
+    def flags_at(self, r, page):
+        """The leaf flags of page (of region r): mprotect's, else r's."""
+        return self.rights(page, self.vm.leaf_flags(r.writable, r.executable))
+
+    def rights(self, page, flags):
+        """The leaf flags mprotect gave page, else flags."""
+        prot = self.prot.get(page)
+        return flags if prot is None else self.vm.prot_flags(prot)
+
+    def protect(self, pieces, prot):
+        """Give every page of pieces ([(region, start, end)], the caller
+        checked them) the rights prot, present leaves at once: a private
+        frame others still name gets write as copy-on-write. One TLB
+        shootdown for the whole call, before it returns; pages that become
+        executable drop their translated code everywhere."""
+        self.tlb.clear()
+        old, pages = [], []
+        for r, start, end in pieces:
+            for page in range(start, end, r.page_size):
+                self.prot[page] = prot
+                if self._protect_leaf(r, page, prot, old) and prot & 4:
+                    pages.append(page)
+        if self.vm.dirty is not None:
+            self.vm.dirty += [(self, start, (end - start) // PAGE_SIZE)
+                              for _, start, end in pieces]
+        self.vm.on_tables_changed(self, "mprotect", old)
+        if pages:
+            self.vm.on_code_written(self, pages,
+                                    any(r.shared for r, _, _ in pieces))
+
+    def _protect_leaf(self, r, page, prot, old):
+        """Rewrite page's leaf (a PTE, or a large page's PDE) for prot;
+        note in old the (va, frame) it reduced. True when present."""
+        mode = self.vm.mode
+        large = r.page_size > PAGE_SIZE
+        addr = self.pde_addr(mode.dirx(page)) if large else \
+            self._pte_addr(page)
+        e = self.vm.read_entry(addr) if addr is not None else 0
+        if not e & PTE_P:
+            return False
+        keep = e & (mode.addr_mask | PTE_A | PTE_D | x86.PTE_PS)
+        flags = self.vm.prot_flags(prot)
+        frame = e & mode.addr_mask
+        if flags & PTE_W and not r.shared and (
+                e & PTE_COW or self.vm.frames.refcount(frame) > 1):
+            flags = flags & ~PTE_W | PTE_COW
+        new = keep | flags
+        if new != e:
+            self.vm.write_entry(addr, new)
+            self.vm.stats["ptes_written"] += 1
+            if self.vm.want_old:
+                old.append((page, frame))
+        return True
 
     # -- demand paging and user memory -----------------------------------
     # -- large pages: the PDE is the leaf ------------------------------------
@@ -456,12 +535,13 @@ class AddressSpace:
                 fn(self, va, 1)
 
     def unmap_large(self, start, end):
-        """Clear the large-page leaves of [start, end), dropping each leaf's
-        reference on every frame it covers."""
+        """Clear the large-page leaves of [start, end); once every CPU has
+        flushed them, drop each leaf's reference on every frame it covers."""
         self.tlb.clear()
         mode, frames = self.vm.mode, self.vm.frames
         if self.vm.dirty is not None:
             self.vm.dirty.append((self, start, 0))
+        gone = []
         for va in range(start, end, mode.large_size):
             addr = self.pde_addr(mode.dirx(va))
             e = self.vm.read_entry(addr)
@@ -470,9 +550,13 @@ class AddressSpace:
             if self.vm.hooks.pte_unmapping:
                 for fn in self.vm.hooks.pte_unmapping:
                     fn(self, va, [e])
-            frames.decref_run(mode.large_pa(e, 0), mode.large_pages)
+            gone.append((va, mode.large_pa(e, 0)))
             self.vm.write_entry(addr, 0)
-        self.vm.on_tables_changed(self)
+        old = [(va + i * PAGE_SIZE, pa + i * PAGE_SIZE) for va, pa in gone
+               for i in range(mode.large_pages)] if self.vm.want_old else []
+        self.vm.on_tables_changed(self, "unmap", old)
+        for _, pa in gone:
+            frames.decref_run(pa, mode.large_pages)
 
     def _fault_in_large(self, r, va):
         """fault_in for a region of large pages: one PDE leaf."""
@@ -483,7 +567,7 @@ class AddressSpace:
         pa = r.pager(r, page)
         if pa is None:
             raise NoMemory()
-        self.map_large(page, pa, self.vm.leaf_flags(r.writable, r.executable))
+        self.map_large(page, pa, self.flags_at(r, page))
         return True
 
     def fault_in(self, va, write):
@@ -492,17 +576,19 @@ class AddressSpace:
         r = self.region_at(va)
         if r is None or r.pager is None or (write and not r.writable):
             return False
+        page = va & ~(r.page_size - 1)
+        prot = self.prot.get(page)
+        if prot is not None and (not prot or (write and not prot & 2)):
+            return False
         if r.page_size > PAGE_SIZE:
             return self._fault_in_large(r, va)
-        page = x86.pgrounddown(va)
         if self.pte(page) & PTE_P:
             return False
         pa = r.pager(r, page)
         if pa is None:
             raise NoMemory()
         try:
-            self.map_pages(page, [pa], self.vm.leaf_flags(r.writable,
-                                                          r.executable))
+            self.map_pages(page, [pa], self.flags_at(r, page))
         except NoMemory:             # no frame for the page table: give
             self.vm.frames.decref(pa)  # back the PTE's reference
             raise

@@ -1,9 +1,11 @@
-"""fork (docs/abi.md call 8): a child that is a copy of its caller. Its private
+"""fork (docs/abi.md call 8): a child that is a copy of its caller, with
+one thread: a copy of the calling thread. Its private
 memory is shared copy-on-write (kernel.mm.vm: AddressSpace.fork), its shm
 attachments are inherited (kernel.ipc.shm: ShmTable.inherit), its registers are
 the caller's as the system call left them, EAX aside."""
 
 from kernel.proc.process import Process
+from kernel.proc.thread import Thread
 from kernel.syscall import Errno
 from kernel.mm.vm import NoMemory
 
@@ -15,7 +17,7 @@ def sys_fork(k, p, *_):
 
 def fork_process(k, parent):
     """Copy parent (the process in the current system call) into a new
-    process; return it, or -EAGAIN (table full) / -ENOMEM (no frame for its
+    process with one thread, a copy of the calling thread; return it, or -EAGAIN (table full) / -ENOMEM (no frame for its
     directory or tables), having created nothing."""
     if k.procs.full():
         return -Errno.EAGAIN
@@ -29,12 +31,22 @@ def fork_process(k, parent):
     except NoMemory:
         aspace.destroy()
         return -Errno.ENOMEM
+    _inherit_rights(parent.aspace, aspace)
     if k.procs.new_pid() != pid:
         raise RuntimeError("fork_process: pid taken under the kernel lock")
-    child = Process(pid, parent.name, parent.uid, parent.pid,
-                    _child_context(k, aspace), aspace)
+    child = Process(pid, parent.name, parent.uid, parent.pid, aspace)
+    child.threads[pid] = Thread(pid, child, _child_context(k, aspace))
     k.adopt(parent, child)
     return child
+
+
+def _inherit_rights(parent, child):
+    """mprotect's rights on the inherited attachments' pages (the private
+    ones came with their PTEs)."""
+    for r in child.regions:
+        for va, prot in parent.prot.items():
+            if r.shared and r.contains(va):
+                child.protect([(r, va, va + r.page_size)], prot)
 
 
 def _child_context(k, aspace):

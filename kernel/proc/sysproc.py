@@ -15,6 +15,7 @@ WRITE_SLICE = 1024               # pages a long write walks per turn (~5 ms)
 
 
 def sys_exit(k, p, status, *_):
+    """Ends every thread of p."""
     k.exit_process(p, s32(status))
     return NORETURN
 
@@ -46,16 +47,17 @@ def _long_write(k, p, fd, buf, n):
     """Walk at most WRITE_SLICE pages, then let others run (RESTART): the
     caller re-executes its int 0x80 with the same registers and continues
     where it stopped. Returns n, -EFAULT (nothing written) or RESTART."""
-    job = p.cont
+    t = k.thread
+    job = t.cont
     if not (isinstance(job, LongWrite) and job.args == (fd, buf, n)):
-        job = p.cont = LongWrite((fd, buf, n))
+        job = t.cont = LongWrite((fd, buf, n))
     budget = WRITE_SLICE
     try:
         budget = _stream(job, p.aspace.pages(buf + job.checked, n -
                                                job.checked, READ),
                          "checked", budget, None)
     except UserFault:
-        p.cont = None
+        t.cont = None
         return -Errno.EFAULT
     if budget:
         mem = k.hw.mem
@@ -65,7 +67,7 @@ def _long_write(k, p, fd, buf, n):
                          lambda pa, ln: k.console.write(fd, mem[pa:pa + ln]))
     if job.written < n:
         return RESTART
-    p.cont = None
+    t.cont = None
     return n
 
 
@@ -115,7 +117,7 @@ def sys_wait(k, p, pid, status_ptr, *_):
         if not c.alive:
             return _reap(k, p, c, status_ptr)
     what = "wait for any child" if pid == -1 else f"wait for child {pid}"
-    k.block(p, WaitKind.WAIT, what, key=pid,
+    k.block(k.thread, WaitKind.WAIT, what, key=pid,
             resume=lambda parent, child: _reap(k, parent, child, status_ptr))
     return BLOCKED
 

@@ -2,8 +2,9 @@
 Musuvathi, Nagarakatte: "A randomized scheduler with probabilistic
 guarantees of finding bugs", ASPLOS 2010), as a scheduler policy.
 
-Every process gets a random priority when the scheduler first sees it,
-distinct from all others; the highest-priority runnable process runs (on
+The unit is a thread (a process's first thread stands for the process).
+Every thread gets a random priority when the scheduler first sees it,
+distinct from all others; the highest-priority runnable thread runs (on
 `--cpus N`, the N highest). d-1 *change points* are drawn uniformly from
 the steps 1..K; when the run reaches change point i, the process that
 executed that step drops to priority d-i, below every initial priority.
@@ -51,23 +52,23 @@ class PctPolicy:
         nchanges = min(depth - 1, steps)
         self.changes = sorted(self.rng.sample(range(1, steps + 1), nchanges))
         self.done = 0               # change points passed
-        self.prio = {}              # pid -> (band, value): higher runs first
-        self.streak = {}            # pid -> instructions run in a row
-        self.log = []               # (step, pid, why) for every demotion
+        self.prio = {}              # tid -> (band, value): higher runs first
+        self.streak = {}            # tid -> instructions run in a row
+        self.log = []               # (step, tid, why) for every demotion
 
     def priority(self, p):
         """p's priority; a process seen for the first time gets a random
         one in the initial band (distinct with probability 1)."""
-        pr = self.prio.get(p.pid)
+        pr = self.prio.get(p.tid)
         if pr is None:
-            pr = self.prio[p.pid] = (1, self.rng.random())
+            pr = self.prio[p.tid] = (1, self.rng.random())
         return pr
 
     def pick(self, runq):
         """The highest-priority runnable process, removed from runq."""
         best = max(runq, key=self.priority)
         runq.remove(best)
-        self.streak[best.pid] = 0
+        self.streak[best.tid] = 0
         return best
 
     def slice_length(self, p, now):
@@ -85,9 +86,9 @@ class PctPolicy:
         demotion."""
         while self.done < len(self.changes) and end >= self.changes[self.done]:
             self.done += 1
-            self.prio[p.pid] = (0, self.depth - self.done)
-            self.log.append((end, p.pid, f"change point {self.done}"))
-        self.streak[p.pid] = self.streak.get(p.pid, 0) + (end - start)
+            self.prio[p.tid] = (0, self.depth - self.done)
+            self.log.append((end, p.tid, f"change point {self.done}"))
+        self.streak[p.tid] = self.streak.get(p.tid, 0) + (end - start)
         if yielded:
             self._to_bottom(p, end, "yield")
 
@@ -96,22 +97,22 @@ class PctPolicy:
         process, or after `fairness` instructions in a row while others
         waited (then it first drops to the bottom of its band)."""
         if not runq:
-            self.streak[p.pid] = 0
+            self.streak[p.tid] = 0
             return False
-        if self.streak[p.pid] >= self.fairness:
+        if self.streak[p.tid] >= self.fairness:
             self._to_bottom(p, None, "fairness")
-            self.streak[p.pid] = 0
+            self.streak[p.tid] = 0
         mine = self.priority(p)
         return any(self.priority(q) > mine for q in runq)
 
     def _to_bottom(self, p, now, why):
         """Move p below every other process, in the lowest band: whoever
         else is runnable then runs first (a yield loop cannot spin)."""
-        others = [pr for pid, pr in self.prio.items() if pid != p.pid]
+        others = [pr for tid, pr in self.prio.items() if tid != p.tid]
         if others and self.priority(p) >= min(others):
             band, value = min(others)
-            self.prio[p.pid] = (band, value - 1)
-            self.log.append((now, p.pid, why))
+            self.prio[p.tid] = (band, value - 1)
+            self.log.append((now, p.tid, why))
 
     def describe(self):
         """One line: the change points and every demotion so far."""

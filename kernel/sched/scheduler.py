@@ -1,8 +1,10 @@
 """The scheduler: CPUs take turns from one host thread, each running a slice
-of its current process; the kernel runs between slices and inside hooks
-(one big kernel lock, by construction). One FIFO run queue feeds every CPU,
-so a process may run on a different CPU each time it is scheduled; loading
-its context there loads its CR3 and flushes that CPU's TLB.
+of its current thread; the kernel runs between slices and inside hooks
+(one big kernel lock, by construction). One FIFO run queue of threads feeds
+every CPU, so a thread may run on a different CPU each time it is
+scheduled, and threads of one process run on several CPUs at once over one
+address space; loading a thread's context loads its CR3 and flushes that
+CPU's TLB.
 
 Slices end in one of three ways:
 - reproducible (`--quantum N`, `--seed S`): every instruction is counted
@@ -12,22 +14,25 @@ Slices end in one of three ways:
   raises a flag every few milliseconds and a C block hook stops the CPU at
   its next block start (full speed, not reproducible; installed only once
   a second process is runnable);
-- early, when the process blocks, yields, exits or is killed.
+- early, when the thread blocks, yields, exits or is killed.
 
-Which process runs next, and how long its slice is, is the policy's
+Which thread runs next, and how long its slice is, is the policy's
 choice: FifoPolicy (below: the FIFO run queue, the default and
 `--schedule random`) or kernel.sched.pct.PctPolicy (`--schedule pct`).
 """
 
 import random
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from weakref import WeakKeyDictionary
 
 from kernel.mm.coherence import CodeCoherence
+from kernel.mm.shootdown import Shootdown
 from kernel.proc.process import ProcState
 
 PREEMPT_SECONDS = 0.005
+_NOBODY = deque()                # an empty run queue, never filled
 DEFAULT_SEED_QUANTUM = 1000
 
 
@@ -35,9 +40,8 @@ DEFAULT_SEED_QUANTUM = 1000
 class PerCpu:
     """The kernel's view of one CPU."""
     cpu: object                   # emu.machine.Cpu
-    proc: object = None           # the process it runs, if any
-    loaded: object = None         # the process whose context is in the CPU
-    tlb_stale: bool = False       # mappings changed since its last flush
+    thread: object = None         # the thread it runs, if any
+    loaded: object = None         # the thread whose context is in the CPU
     code_stale: WeakKeyDictionary = field(default_factory=WeakKeyDictionary)
     # aspace -> pages the kernel wrote that this CPU may hold translated
     code_stale_all: bool = False  # a shared frame was written: flush all
@@ -67,7 +71,7 @@ class FifoPolicy:
         self.counting = bool(quantum) or seed is not None
 
     def pick(self, runq):
-        """Remove and return the process an idle CPU runs next."""
+        """Remove and return the thread an idle CPU runs next."""
         return runq.popleft()
 
     def slice_length(self, p, now):
@@ -93,18 +97,19 @@ class Scheduler:
         self.counting = self.policy.counting
         self.percpu = [PerCpu(c) for c in k.hw.cpus]
         self.coherence = CodeCoherence(len(self.percpu))
+        self.shootdown = Shootdown(k, self.percpu)
         self.preempting = False
         self.stop_reason = None     # set from any thread: end the run early
         k.procs.on_runnable = self.need_preemption
 
     def need_preemption(self):
-        """A process became runnable: in the default mode, from now on the
+        """A thread became runnable: in the default mode, from now on the
         CPUs must be preemptible (a C block hook per CPU, installed once:
         a lone process never pays for it)."""
         if self.preempting or self.counting:
             return
         if len(self.k.procs.runq) + sum(
-                1 for pc in self.percpu if pc.proc is not None) > 1 or \
+                1 for pc in self.percpu if pc.thread is not None) > 1 or \
                 len(self.percpu) > 1:
             for pc in self.percpu:
                 pc.cpu.enable_preemption()
@@ -134,9 +139,9 @@ class Scheduler:
         for pc in self.percpu:
             if self.stop_reason is not None:
                 return True
-            if pc.proc is None and self.k.procs.runq:
-                pc.proc = self.policy.pick(self.k.procs.runq)
-            if pc.proc is None:
+            if pc.thread is None and self.k.procs.runq:
+                pc.thread = self.policy.pick(self.k.procs.runq)
+            if pc.thread is None:
                 pc.idle_turns += 1
                 continue
             self._slice(pc)
@@ -144,52 +149,66 @@ class Scheduler:
         return ran
 
     def _slice(self, pc):
-        """Run pc's process for one slice on pc's CPU."""
-        k, p, cpu = self.k, pc.proc, pc.cpu
-        if pc.loaded is not p:
-            cpu.load(p.ctx)
-            eip = p.ctx.get("eip")
-            pc.loaded, pc.tlb_stale = p, False
+        """Run pc's thread for one slice on pc's CPU."""
+        k, t, cpu = self.k, pc.thread, pc.cpu
+        p = t.proc
+        if pc.loaded is not t:
+            cpu.load(t.ctx)
+            eip = t.ctx.get("eip")
+            pc.loaded = t
+            self.shootdown.loaded(pc)
             pc.context_switches += 1
             k.stats.context_switches += 1
             pc.processes_run.add(p.pid)
         else:
             eip = cpu.reg("eip")
-            if pc.tlb_stale:
-                cpu.flush_tlb()
-                pc.tlb_stale = False
         self._refresh_code(pc, p)
         self.coherence.before_slice(cpu, p)
-        k.cpu, k.current, k.switch = cpu, p, False
-        p.state = ProcState.RUNNING
+        k.cpu, k.current, k.thread, k.switch = cpu, p, t, False
+        t.state = ProcState.RUNNING
         cpu.new_slice()
         if self.policy.by_steps:            # it schedules by global steps
             start = k.hw.instructions
-            cpu.run(eip, self.policy.slice_length(p, start))
-            self.policy.ran(p, start, k.hw.instructions,
-                            k.switch and p.state is ProcState.RUNNABLE)
+            cpu.run(eip, self.policy.slice_length(t, start))
+            self.policy.ran(t, start, k.hw.instructions,
+                            k.switch and t.state is ProcState.RUNNABLE)
         else:
-            cpu.run(eip, self.policy.slice_length(p, None))
+            cpu.run(eip, self.policy.slice_length(t, None))
         self.coherence.after_slice(cpu, p)
-        k.notify("slice_end", cpu, p)
+        k.notify("slice_end", cpu, p, t)
         if k.switch:                        # blocked, yielded, exited
-            pc.proc = pc.loaded = None
-        elif self.policy.preempts(p, k.procs.runq):   # others waiting
-            cpu.save(p.ctx)
-            p.ctx.clear_exception()         # docs/unicorn.md fact 6
-            k.procs.make_runnable(p)
-            pc.proc = pc.loaded = None
+            pc.thread = pc.loaded = None
+        elif self.policy.preempts(t, self._waiting()):
+            cpu.save(t.ctx)
+            t.ctx.clear_exception()         # docs/unicorn.md fact 6
+            k.procs.make_runnable(t)
+            pc.thread = pc.loaded = None
         else:                               # preempted, keeps the CPU
             cpu.clear_exception()
 
-    def tables_changed(self, aspace):
-        """Mappings of aspace changed: every CPU that may cache them must
-        flush its TLB before it runs user code again (the current CPU now)."""
+    def _waiting(self):
+        """Who waits for a CPU as a slice ends: the run queue, when it holds
+        more threads than idle CPUs will take this turn, else nobody (so
+        threads that fit on the CPUs keep them, and their TLBs, side by
+        side)."""
+        idle = sum(1 for pc in self.percpu if pc.thread is None)
+        return self.k.procs.runq if len(self.k.procs.runq) > idle else \
+            _NOBODY
+
+    def thread_ended(self, t):
+        """t ended (its process exited, or thread_exit): a CPU other than
+        the current one that runs it drops it, and its TLB (see
+        kernel.mm.shootdown)."""
         for pc in self.percpu:
-            if pc.loaded is not None and pc.loaded.aspace is aspace:
-                pc.tlb_stale = True
-        if self.k.cpu is not None:
-            self.k.cpu.flush_tlb()
+            if pc.thread is t and pc.cpu is not self.k.cpu:
+                self.shootdown.stopped(pc, t)
+                pc.thread = pc.loaded = None
+
+    def tables_changed(self, aspace, why, old=()):
+        """Mappings of aspace changed: every CPU that may cache them
+        flushes its TLB before the change's call returns (the current CPU
+        now, the others by a shootdown: kernel.mm.shootdown)."""
+        self.shootdown.tables_changed(aspace, why, old)
 
     def code_written(self, aspace, pages, shared):
         """The kernel wrote pages of aspace (a copy-out). Real x86 fetches
@@ -207,11 +226,11 @@ class Scheduler:
             elif not mine:
                 continue
             elif not (pc.cpu is cur and pc.loaded is not None and
-                      pc.loaded.aspace is aspace):
+                      pc.loaded.proc.aspace is aspace):
                 pc.code_stale.setdefault(aspace, set()).update(mine)
                 continue
             if pc.cpu is cur:        # in a hook, outside translated code
-                self._refresh_code(pc, pc.loaded, mine)
+                self._refresh_code(pc, pc.loaded.proc, mine)
 
     def _refresh_code(self, pc, p, pages=()):
         """Before pc's CPU runs p (or now, inside a hook): drop translated
@@ -236,7 +255,7 @@ class Scheduler:
 
     def others_waiting(self):
         return bool(self.k.procs.runq) or sum(
-            1 for pc in self.percpu if pc.proc is not None) > 1
+            1 for pc in self.percpu if pc.thread is not None) > 1
 
     def shm_attached(self, p, start):
         """p mapped shared memory at start: if in the middle of its slice,

@@ -77,7 +77,7 @@ def boot_shared(specs, npages=0, memory=128 << 20, programs=None, **kw):
     procs = [k.create_process(name) for name, _ in specs]
     vas = map_shared(k, procs, npages) if npages else [None] * len(procs)
     for p, (_, arg_of), va in zip(procs, specs, vas):
-        p.ctx.set("eax", arg_of(va) & 0xFFFFFFFF)
+        p.main_thread().ctx.set("eax", arg_of(va) & 0xFFFFFFFF)
     t0 = time.perf_counter()
     k.run()
     seconds = time.perf_counter() - t0

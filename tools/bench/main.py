@@ -220,6 +220,30 @@ def bench_fork():
              f["fork_exit_wait_us"] / hook, "reported")]
 
 
+def bench_threads():
+    """The figures (tools/bench/threads.py): thread_create + thread_join
+    against fork + wait, a TLB shootdown round against the bare hook round
+    trip, and the shootdowns of one 1,000-page mprotect."""
+    from tools.bench.threads import bench_threads as figures
+    f = figures()
+    hook = bare_hook_seconds() * 1e6
+    return [("thread_create + thread_join round trip (us)",
+             f["thread_create_join_us"], f["thread_vs_fork"],
+             "<= 0.3 (vs fork + wait)"),
+            ("  fork + wait round trip, same loop (us)", f["fork_wait_us"],
+             None, None),
+            ("TLB shootdown round, 1 page, 1 other CPU (us)",
+             f["shootdown_round_us"], f["shootdown_round_us"] / hook,
+             "<= 3"),
+            (f"shootdowns of one {f['mprotect_pages']}-page mprotect, "
+             "sibling on CPU 1", f["mprotect_shootdowns"], None, "1"),
+            ("2 threads of 1 process on 2 CPUs (M instr/s)",
+             f["two_threads_mips"], f["threads_vs_processes"],
+             ">= 0.9 (vs 2 processes)"),
+            ("  2 processes on 2 CPUs, same loop (M instr/s)",
+             f["two_processes_mips"], None, None)]
+
+
 def bench_race_detector():
     """The figures (tools/bench/races.py): --races against the same
     run without it."""
@@ -334,7 +358,8 @@ def bench_checker():
 SECTIONS = [bench_boot, bench_syscalls, bench_compute, bench_cpus,
             bench_shared_memory, bench_tracing, bench_messages,
             bench_long_write, bench_race_detector, bench_race_finder,
-            bench_debugger, bench_reverse, bench_fork, bench_paging,
+            bench_debugger, bench_reverse, bench_fork, bench_threads,
+            bench_paging,
             bench_checker]
 
 

@@ -94,9 +94,20 @@ PAGING_HELP = ("page-table format: 32 = classic two-level paging (4 KiB "
                "stacks, shm and ELF data (default 32)")
 
 
+SHOOTDOWN_HELP = ("on (default): when the kernel removes or reduces a "
+                  "translation, every other CPU running that address space "
+                  "flushes its TLB before the call returns (a TLB "
+                  "shootdown); off (teaching only): no CPU is told, so a "
+                  "thread may go on using the old translation, and each "
+                  "such access is reported (stderr and the report's "
+                  "stale_tlb)")
+
+
 def add_paging_option(parser):
     parser.add_argument("--paging", choices=("32", "pae"), default="32",
                         help=PAGING_HELP)
+    parser.add_argument("--tlb-shootdown", choices=("on", "off"),
+                        default="on", help=SHOOTDOWN_HELP)
 
 
 PROGRAM_HELP = ("a program to start, as pid 1, 2, ... in order: a .s or "
@@ -334,7 +345,8 @@ def _machine(args, programs, console=None, boot=None, policy=None):
     k = new_kernel(programs, memory=args.memory, quantum=args.quantum,
                    cpus=args.cpus, seed=args.seed, check=args.check,
                    policy=policy or schedule_policy(args), console=console,
-                   races=getattr(args, "races", False), paging=args.paging)
+                   races=getattr(args, "races", False), paging=args.paging,
+                   tlb_shootdown=args.tlb_shootdown == "on")
     if boot is not None:
         k.boot(boot)
     return k
@@ -357,7 +369,8 @@ def cmd_race(args):
     scenario = racefind.Scenario(
         programs, boot, args.programs, args.program, args.cpus,
         args.quantum, args.memory, args.schedule or "random",
-        args.depth or 2, args.steps or 0, args.races, args.paging)
+        args.depth or 2, args.steps or 0, args.races, args.paging,
+        args.tlb_shootdown == "on")
     if scenario.schedule == "pct" and not scenario.steps:
         scenario.steps = racefind.calibrate_steps(scenario, seeds[0])
     ex = cluster.executor(args.jobs, True, args.scheduler, scenario) \

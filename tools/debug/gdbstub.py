@@ -329,8 +329,9 @@ class GdbStub:
         return "m" + ",".join(f"{t:x}" for t in self.target.threads())
 
     def _extra_info(self, rest):
-        pid = Args.thread(rest)
-        text = f"{self.target.name(pid)}: {self.target.state_text(pid)}"
+        tid = Args.thread(rest)
+        text = (f"pid {self.target.pid_of(tid)} {self.target.name(tid)}: "
+                f"{self.target.state_text(tid)}")
         return text.encode().hex()
 
     def _current(self, _):

@@ -49,12 +49,13 @@ class Breakpoints:
             return
         if self.stops.replaying():   # counted already: it has not run
             self.stops.record(reverse.breakpoint_hit(
-                self.k.hw.instructions - 1, p.pid))
+                self.k.hw.instructions - 1, self.k.thread.tid))
             return
-        if self.skip == (p.pid, address):
+        tid = self.k.thread.tid
+        if self.skip == (tid, address):
             self.skip = None
             return
-        self.stops.stop_now(cpu, Stop(p.pid, Reason.BREAKPOINT))
+        self.stops.stop_now(cpu, Stop(tid, Reason.BREAKPOINT))
 
 
 @dataclass
@@ -130,10 +131,10 @@ class Watchpoints:
             return
         if self.stops.replaying():   # the access's instruction has run
             self.stops.record(reverse.watch_hit(self.k.hw.instructions,
-                                                p.pid, w))
+                                                self.k.thread.tid, w))
             return
-        self.stops.stop_next(cpu, Stop(p.pid, Reason.WATCHPOINT, w.va,
-                                       w.kind))
+        self.stops.stop_next(cpu, Stop(self.k.thread.tid, Reason.WATCHPOINT,
+                                       w.va, w.kind))
 
 
 class Step:
@@ -148,9 +149,9 @@ class Step:
         self.hooks = []
 
     def start(self, pid):
-        """Step pid; no such process: run on."""
-        p = self.k.procs.get(pid)
-        if p is None or not p.alive:
+        """Step thread pid (a tid); no such live thread: run on."""
+        t = self.k.procs.thread(pid)
+        if t is None or not t.alive:
             return
         self.pid, self.seen = pid, False
         self.hooks = [cpu.add_code_hook(lambda a, cpu=cpu: self._hook(cpu))
@@ -164,10 +165,10 @@ class Step:
         self.hooks, self.pid = [], None
 
     def _hook(self, cpu):
-        p = self.k.current
-        if p is None or p.pid != self.pid or self.stops.pending is not None:
+        t = self.k.thread
+        if t is None or t.tid != self.pid or self.stops.pending is not None:
             return
         if not self.seen:
             self.seen = True
             return
-        self.stops.stop_now(cpu, Stop(p.pid, Reason.STEP))
+        self.stops.stop_now(cpu, Stop(t.tid, Reason.STEP))

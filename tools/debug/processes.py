@@ -1,6 +1,6 @@
-"""The processes a debugger sees: every process not yet reaped is one of
-its threads. Which exist, what each is doing, and its registers by name,
-read from the CPU that holds it or from its saved context."""
+"""The threads a debugger sees: every live thread of a process not yet
+reaped, by tid. Which exist, what each is doing, and its registers by
+name, read from the CPU that holds it or from its saved context."""
 
 from emu.cpu import GPRS
 from kernel.proc.process import ProcState
@@ -18,78 +18,100 @@ USER_EFLAGS = 0x0DD5 | 1 << 18 | 1 << 21
 
 
 class Processes:
-    """The live processes of one kernel. A process stopped at a fault (in
-    faults) shows the faulting EIP, and its registers are read-only."""
+    """The threads of one kernel's processes, by tid (a process's first
+    thread's tid is its pid). A thread stopped at a fault (in faults)
+    shows the faulting EIP, and its registers are read-only."""
 
     def __init__(self, k):
         self.k = k
-        self.faults = {}             # pid -> fault dict while stopped in it
+        self.faults = {}             # tid -> fault dict while stopped in it
 
     def pids(self):
-        """The pids of every process not yet reaped, in order."""
-        return [p.pid for p in self.k.procs if not p.reaped]
+        """The tids of every live thread of every process not yet reaped
+        (an exited process shows its first thread), in order."""
+        out = []
+        for p in self.k.procs:
+            if not p.reaped:
+                out += [t.tid for t in p.live_threads()] or [p.pid]
+        return out
 
-    def alive(self, pid):
-        p = self.k.procs.get(pid)
-        return p is not None and not p.reaped
+    def thread(self, tid):
+        """The thread tid; DebugError when there is none (or it is gone)."""
+        t = self.k.procs.thread(tid)
+        if t is None or t.proc.reaped or (not t.alive and t.proc.alive):
+            raise DebugError(f"no thread {tid}")
+        return t
 
-    def get(self, pid):
-        """The process pid; DebugError when there is none (or reaped)."""
-        p = self.k.procs.get(pid)
-        if p is None or p.reaped:
-            raise DebugError(f"no process {pid}")
-        return p
+    def alive(self, tid):
+        try:
+            self.thread(tid)
+        except DebugError:
+            return False
+        return True
 
-    def name(self, pid):
-        return self.get(pid).name
+    def get(self, tid):
+        """The process of thread tid (a pid names its first thread);
+        DebugError when there is none."""
+        try:
+            return self.thread(tid).proc
+        except DebugError:
+            raise DebugError(f"no process {tid}") from None
 
-    def state_text(self, pid):
+    def name(self, tid):
+        return self.get(tid).name
+
+    def pid_of(self, tid):
+        return self.get(tid).pid
+
+    def state_text(self, tid):
         """'running', 'runnable', 'blocked: <on what>', 'zombie (status
         N)', with ' (stopped at a fault)' while stopped before a kill."""
-        p = self.get(pid)
-        if p.state is ProcState.BLOCKED and p.wait_on is not None:
-            text = f"blocked: {p.wait_on.describe}"
-        elif p.state is ProcState.ZOMBIE:
-            text = f"zombie (status {p.status})"
+        t = self.thread(tid)
+        if t.state is ProcState.BLOCKED and t.wait_on is not None:
+            text = f"blocked: {t.wait_on.describe}"
+        elif not t.proc.alive:
+            text = f"zombie (status {t.proc.status})"
         else:
-            text = p.state.value
-        return text + (" (stopped at a fault)" if pid in self.faults else "")
+            text = t.state.value
+        return text + (" (stopped at a fault)" if tid in self.faults else "")
 
     # -- registers ---------------------------------------------------------
-    def _live_cpu(self, p):
-        """The CPU whose live registers are p's, or None (then p.ctx)."""
+    def _live_cpu(self, t):
+        """The CPU whose live registers are t's, or None (then its saved
+        context)."""
         for pc in self.k.sched.percpu:
-            if pc.loaded is p and not (pc.cpu is self.k.cpu and
+            if pc.loaded is t and not (pc.cpu is self.k.cpu and
                                        self.k.switch):
                 return pc.cpu
         return None
 
-    def read_register(self, pid, name):
-        p = self.get(pid)
+    def read_register(self, tid, name):
+        t = self.thread(tid)
         if name not in REGISTERS:
             raise DebugError(f"no register {name}")
-        if name == "eip" and pid in self.faults:
-            return self.faults[pid]["eip"]
-        cpu = self._live_cpu(p)
-        return cpu.reg(name) if cpu else p.ctx.get(name)
+        if name == "eip" and tid in self.faults:
+            return self.faults[tid]["eip"]
+        cpu = self._live_cpu(t)
+        return cpu.reg(name) if cpu else t.ctx.get(name)
 
-    def write_register(self, pid, name, value):
+    def write_register(self, tid, name, value):
         """Write a general register, EIP or EFLAGS (only its USER_EFLAGS
         bits: the rest keep their values); segment and control registers
         are the kernel's: an error unless unchanged."""
-        p = self.get(pid)
+        t = self.thread(tid)
         value &= 0xFFFFFFFF
         if name == "eflags":
-            value = user_eflags(self.read_register(pid, name), value)
-        if name not in WRITABLE_REGS or pid in self.faults or not p.alive:
-            if self.read_register(pid, name) == value:
+            value = user_eflags(self.read_register(tid, name), value)
+        if name not in WRITABLE_REGS or tid in self.faults or \
+                not t.proc.alive:
+            if self.read_register(tid, name) == value:
                 return
-            raise DebugError(f"register {name} of pid {pid} is read-only")
-        cpu = self._live_cpu(p)
+            raise DebugError(f"register {name} of thread {tid} is read-only")
+        cpu = self._live_cpu(t)
         if cpu:
             cpu.set_reg(name, value)
         else:
-            p.ctx.set(name, value)
+            t.ctx.set(name, value)
 
 
 def user_eflags(old, new):

@@ -1,5 +1,5 @@
 """A digest of everything a program or a debugger can observe of a
-machine at a stop: the registers of every process, all of RAM, and the
+machine at a stop: the registers of every thread, all of RAM, and the
 kernel's tables (processes, run queue, frames, shared memory segments,
 mailboxes and futex sleepers). Two stops with equal digests are the same
 moment of a run, however each was reached."""
@@ -28,9 +28,10 @@ def tables(k, procs):
     return {
         "count": k.hw.instructions,
         "procs": [(p.pid, p.name, p.state.name, p.status, p.parent,
-                   list(p.children), plain(p.wait_on), plain(p.fault),
-                   registers(p, procs)) for p in k.procs],
-        "runq": [p.pid for p in k.procs.runq],
+                   list(p.children), plain(p.fault),
+                   [thread(t, procs) for t in p.threads.values()])
+                  for p in k.procs],
+        "runq": [t.tid for t in k.procs.runq],
         "frames": (k.frames.nfree, k.stats.page_faults,
                    k.stats.context_switches, k.stats.syscalls),
         "shm": [plain(s) for s in k.shm.in_order()],
@@ -39,14 +40,16 @@ def tables(k, procs):
     }
 
 
-def registers(p, procs):
-    if not p.alive:
-        return None
-    return [procs.read_register(p.pid, r) for r in REGISTERS]
+def thread(t, procs):
+    """A thread as plain data: its tid, state, wait and registers."""
+    regs = [procs.read_register(t.tid, r) for r in REGISTERS] \
+        if t.alive else None
+    return (t.tid, t.state.name, t.status, plain(t.wait_on), regs)
 
 
 def plain(x, depth=DEPTH):
-    """x as nested tuples of numbers and text: a process is its pid, and
+    """x as nested tuples of numbers and text: a process is its pid, a
+    thread its tid, and
     no object's identity (its address) shows."""
     if x is None or isinstance(x, (bool, int, str, bytes, float)):
         return x
@@ -54,6 +57,8 @@ def plain(x, depth=DEPTH):
         return x.name
     if hasattr(x, "pid") and hasattr(x, "aspace"):
         return ("pid", x.pid)
+    if hasattr(x, "tid") and hasattr(x, "proc"):
+        return ("tid", x.tid)
     if depth == 0:
         return type(x).__name__
     if isinstance(x, dict):

@@ -1,7 +1,8 @@
 """The kernel's debugging interface: what a debugger (tools/debug/gdbstub.py) may
 ask of a running machine, in the kernel's own terms.
 
-Every process is a thread of the debugger. Its registers are read from the
+Every thread of every process is a thread of the debugger, by tid (a
+process's first thread's tid is its pid). Its registers are read from the
 CPU that holds it, or from its saved context; its memory is read and
 written through its own page tables with user rights (an address it cannot
 access is an error, never physical memory, never another process's).
@@ -114,6 +115,10 @@ class Debugger:
     def name(self, pid):
         return self.procs.name(pid)
 
+    def pid_of(self, tid):
+        """The pid of thread tid's process."""
+        return self.procs.pid_of(tid)
+
     def state_text(self, pid):
         return self.procs.state_text(pid)
 
@@ -181,11 +186,11 @@ class Debugger:
     def _interrupt_stop(self):
         """Ctrl-C: stop names the process that was running, or (when it has
         just ended) the first live one."""
-        p = self.k.current
-        if p is not None and p.alive:
-            return Stop(p.pid, Reason.INTERRUPT)
-        live = [q.pid for q in self.k.procs if q.alive]
-        return Stop(live[0] if live else p.pid if p else 1, Reason.INTERRUPT)
+        t = self.k.thread
+        if t is not None and t.alive:
+            return Stop(t.tid, Reason.INTERRUPT)
+        live = self.threads()
+        return Stop(live[0] if live else t.tid if t else 1, Reason.INTERRUPT)
 
     def _after_run(self, cpu):
         """Called by a CPU after each run: serve a pending stop (or the
@@ -232,8 +237,8 @@ class Debugger:
             self.detach()
         elif resume.step_pid is not None:
             self.step.start(resume.step_pid)
-        p = self.k.procs.get(stop.pid)
-        self.breakpoints.pass_over(stop.pid, None if p is None or not p.alive
+        t = self.k.procs.thread(stop.pid)
+        self.breakpoints.pass_over(stop.pid, None if t is None or not t.alive
                                    else self.read_register(stop.pid, "eip"))
         return resume
 
@@ -264,21 +269,22 @@ class Debugger:
         (continuing lets it die as without a debugger)."""
         if self.client is None:
             return
-        stop = Stop(p.pid, Reason.FAULT, vector=fault["vector"])
+        tid = fault["tid"]
+        stop = Stop(tid, Reason.FAULT, vector=fault["vector"])
         if self.replaying():
-            stop = self.travel.at_fault(p, fault)
+            stop = self.travel.at_fault(fault)
             if stop is None:
                 return
-        self.procs.faults[p.pid] = fault
+        self.procs.faults[tid] = fault
         try:
             self._serve(stop)
         finally:
-            self.procs.faults.pop(p.pid, None)
+            self.procs.faults.pop(tid, None)
 
     def on_exit(self, p):
         """A stepped process that ends (or dies at a fault it was stopped
         at) stops the machine as its slice ends, in a live process."""
-        if p.pid == self.step.pid:
+        if self.step.pid in p.threads:
             self.step.clear()
             live = [q.pid for q in self.k.procs if q.alive and q is not p]
             if live and self.pending is None:

@@ -1,5 +1,5 @@
 """The debugger's side of going back in time (tools/debug/timeline.py):
-it learns who runs each slice, remembers where the machine stands at each
+it learns which thread runs each slice, remembers where the machine stands at each
 stop (`here`), turns a backward Resume into a Travel, and, on a rebuilt
 machine, stops the replay exactly at its goal.
 
@@ -29,9 +29,7 @@ class TimeTravel:
 
         def allow_slice(n):
             self._checkpoint()
-            p = self.k.current
-            self.timeline.slices.record(self.k.hw.instructions,
-                                        p.pid if p else None)
+            self.timeline.slices.record(self.k.hw.instructions, self.tid())
             allow(n)
             self.limits[cpu.index] = cpu.counter.state.limit
             if self.replay is not None:
@@ -65,8 +63,7 @@ class TimeTravel:
     # -- at stops ------------------------------------------------------------
     def arrived(self, stop):
         """The machine stops for the client: remember where."""
-        p = self.k.current
-        self.here = Goal(self.k.hw.instructions, p.pid if p else None, stop,
+        self.here = Goal(self.k.hw.instructions, self.tid(), stop,
                          stop.reason is Reason.FAULT)
 
     def backward(self, resume):
@@ -78,12 +75,11 @@ class TimeTravel:
 
     # -- on a replay ---------------------------------------------------------
     def _reached(self, fault):
-        goal, p = self.replay.goal, self.k.current
-        n = self.k.hw.instructions
+        goal, n = self.replay.goal, self.k.hw.instructions
         if n > goal.count:
             return True              # past it (never expected): stop now
         return n == goal.count and goal.fault == fault and (
-            goal.pid is None or (p is not None and p.pid == goal.pid))
+            goal.pid is None or self.tid() == goal.pid)
 
     def after_run(self, cpu):
         """A CPU stopped while replaying: the Stop to serve when the goal
@@ -92,12 +88,12 @@ class TimeTravel:
                                                   cpu.counter.state.limit)
         return self._arrive(False)
 
-    def at_fault(self, p, fault):
+    def at_fault(self, fault):
         """A fault while replaying: the goal's Stop, or None after keeping
         it as a hit."""
         if self.replay.record:
-            self.record(reverse.fault_hit(self.k.hw.instructions, p.pid,
-                                          fault["vector"]))
+            self.record(reverse.fault_hit(self.k.hw.instructions,
+                                          fault["tid"], fault["vector"]))
         return self._arrive(True)
 
     def _arrive(self, fault):
@@ -108,9 +104,13 @@ class TimeTravel:
             raise Travel(reverse.last_hit(replay, replay.goal))
         stop = replay.goal.stop
         if stop.pid is None:
-            p = self.k.current
-            stop = Stop(p.pid if p else 1, stop.reason)
+            stop = Stop(self.tid() or 1, stop.reason)
         return stop
+
+    def tid(self):
+        """The thread running now (gdb's thread id), or None."""
+        t = self.k.thread
+        return t.tid if t is not None else None
 
     def record(self, goal):
         """A hit met on a recording replay."""

@@ -200,7 +200,8 @@ class Explorer:
             "pid": child.pid, "name": child.name, "uid": child.uid,
             "parent": child.parent, "cr3": child.aspace.pd,
             "spawn_event": len(self.events), "exit_event": None,
-            "status": None, "fault": None, "tables": None, "ranges": []}
+            "status": None, "fault": None, "tables": None, "ranges": [],
+            "threads": [child.pid]}
         self._event("fork" if child.pid in self.forked else "spawn",
                     child.pid)
 
@@ -210,6 +211,7 @@ class Explorer:
         if info is None or p.aspace is None:
             return
         info.update(status=p.status, fault=p.fault,
+                    threads=list(p.threads),
                     exit_event=len(self.events),
                     tables=self.tables(p.aspace),
                     ranges=ptdump.page_table_json(p.pid, p.aspace)["ranges"])

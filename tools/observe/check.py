@@ -71,7 +71,24 @@ class Checker:
         self._check_free_list()
         for part in self.k.parts:
             part.check(self)
+        self.check_threads()
         return tables
+
+    def check_threads(self):
+        """The threads of a live process share its one directory: the CR3
+        each would run with (its CPU's while loaded, else its saved one)."""
+        live = {pc.loaded: pc.cpu for pc in self.k.sched.percpu
+                if pc.loaded is not None}
+        for p in self.k.procs:
+            if p.aspace is None:
+                continue
+            for t in p.live_threads():
+                cpu = live.get(t)
+                cr3 = cpu.reg("cr3") if cpu else t.ctx.get("cr3")
+                if cr3 != p.aspace.pd:
+                    self.fail("a process's threads share one directory",
+                              f"tid {t.tid} of pid {p.pid} has CR3 {cr3:#x}"
+                              f", the process {p.aspace.pd:#x}")
 
     def live_spaces(self):
         return [p.aspace for p in self.k.procs if p.aspace is not None]

@@ -134,6 +134,7 @@ class IncrementalChecker(Checker):
         self._check_frames(touched)
         self._check_free_list_cheaply(touched)
         self._check_parts(event, trap, touched)
+        self.check_threads()
         return self.tables.keys()
 
     # -- the picture -------------------------------------------------------

@@ -14,6 +14,10 @@ MAX_RUNS = 8                     # frame runs shown per region
 def maps_text(p):
     """The map of process p (which must still have its address space)."""
     lines = [f"maps of pid {p.pid} ({p.name}, uid {p.uid}):"]
+    if len(p.threads) > 1:               # one page directory, many threads
+        lines.append("  threads " + ", ".join(
+            f"{t.tid}" + ("" if t.alive else f" (ended {t.status})")
+            for t in p.threads.values()))
     nx = p.aspace.vm.mode.nx
     for r in p.aspace.regions:
         # 32-bit paging has no NX bit: whatever is readable executes.

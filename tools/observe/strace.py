@@ -89,18 +89,18 @@ class Strace:
         self.pending = {}           # pid -> name of a call that blocked
         self.calls = 0
 
-    def on_syscall(self, p, num, args, result):
-        self.pending.pop(p.pid, None)     # woken without a resumed line
+    def on_syscall(self, t, num, args, result):
+        self.pending.pop(t.tid, None)     # woken without a resumed line
         name = call_name(num)
-        shown = self.arguments(p, num, name, args)
-        if result is None and p.alive and p.wait_on is not None:
-            self.pending[p.pid] = name
+        shown = self.arguments(t.proc, num, name, args)
+        if result is None and t.alive and t.wait_on is not None:
+            self.pending[t.tid] = name
             outcome = "<blocks>"
         elif result is None:
             outcome = "?"
         else:
             outcome = result_text(result)
-        self.emit(p, name, shown, args, result, outcome)
+        self.emit(t, name, shown, args, result, outcome)
 
     def arguments(self, p, num, name, args):
         """The arguments as text, one string each."""
@@ -114,24 +114,27 @@ class Strace:
                 shown[buf[0]] = show_bytes(data, n)
         return shown
 
-    def resumed(self, p, result):
-        name = self.pending.pop(p.pid, None)
+    def resumed(self, t, result):
+        name = self.pending.pop(t.tid, None)
         if name is not None:
-            self.emit(p, f"<... {name} resumed>", None, (), result,
+            self.emit(t, f"<... {name} resumed>", None, (), result,
                       result_text(result))
 
     def on_wait(self, parent, child):
-        self.resumed(parent, child.pid)
+        for t in list(parent.threads.values()):
+            self.resumed(t, child.pid)
 
-    def on_recv(self, p, msg):
-        self.resumed(p, len(msg.data))
+    def on_recv(self, p, msg, t):
+        self.resumed(t, len(msg.data))
 
     def on_futex_wake(self, waker, sleeper):
         self.resumed(sleeper, 0)
 
-    def emit(self, p, name, shown, args, result, outcome):
+    def emit(self, t, name, shown, args, result, outcome):
+        """One line for thread t's call: the tid shown when it is not
+        the process's first thread."""
         self.calls += 1
-        tid = getattr(p, "tid", None)
+        p, tid = t.proc, t.tid
         if self.jsonl:
             self.out.write(json.dumps({
                 **self.tags, "pid": p.pid, "tid": tid, "call": name,
@@ -139,6 +142,6 @@ class Strace:
                 "result": result, "errno": errno_name(result),
                 "outcome": outcome}) + "\n")
             return
-        who = f"pid {p.pid}" + (f" tid {tid}" if tid is not None else "")
+        who = f"pid {p.pid}" + (f" tid {tid}" if tid != p.pid else "")
         call = name if shown is None else f"{name}({', '.join(shown)})"
         self.out.write(f"[{who}] {call} = {outcome}\n")

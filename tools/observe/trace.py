@@ -262,6 +262,22 @@ class Tracer:
                            else "paged-in")
         self.emit(rec)
 
+    # -- TLB shootdowns (kernel.mm.shootdown) ---------------------------
+    def on_shootdown(self, cpu, targets, pid, why):
+        """One line (or JSON object) per shootdown round: the initiating
+        CPU ("-" outside a hook), the CPUs flushed, the address space's
+        pid, what changed."""
+        if not self.trace:
+            return
+        origin = "-" if cpu is None else cpu.index
+        if self.fmt == "jsonl":
+            self._write({"event": "shootdown", "cpu": origin,
+                         "targets": list(targets), "pid": pid, "why": why})
+        else:
+            cpus = ", ".join(str(t) for t in targets)
+            self._write(f"shootdown pid {pid}: cpu {origin} flushed the "
+                        f"TLB of cpu {cpus} ({why})")
+
     # -- the exit event -----------------------------------------------
     def on_exit(self, p):
         """At p's exit, before its memory goes: requested walks, dumps."""

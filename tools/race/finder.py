@@ -46,6 +46,7 @@ class Scenario:
     steps: int = 0
     races: bool = False
     paging: str = "32"               # --paging: "32" or "pae"
+    tlb_shootdown: bool = True       # --tlb-shootdown on (off: teaching)
 
     def policy(self, seed):
         """The scheduler policy for seed (None: the kernel's FIFO one)."""
@@ -59,6 +60,8 @@ class Scenario:
         words = ["ia32k", "run", "--cpus", str(self.cpus)]
         if self.paging != "32":
             words += ["--paging", self.paging]
+        if not self.tlb_shootdown:
+            words += ["--tlb-shootdown", "off"]
         if self.quantum:
             words += ["--quantum", str(self.quantum)]
         if self.memory != 128 << 20:
@@ -151,6 +154,7 @@ def run_seed(scenario, seed, observers=()):
     k = new_kernel(scenario.programs, memory=scenario.memory,
                    quantum=scenario.quantum, cpus=scenario.cpus, seed=seed,
                    policy=scenario.policy(seed), paging=scenario.paging,
+                   tlb_shootdown=scenario.tlb_shootdown,
                    console=Console(out, io.BytesIO()),
                    **detector_options(scenario))
     final = k.attach(FinalContents(k))

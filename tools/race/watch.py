@@ -1,5 +1,6 @@
 """`--races`: the kernel side of the race detector. It watches the frames
-of every attached shared memory segment (emu.memlog's C hook, on every CPU,
+of every attached shared memory segment, and the private writable frames
+of every process that has created a thread (emu.memlog's C hook, on every CPU,
 installed only while some frame is watched), feeds the accesses and the
 kernel's happens-before events to tools.race.detector in the order they happened,
 each access split at page boundaries into pieces in their own frames, and
@@ -32,6 +33,7 @@ from emu.walk import FETCH
 from emu.x86 import PAGE_SHIFT, PAGE_SIZE
 from kernel.mm.access import look
 from kernel.mm.vm import RegionKind
+from kernel.proc.process import WaitKind
 from tools.observe.debuginfo import line_table
 from tools.observe.fmt import segment_name
 from tools.race.detector import FRAME, Detector
@@ -51,6 +53,9 @@ class RaceWatch:
         self.logs = [MemLog(cpu, self.watch, self._full(cpu))
                      for cpu in k.hw.cpus]
         self.frames = {}         # frame -> (segment, page index)
+        self.private = {}        # frame -> (pid, page va): private memory
+        #                          of a process with several threads
+        self.threaded = set()    # pids of processes that made a thread
         self.placed = {}         # (pid, segment id) -> attach address
         self.insns = {}          # program -> {eip: (atomic, text)}
         self.lines = {}          # program -> LineTable
@@ -59,13 +64,15 @@ class RaceWatch:
         self.clocks = WeakKeyDictionary()   # message -> sender's clock
 
     # -- accesses ----------------------------------------------------------
-    def drain(self, cpu, p):
-        """Feed cpu's logged accesses, all made by p, to the detector."""
+    def drain(self, cpu, t):
+        """Feed cpu's logged accesses, all made by thread t, to the
+        detector (whose actors are threads, by tid)."""
         recs = self.logs[cpu.index].drain()
-        if recs is None or p is None:
+        if recs is None or t is None:
             return
+        p = t.proc
         insns = self.insns.setdefault(p.name, {})
-        access, pid, idx, name = self.det.access, p.pid, cpu.index, p.name
+        access, pid, idx, name = self.det.access, t.tid, cpu.index, p.name
         for i in range(0, len(recs), 3):
             eip, pa, sw = recs[i], recs[i + 1], recs[i + 2]
             insn = insns.get(eip)
@@ -112,39 +119,116 @@ class RaceWatch:
     def _full(self, cpu):
         """The callback of cpu's log when it fills up in mid-slice: the
         accesses so far go to the detector (so the log stays bounded)."""
-        return lambda: self.drain(cpu, self.k.current)
+        return lambda: self.drain(cpu, self.k.thread)
 
     def _drain_current(self):
         if self.k.cpu is not None:
-            self.drain(self.k.cpu, self.k.current)
+            self.drain(self.k.cpu, self.k.thread)
 
-    def on_slice_end(self, cpu, p):
-        self.drain(cpu, p)
+    def on_slice_end(self, cpu, p, t):
+        self.drain(cpu, t)
+
+    def _caller(self):
+        """The tid of the thread in the current system call."""
+        return self.k.thread.tid
 
     # -- happens-before events -------------------------------------------
     def on_spawn(self, parent, child):
         self._drain_current()
-        self.det.spawn(parent.pid if parent else None, child.pid)
+        self.det.spawn(self._caller() if parent else None, child.pid)
+
+    def on_thread_create(self, creator, t):
+        self._drain_current()
+        self.det.spawn(creator.tid, t.tid)
+        p = t.proc
+        if p.pid not in self.threaded:   # its threads share private memory
+            self.threaded.add(p.pid)
+            for r in p.aspace.regions:
+                if not r.shared and r.writable:
+                    self._watch_private(p, r.start, (r.end - r.start)
+                                        // PAGE_SIZE)
+
+    # -- private memory of a process with several threads ------------------
+    def _owner(self, aspace):
+        p = self.k.current
+        return p if p is not None and p.aspace is aspace and \
+            p.pid in self.threaded else None
+
+    def _watch_private(self, p, va, npages):
+        for page in range(va, va + npages * PAGE_SIZE, PAGE_SIZE):
+            r = p.aspace.region_at(page)
+            pa = p.aspace.frame_of(page)
+            if pa is not None and r is not None and not r.shared:
+                self.private[pa] = (p.pid, page)
+                self.watch.set(pa)
+        self._hooks()
+
+    def on_pte_mapped(self, aspace, va, npages):
+        p = self._owner(aspace)
+        if p is not None:
+            self._watch_private(p, va, npages)
+
+    def on_cow_broken(self, aspace, page, old, new):
+        p = self._owner(aspace)
+        if p is not None:
+            self._watch_private(p, page, 1)
+
+    def on_pte_unmapping(self, aspace, va, entries):
+        """Private frames of a threaded process going away: settle their
+        races and stop watching them."""
+        gone = {pa for pa, (pid, page) in self.private.items()
+                if va <= page < va + len(entries) * PAGE_SIZE and
+                self.k.procs.get(pid).aspace is aspace}
+        if gone:
+            self._drain_current()
+            self.det.forget(gone)
+            for pa in gone:
+                del self.private[pa]
+                self.watch.set(pa, False)
+            self._hooks()
+
+    def on_thread_exit(self, t):
+        self._drain_current()
+        self.det.exit(t.tid)
+
+    def on_thread_join(self, joiner, t):
+        self._drain_current()
+        self.det.wait(joiner.tid, t.tid)
 
     def on_exit(self, p):
+        """p's end (what a waiting parent acquires) follows everything
+        each of its threads did."""
         self._drain_current()
+        for t in p.threads.values():
+            if t.tid != p.pid:
+                self.det.acquire(p.pid, self.det.release(t.tid))
         self.det.exit(p.pid)
 
     def on_wait(self, parent, child):
         self._drain_current()
-        self.det.wait(parent.pid, child.pid)
+        self.det.wait(self._waiter(parent, child).tid, child.pid)
+
+    def _waiter(self, parent, child):
+        """parent's thread that reaps child: the caller of wait, or (when
+        child's exit wakes it) the one the kernel wakes, its first thread
+        waiting for child or for any child."""
+        t = self.k.thread
+        if t is not None and t.proc is parent:
+            return t
+        return next(w for w in parent.waiting(WaitKind.WAIT)
+                    if w.wait_on.key in (-1, child.pid))
 
     def on_send(self, p, msg):
         self._drain_current()
-        self.clocks[msg] = self.det.release(p.pid)
+        self.clocks[msg] = self.det.release(self._caller())
 
-    def on_recv(self, p, msg):
+    def on_recv(self, p, msg, t):
         self._drain_current()
-        self.det.acquire(p.pid, self.clocks.pop(msg, None))
+        self.det.acquire(t.tid, self.clocks.pop(msg, None))
 
     def on_futex_wake(self, waker, sleeper):
         self._drain_current()
-        self.det.wake(waker.pid, sleeper.pid)
+        self.det.wake(waker.tid, sleeper.tid)
 
     # -- which frames are watched ----------------------------------------
     def on_shm_attach(self, p, seg, addr):
@@ -188,16 +272,22 @@ class RaceWatch:
     def located(self, race):
         """A race was just found: note where each process saw the byte,
         while its attachments are still known."""
-        race.va_a = self.locate(race.a.pid, race.a.pa)
-        race.va_b = self.locate(race.b.pid, race.b.pa)
+        race.va_a = self.locate(self.pid_of(race.a.pid), race.a.pa)
+        race.va_b = self.locate(self.pid_of(race.b.pid), race.b.pa)
         race.where = self._segment_text(race.byte)
+
+    def pid_of(self, tid):
+        """The pid of the process thread tid belongs to."""
+        t = self.k.procs.thread(tid)
+        return t.proc.pid if t is not None else tid
 
     def locate(self, pid, pa):
         """The virtual address at which pid sees physical pa (through its
         first attachment of the segment, or where it had it), or None."""
         seg_page = self.frames.get(pa & FRAME)
         if seg_page is None:
-            return None
+            owner, va = self.private.get(pa & FRAME, (None, None))
+            return va + (pa & OFFSET) if owner == pid else None
         seg, page = seg_page
         addr = next((a.addr for a in seg.attachments if a.pid == pid),
                     self.placed.get((pid, seg.id)))
@@ -220,8 +310,12 @@ class RaceWatch:
 
     def json(self):
         """The report's `races`: one entry per racing pair."""
-        return [{"a": _side(r.a, r.va_a), "b": _side(r.b, r.va_b),
+        return [{"a": self._side(r.a, r.va_a), "b": self._side(r.b, r.va_b),
                  "pa": max(r.a.pa, r.b.pa)} for r in self.verdicts or ()]
+
+    def _side(self, a, va):
+        return {"pid": self.pid_of(a.pid), "tid": a.pid, "eip": a.eip,
+                "access": a.kind, "va": va}
 
     def text(self):
         return "".join(f"ia32k: {b}\n" for b in self.blocks())
@@ -254,9 +348,13 @@ class RaceWatch:
         _, text = self.insns.get(a.program, {}).get(a.eip, (False, None))
         where = self.line(a.program, a.eip)
         return (f"  {a.kind:<5} {a.size} byte{'s' if a.size > 1 else ''} "
-                f"by pid {a.pid} ({a.program}) on cpu {a.cpu} at va "
+                f"by {self._who(a.pid)} ({a.program}) on cpu {a.cpu} at va "
                 f"{_hex(va)}: eip {a.eip:#010x} {text or '<unreadable>'}"
                 + (f"  [{where}]" if where else ""))
+
+    def _who(self, tid):
+        pid = self.pid_of(tid)
+        return f"pid {pid}" if pid == tid else f"tid {tid} of pid {pid}"
 
     def line(self, program, eip):
         """file:line of eip in program (C built with -g), or None."""
@@ -284,10 +382,6 @@ def decode(p, eip):
             (insn.mnemonic == "xchg" and "ptr" in insn.op_str)
         return atomic, text
     return False, None
-
-
-def _side(a, va):
-    return {"pid": a.pid, "eip": a.eip, "access": a.kind, "va": va}
 
 
 def _hex(va):

@@ -34,6 +34,21 @@ int send(int pid, const void *buf, size_t len);
 int recv(void *buf, size_t len, int *from);
 int futex_wait(volatile u32 *addr, u32 expected);
 int futex_wake(volatile u32 *addr, u32 n);
+int mprotect(void *addr, size_t len, int prot);   /* PROT_* bits */
+#define PROT_NONE 0
+#define PROT_READ 1
+#define PROT_WRITE 2
+#define PROT_EXEC 4
+
+/* Threads (userland/lib/thread.c). thread_create runs fn(arg) in a new
+ * thread of this process on the caller's stack memory [stack, stack +
+ * size); the thread ends with fn's result as its status (or earlier, by
+ * thread_exit). Returns the new tid or -errno. */
+typedef int (*thread_fn)(void *arg);
+int thread_create(thread_fn fn, void *arg, void *stack, size_t size);
+void thread_exit(int status) __attribute__((noreturn));
+int thread_join(int tid, int *status);   /* 0, or -ESRCH/-EDEADLK/-EFAULT */
+int gettid(void);
 
 /* Results in -4095..-1 are -errno; shm_attach may return addresses >= 2 GiB. */
 static inline int is_err(int r) { return r < 0 && r >= -4095; }

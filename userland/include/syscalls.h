@@ -16,10 +16,15 @@
 #define SYS_SHM_DETACH 13
 #define SYS_SHM_DESTROY 14
 #define SYS_SHM_STAT 15
+#define SYS_MPROTECT 16
 #define SYS_SEND 20
 #define SYS_RECV 21
 #define SYS_FUTEX_WAIT 30
 #define SYS_FUTEX_WAKE 31
+#define SYS_THREAD_CREATE 40
+#define SYS_THREAD_EXIT 41
+#define SYS_THREAD_JOIN 42
+#define SYS_GETTID 43
 #define EPERM 1
 #define ENOENT 2
 #define ESRCH 3

@@ -38,6 +38,7 @@ int shm_stat(int id, u32 buf[6]) { return syscall3(SYS_SHM_STAT, id, (int)buf, 0
 int send(int pid, const void *buf, size_t len) { return syscall3(SYS_SEND, pid, (int)buf, len); }
 int recv(void *buf, size_t len, int *from) { return syscall3(SYS_RECV, (int)buf, len, (int)from); }
 int futex_wait(volatile u32 *addr, u32 expected) { return syscall5(SYS_FUTEX_WAIT, (int)addr, expected, 0, 0, 0); }
+int mprotect(void *addr, size_t len, int prot) { return syscall3(SYS_MPROTECT, (int)addr, len, prot); }
 int futex_wake(volatile u32 *addr, u32 n) { return syscall5(SYS_FUTEX_WAKE, (int)addr, n, 0, 0, 0); }
 
 size_t strlen(const char *s)

@@ -202,8 +202,8 @@ def test_a_sleeper_holds_its_frame_so_the_key_is_never_reused(tmp_path):
     p, = k.boot(["stacksleep"])
     _run_until_blocked(k, p)
     (key, sleepers), = k.ipc.futexes.items()
-    frame = k.ipc.held[p.pid]
-    assert list(sleepers) == [p] and key == (p.pid, 0xBFFFFF00)
+    frame = k.ipc.held[p.pid]                   # its first tid is its pid
+    assert list(sleepers) == [p.threads[p.pid]] and key == (p.pid, 0xBFFFFF00)
     assert frame == p.aspace.walk(0xBFFFFF00).pa & ~0xFFF
     assert k.frames.refcount(frame) == 2        # its PTE and the sleeper
     stack = p.aspace.region_at(0xBFFFFF00)

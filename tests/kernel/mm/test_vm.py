@@ -43,7 +43,7 @@ def vm():
     for i, v in kernel_pdes(MEM, PAGING_32):
         half[4 * (i - 768):4 * (i - 767)] = v.to_bytes(4, "little")
     return VM(hw, Frames(FIRST_FREE_PA, MEM), bytes(half), PAGING_32,
-              on_tables_changed=lambda aspace: hw.flush_tlb())
+              on_tables_changed=lambda aspace, *_: hw.flush_tlb())
 
 
 def frames(vm, n):

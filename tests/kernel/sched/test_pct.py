@@ -15,7 +15,7 @@ from tools.toolchain.programs import Programs
 
 
 def procs(n):
-    return [SimpleNamespace(pid=i + 1) for i in range(n)]
+    return [SimpleNamespace(pid=i + 1, tid=i + 1) for i in range(n)]
 
 
 def test_priorities_are_distinct_and_the_highest_runs():

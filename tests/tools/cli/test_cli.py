@@ -111,17 +111,20 @@ def test_report_keys_as_abi_says(ia32k, tmp_path, ok_prog):
     r = json.loads(rep.read_text())
     assert set(r) >= {"processes", "stats"}
     assert {"instructions", "syscalls", "page_faults", "context_switches",
-            "frames_total", "frames_free_at_boot",
-            "frames_free_at_end"} <= set(r["stats"])
+            "frames_total", "frames_free_at_boot", "frames_free_at_end",
+            "threads_created", "tlb_shootdowns", "tlb_flushes"} <= \
+        set(r["stats"])
     for p in r["processes"]:
-        assert set(p) == {"pid", "name", "uid", "status", "fault"}
+        assert set(p) == {"pid", "name", "uid", "status", "fault", "threads"}
+        assert p["threads"] == [{"tid": p["pid"], "status": p["status"]}]
     ok, bad = r["processes"]
     assert (ok["pid"], ok["name"], ok["uid"], ok["status"], ok["fault"]) == (
         1, "ok", 0, 0, None)
     assert (bad["pid"], bad["name"], bad["status"]) == (2, "fault", 270)
     assert bad["fault"] == {"vector": 14, "eip": 0x00400000,
                             "cr2": 0xC0000000, "error_code": 6,
-                            "instruction": "mov dword ptr [0xc0000000], 1"}
+                            "instruction": "mov dword ptr [0xc0000000], 1",
+                            "tid": 2}
     assert r["stats"]["frames_free_at_end"] == \
         r["stats"]["frames_free_at_boot"]
 

@@ -171,3 +171,40 @@ def test_stop_reasons():
     k, dbg = machine(at_stop, copies=1, src="ud2")
     k.run()
     assert stops == [(1, Reason.FAULT, 6)]
+
+
+THREADED = """
+    mov eax, SYS_THREAD_CREATE
+    lea ebx, [second]
+    mov ecx, 0xBFFF8000
+    int 0x80
+    mov ebx, eax
+    mov eax, SYS_THREAD_JOIN
+    xor ecx, ecx
+    int 0x80
+    mov eax, SYS_EXIT
+    int 0x80
+second:
+    mov eax, SYS_GETTID
+    int 0x80
+    mov ebx, eax
+there:
+    mov eax, SYS_THREAD_EXIT
+    int 0x80
+"""
+
+
+def test_every_thread_is_a_debugger_thread_by_tid():
+    """A breakpoint in a second thread stops it by its tid; the list holds
+    both threads of pid 1, each read from its own registers."""
+    seen = []
+    there = 0x400000 + len(assemble_source(THREADED.split("there:")[0]))
+
+    def at_stop(dbg, stop):
+        seen.append((stop.pid, dbg.threads(), dbg.pid_of(stop.pid),
+                     dbg.read_register(stop.pid, "ebx"),
+                     dbg.state_text(1)))
+    k, dbg = machine(at_stop, copies=1, src=THREADED)
+    dbg.add_breakpoint(there)
+    k.run()
+    assert seen == [(2, [1, 2], 1, 2, "blocked: join thread 2")]

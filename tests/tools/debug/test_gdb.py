@@ -111,8 +111,8 @@ def test_threads_break_and_symbols(machines):
               "print word", "bt", "x/wx 0xbffffffc", "thread 2",
               "x/wx 0xbffffffc", "continue")
     assert "Thread 2 hit Breakpoint 1, attached (w=" in out
-    assert re.search(r"1 +Thread 1 \(gdb_shm: [a-z]", out)
-    assert re.search(r"\* 2 +Thread 2 \(gdb_shm: running\)", out)
+    assert re.search(r"1 +Thread 1 \(pid 1 gdb_shm: [a-z]", out)
+    assert re.search(r"\* 2 +Thread 2 \(pid 2 gdb_shm: running\)", out)
     assert "#1 " in out and " main " in out                # bt
     assert "$1 = (volatile int *) 0x60000000" in out        # print w
     assert "void __attribute__((noinline)) attached" in out  # list

@@ -31,6 +31,9 @@ class FakeTarget:
     def name(self, pid):
         return f"prog{pid}"
 
+    def pid_of(self, tid):
+        return tid
+
     def state_text(self, pid):
         return "runnable"
 
@@ -170,7 +173,7 @@ def test_threads(stub):
     assert ask(s, "qfThreadInfo") == "m1,2"
     assert ask(s, "qsThreadInfo") == "l"
     assert ask(s, "T2") == "OK" and ask(s, "T7").startswith("E")
-    assert bytes.fromhex(ask(s, "qThreadExtraInfo,2")) == b"prog2: runnable"
+    assert bytes.fromhex(ask(s, "qThreadExtraInfo,2")) == b"pid 2 prog2: runnable"
     assert ask(s, "qC") == "QC1"
 
 
