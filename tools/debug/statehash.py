@@ -49,8 +49,7 @@ def thread(t, procs):
 
 def plain(x, depth=DEPTH):
     """x as nested tuples of numbers and text: a process is its pid, a
-    thread its tid, and
-    no object's identity (its address) shows."""
+    thread its tid, and no object's identity (its address) shows."""
     if x is None or isinstance(x, (bool, int, str, bytes, float)):
         return x
     if isinstance(x, Enum):
