@@ -30,6 +30,7 @@ from kernel.proc.loader import flat_image
 from kernel.syscall import Errno, Sys
 from tools.fuzz import hostile as hostile_mod
 from tools.fuzz import leak
+from tools.fuzz import seams
 from tools.toolchain.asm import BuildError, assemble_source
 from tools.toolchain.programs import Images
 
@@ -102,13 +103,15 @@ def _syscall(rng):
 
 
 
-def random_program(rng, length=40, targets=None, hostile=0.35):
+def random_program(rng, length=40, targets=None, hostile=0.35,
+                   writer=hostile_mod.Writer):
     """Assembly text of one random program: a straight line of plain random
     instructions and, with probability hostile each, attacker's moves
-    (tools/fuzz/hostile.py). EBP points at its own data pages (most loads and
-    stores use it, so most programs run on past their first instruction)."""
-    w = hostile_mod.Writer(rng, targets or hostile_mod.Targets(),
-                           hostile_mod.shm_shape(rng) if hostile else None)
+    (tools/fuzz/hostile.py; writer's moves). EBP points at its own data
+    pages (most loads and stores use it, so most programs run on past their
+    first instruction)."""
+    w = writer(rng, targets or hostile_mod.Targets(),
+               hostile_mod.shm_shape(rng) if hostile else None)
     w.emit("lea ebp, [data]",
            f"mov dword ptr [ebp + {hostile_mod.STEP}], -1")
     if w.shm:
@@ -124,7 +127,7 @@ def random_program(rng, length=40, targets=None, hostile=0.35):
     w.label("stop")
     w.emit("lea ebp, [data]", "mov eax, SYS_EXIT", "xor ebx, ebx",
            "int 0x80")
-    w.lines += [".align 4096", "data: .zero 8192"]
+    w.lines += w.tail()
     return "\n".join(w.lines)
 
 
@@ -243,6 +246,12 @@ class Spec:
     images: dict
     check: int = 1                  # invariant checker every Nth event
     recount: bool = False           # the full recount, not the incremental
+    mode: seams.Mode = seams.Mode()
+    starts: list = None             # programs started after the canary
+                                    # (default: every text, once each)
+
+    def names(self):
+        return list(self.texts) if self.starts is None else self.starts
 
 
 @dataclass
@@ -293,15 +302,26 @@ class _Images(Images):
         return super().get(name, default)
 
 
-def make_spec(boot_seed, cpus=1, programs_per_boot=8, hostile=0.35):
+def make_spec(boot_seed, cpus=1, programs_per_boot=8, hostile=0.35,
+              mode=seams.Mode(), writer=None):
+    """The boot of boot_seed: a seam boot (mode.seams) draws its programs
+    with seams.SeamWriter (or writer) and starts some of them twice."""
     rng = random.Random(boot_seed)
     fx = fixed()
+    writer = writer or (seams.SeamWriter if mode.seams
+                        else hostile_mod.Writer)
     texts = {f"rnd{i}": random_program(rng, targets=fx.targets,
-                                       hostile=hostile)
+                                       hostile=hostile, writer=writer)
              for i in range(programs_per_boot)}
     images = _Images(canary=fx.canary, **fx.helpers)
     images.update(Images.assembled(texts))
-    return Spec(boot_seed, cpus, rng.choice((50, 500, 5000)), texts, images)
+    spec = Spec(boot_seed, cpus, rng.choice((50, 500, 5000)), texts, images,
+                mode=mode)
+    if mode.seams:
+        spec.starts = [n for n in texts for _ in range(rng.choice((1, 2, 3)))]
+    if mode.races:          # slices longer than the race log
+        spec.quantum = rng.choice((50000, 500000))
+    return spec
 
 
 def run_spec(spec, secret, plant=None):
@@ -311,16 +331,19 @@ def run_spec(spec, secret, plant=None):
     out, err = leak.ScanSink(s), leak.ScanSink(s)
     k = new_kernel(spec.images, check=spec.check, recount=spec.recount,
                    cpus=spec.cpus, seed=spec.boot_seed,
-                   quantum=spec.quantum, console=Console(out, err))
+                   quantum=spec.quantum, console=Console(out, err),
+                   paging=spec.mode.paging, races=spec.mode.races)
     watch, ring3 = leak.LeakWatch(k, s, 1), Ring3Watch(k)
     k.attach(watch)
     k.attach(ring3)
     spec.images.sealed = False
-    procs = k.boot(["canary"] + list(spec.texts))
+    procs = k.boot(["canary"] + spec.names())
     spec.images.sealed = True
     procs[0].aspace.copyout(fixed().secret_va, secret)
     if plant:
         plant(k, secret)
+    dbg = None if spec.mode.debug is None else \
+        seams.attach_debugger(k, spec.mode.debug, spec.images)
     o = Outcome([], [])
     try:
         with _watchdog(HANG_SECONDS):
@@ -328,6 +351,7 @@ def run_spec(spec, secret, plant=None):
     except Exception as e:  # noqa: BLE001 - a finding, reported
         o.violations.append(f"{type(e).__name__}: {e}")
         return o
+    o.violations += seams.findings(k, dbg)
     checker = k.observer(Checker)
     o.checks = checker.checks if checker else 0
     o.violations += ring3.found
@@ -352,37 +376,47 @@ def run_spec(spec, secret, plant=None):
 
 
 def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
-             hostile=0.35, check_every=1, recount=False):
-    """One boot: a canary and programs_per_boot hostile programs. A secret
-    hit is replayed with another secret and is a leak only if it recurs."""
+             hostile=0.35, check_every=1, recount=False,
+             seam_share=seams.SEAM_SHARE):
+    """One boot: a canary and programs_per_boot hostile programs; a share
+    seam_share of boots are seam boots (tools/fuzz/seams.py, on 1-3 CPUs
+    when cpus is "mix"). A secret hit is replayed with another secret and
+    is a leak only if it recurs."""
     boot_seed = rng.getrandbits(63)
     ncpus = rng.choice((1, 1, 2)) if cpus == "mix" else cpus
+    mode, seam_cpus = seams.draw_mode(rng, seam_share)
+    if seam_cpus and cpus == "mix":
+        ncpus = seam_cpus
+    record = {"boot_seed": boot_seed, "cpus": ncpus, "mode": mode,
+              "hostile": hostile, "programs_per_boot": programs_per_boot}
     try:
-        spec = make_spec(boot_seed, ncpus, programs_per_boot, hostile)
+        spec = make_spec(boot_seed, ncpus, programs_per_boot, hostile, mode)
     except BuildError as e:             # a fuzzer bug: say so, go on
-        campaign.violations.append({"where": f"boot {boot_seed}",
-                                    "boot_seed": boot_seed, "cpus": ncpus,
+        campaign.violations.append({**record, "where": f"boot {boot_seed}",
                                     "what": f"generator: {e}"})
         return
     spec.check, spec.recount = check_every, recount
     t0, rss0 = time.monotonic(), _peak_rss()
+    mark = len(campaign.violations)
     o = run_spec(spec, leak.new_secret(), plant)
     took, rss = time.monotonic() - t0, _peak_rss()
     campaign.slowest = max(campaign.slowest, took)
     campaign.peak_rss = max(campaign.peak_rss, rss)
     if rss > HOST_MEMORY_LIMIT >= rss0:
         o.violations.append(f"host memory peaked at {rss >> 20} MiB")
-    where = f"boot {boot_seed} on {ncpus} CPU(s)"
+    where = f"boot {boot_seed} on {ncpus} CPU(s)" + \
+        (f" ({mode})" if mode.seams else "")
     if o.hits and not o.whole:
         again = run_spec(spec, leak.new_secret(), plant)
         if not again.hits:
             campaign.chance_hits += 1
             o.hits = []
+    o.violations += campaign.violations[mark:]     # the _Recorder's, as text
+    del campaign.violations[mark:]
     for what, h in o.hits:
         o.violations.append(f"secret leaked into {what}: {h}")
     for v in o.violations:
-        campaign.violations.append({"where": where, "boot_seed": boot_seed,
-                                    "cpus": ncpus, "what": v})
+        campaign.violations.append({**record, "where": where, "what": v})
     campaign.boots += 1
     campaign.cases += programs_per_boot
     campaign.checks += o.checks
@@ -464,10 +498,10 @@ def _parallel(seed, cases, seconds, cpus, jobs, boot):
     return total
 
 
-def replay(boot_seed, cpus):
+def replay(boot_seed, cpus, mode=seams.Mode()):
     """Rerun one boot by its seed (as a violation names it); return the
     Outcome and the programs' texts."""
-    spec = make_spec(boot_seed, cpus)
+    spec = make_spec(boot_seed, cpus, mode=mode)
     c = Campaign()
     with _Recorder(c):
         o = run_spec(spec, leak.new_secret())
@@ -528,7 +562,8 @@ def _save(directory, violations):
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     for v in violations:
-        spec = make_spec(v["boot_seed"], v["cpus"])
+        spec = make_spec(v["boot_seed"], v["cpus"],
+                         mode=v.get("mode", seams.Mode()))
         for name, text in spec.texts.items():
             (d / f"{v['boot_seed']}-{v['cpus']}-{name}.s").write_text(text)
 
