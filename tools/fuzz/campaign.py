@@ -29,6 +29,7 @@ from tools.observe.check import Checker
 from kernel.proc.loader import flat_image
 from kernel.syscall import Errno, Sys
 from tools.fuzz import hostile as hostile_mod
+from tools.fuzz import differential
 from tools.fuzz import leak
 from tools.fuzz import seams
 from tools.toolchain.asm import BuildError, assemble_source
@@ -377,11 +378,13 @@ def run_spec(spec, secret, plant=None):
 
 def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
              hostile=0.35, check_every=1, recount=False,
-             seam_share=seams.SEAM_SHARE):
+             seam_share=seams.SEAM_SHARE,
+             diff_share=differential.DIFF_SHARE):
     """One boot: a canary and programs_per_boot hostile programs; a share
     seam_share of boots are seam boots (tools/fuzz/seams.py, on 1-3 CPUs
-    when cpus is "mix"). A secret hit is replayed with another secret and
-    is a leak only if it recurs."""
+    when cpus is "mix"), a share diff_share is also run twice in a pair
+    of modes that must agree (tools/fuzz/differential.py). A secret hit
+    is replayed with another secret and is a leak only if it recurs."""
     boot_seed = rng.getrandbits(63)
     ncpus = rng.choice((1, 1, 2)) if cpus == "mix" else cpus
     mode, seam_cpus = seams.draw_mode(rng, seam_share)
@@ -411,6 +414,11 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
         if not again.hits:
             campaign.chance_hits += 1
             o.hits = []
+    if rng.random() < diff_share:
+        record["pair"] = differential.draw_pair(spec)
+        o.violations += differential.compare(
+            spec, record["pair"], lambda: _watchdog(HANG_SECONDS),
+            fixed().secret_va)
     o.violations += campaign.violations[mark:]     # the _Recorder's, as text
     del campaign.violations[mark:]
     for what, h in o.hits:
