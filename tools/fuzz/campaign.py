@@ -32,6 +32,7 @@ from tools.fuzz import hostile as hostile_mod
 from tools.fuzz import differential
 from tools.fuzz import leak
 from tools.fuzz import seams
+from tools.fuzz import shrink
 from tools.toolchain.asm import BuildError, assemble_source
 from tools.toolchain.programs import Images
 
@@ -350,7 +351,8 @@ def run_spec(spec, secret, plant=None):
         with _watchdog(HANG_SECONDS):
             k.run()
     except Exception as e:  # noqa: BLE001 - a finding, reported
-        o.violations.append(f"{type(e).__name__}: {e}")
+        o.violations.append(f"{type(e).__name__}: {e} "
+                            f"[at {shrink.location(e)}]")
         return o
     o.violations += seams.findings(k, dbg)
     checker = k.observer(Checker)
@@ -517,6 +519,18 @@ def replay(boot_seed, cpus, mode=seams.Mode()):
     return o, spec.texts
 
 
+def minimise(record, seconds=120):
+    """The smallest boot found (a Spec) that still shows the violation of
+    record (a campaign violation), within seconds."""
+    def recorder(found):
+        c = Campaign()
+        c.violations = found
+        return _Recorder(c)
+    run = shrink.runner(run_spec, recorder, lambda: _watchdog(HANG_SECONDS),
+                        fixed().secret_va)
+    return shrink.Shrinker(record, make_spec, run, seconds).shrink()
+
+
 def main(argv=None):
     import argparse
     ap = argparse.ArgumentParser(
@@ -544,7 +558,13 @@ def main(argv=None):
                     help="rerun one boot a violation named (with --cpus 1 "
                     "or 2) and print its programs")
     ap.add_argument("--save", metavar="DIR",
-                    help="write the programs of every violating boot to DIR")
+                    help="shrink one violating boot of each kind of "
+                    "violation to the fewest processes and instructions "
+                    "that still show it, and write its programs (.s) and "
+                    "the `ia32k run` command replaying it to DIR")
+    ap.add_argument("--shrink-seconds", type=float, default=120, metavar="S",
+                    help="time allowed for shrinking each kind of "
+                    "violation (with --save; 0: save the boot as found)")
     args = ap.parse_args(argv)
     cpus = args.cpus if args.cpus == "mix" else int(args.cpus)
     if args.replay is not None:
@@ -558,22 +578,25 @@ def main(argv=None):
     c = fuzz(args.seed, args.cases, args.seconds, cpus, args.jobs,
              check_every=args.check_every)
     print(c.summary())
-    for v in c.violations[:20]:
-        print(f"  violation ({v['where']}): {v['what']}")
+    kinds = shrink.groups(c.violations)
+    for sig, n, v in kinds[:20]:
+        print(f"  violation x{n}: {sig}\n    first ({v['where']}): "
+              f"{v['what']}")
     if args.save:
-        _save(args.save, c.violations)
+        _save(args.save, kinds, args.shrink_seconds)
     return 1 if c.violations else 0
 
 
-def _save(directory, violations):
+def _save(directory, kinds, seconds):
+    """Each kind of violation's first boot, shrunk, into directory/N."""
     from pathlib import Path
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    for v in violations:
-        spec = make_spec(v["boot_seed"], v["cpus"],
-                         mode=v.get("mode", seams.Mode()))
-        for name, text in spec.texts.items():
-            (d / f"{v['boot_seed']}-{v['cpus']}-{name}.s").write_text(text)
+    for n, (sig, _, v) in enumerate(kinds, 1):
+        spec = minimise(v, seconds) if seconds > 0 else \
+            make_spec(v["boot_seed"], v["cpus"], v["programs_per_boot"],
+                      v["hostile"], v["mode"])
+        cmd = shrink.save(spec, Path(directory) / str(n), v["what"])
+        print(f"  kind {n} ({sig}): {len(spec.names())} process(es); "
+              f"replay: cd {Path(directory) / str(n)} && {cmd}")
 
 
 if __name__ == "__main__":
