@@ -410,7 +410,7 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
     if rss > HOST_MEMORY_LIMIT >= rss0:
         o.violations.append(f"host memory peaked at {rss >> 20} MiB")
     where = f"boot {boot_seed} on {ncpus} CPU(s)" + \
-        (f" ({mode})" if mode.seams else "")
+        (f", --mode {mode.text()}" if mode.seams else "")
     if o.hits and not o.whole:
         again = run_spec(spec, leak.new_secret(), plant)
         if not again.hits:
@@ -547,16 +547,21 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=1,
                     help="worker processes (one per core); 0 runs in this "
                     "process")
-    ap.add_argument("--cpus", default="mix", choices=("1", "2", "mix"),
+    ap.add_argument("--cpus", default="mix", choices=("1", "2", "3", "mix"),
                     help="CPUs of each booted machine (mix: one or two, "
-                    "drawn per boot)")
+                    "drawn per boot; one to three for seam boots)")
     ap.add_argument("--check-every", type=int, default=1, metavar="N",
                     help="run the invariant checker after every Nth system "
                     "call or fault (1: every one; larger is faster; the end "
                     "of every boot is always checked)")
     ap.add_argument("--replay", type=int, metavar="BOOT_SEED",
-                    help="rerun one boot a violation named (with --cpus 1 "
-                    "or 2) and print its programs")
+                    help="rerun one boot a violation named (with --cpus 1, "
+                    "2 or 3 and --mode as it names them) and print its "
+                    "programs")
+    ap.add_argument("--mode", default="plain", metavar="MODE",
+                    help="with --replay: the mode the violation names "
+                    "(plain, or seams with any of pae, races, debug=N, "
+                    "comma-separated: seam boots of tools/fuzz/seams.py)")
     ap.add_argument("--save", metavar="DIR",
                     help="shrink one violating boot of each kind of "
                     "violation to the fewest processes and instructions "
@@ -568,7 +573,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     cpus = args.cpus if args.cpus == "mix" else int(args.cpus)
     if args.replay is not None:
-        o, texts = replay(args.replay, 1 if cpus == "mix" else cpus)
+        o, texts = replay(args.replay, 1 if cpus == "mix" else cpus,
+                          seams.Mode.parse(args.mode))
         for name, text in texts.items():
             print(f"--- {name}\n{text}")
         print("violations:", o.violations, "secret hits:", o.hits)

@@ -46,6 +46,27 @@ class Mode:
     races: bool = False
     debug: Optional[int] = None
 
+    def text(self):
+        """The mode as --mode takes it: "plain", or e.g. "seams,pae,races,
+        debug=5"."""
+        if not self.seams:
+            return "plain"
+        return ",".join(["seams"] + (["pae"] if self.paging == "pae" else [])
+                        + (["races"] if self.races else [])
+                        + ([f"debug={self.debug}"] if self.debug is not None
+                           else []))
+
+    @classmethod
+    def parse(cls, text):
+        """The Mode text() gives text for; ValueError when it is not one."""
+        words = set(text.split(",")) - {"plain", ""}
+        debug = [w for w in words if w.startswith("debug=")]
+        if words - {"seams", "pae", "races"} - set(debug):
+            raise ValueError(f"not a fuzz mode: {text}")
+        return cls(bool(words), "pae" if "pae" in words else "32",
+                   "races" in words,
+                   int(debug[0].split("=")[1]) if debug else None)
+
     def options(self):
         """The `ia32k run` options that give this mode (no debugger)."""
         return (["--paging", "pae"] if self.paging == "pae" else []) + \

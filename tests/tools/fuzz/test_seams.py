@@ -18,14 +18,15 @@ from tools.fuzz.campaign import Campaign, _Recorder
 from tools.race.watch import RaceWatch
 
 
-def _seam_campaign(monkeypatch, mode, cpus, moves, boots, seed):
+def _seam_campaign(monkeypatch, mode, cpus, moves, boots, seed,
+                   hostile=0.5):
     """boots seam boots of mode on cpus CPUs whose programs draw only
-    moves; the campaign's violations' texts."""
+    moves (a share hostile of their items); the violations' texts."""
     monkeypatch.setattr(seams, "draw_mode", lambda rng, share: (mode, cpus))
     monkeypatch.setattr(seams.SeamWriter, "MOVES", moves)
     monkeypatch.setattr(seams.SeamWriter, "WEIGHTS", (1,) * len(moves))
     c = fuzz.fuzz(seed=seed, cases=4 * boots, cpus="mix",
-                  programs_per_boot=4, hostile=0.5)
+                  programs_per_boot=4, hostile=hostile)
     assert c.boots == boots
     return [v["what"] for v in c.violations]
 
@@ -41,8 +42,8 @@ def test_seam_campaign_finds_nothing():
 def test_every_seam_move_assembles_and_runs():
     for name in seams.SeamWriter.MOVES[len(seams.hostile.Writer.MOVES):]:
         rng = random.Random(name)
-        text = fuzz.random_program(rng, targets=fuzz.fixed().targets,
-                                   hostile=1.0,
+        text = fuzz.random_program(rng, length=8,
+                                   targets=fuzz.fixed().targets, hostile=1.0,
                                    writer=seams.writer_only(name))
         spec = fuzz.make_spec(1, cpus=2, programs_per_boot=0,
                               mode=seams.Mode(True))
@@ -85,7 +86,7 @@ def test_planted_undrained_race_log_is_found(monkeypatch):
     """A race log whose full() does nothing: accesses are lost."""
     monkeypatch.setattr(RaceWatch, "_full", lambda self, cpu: lambda: None)
     found = _seam_campaign(monkeypatch, seams.Mode(True, races=True), 1,
-                           ("shm_loop",), 3, 3)
+                           ("shm_loop",), 2, 3, hostile=0.1)
     assert any("race log dropped" in w for w in found), found
 
 
@@ -93,7 +94,8 @@ def test_planted_unmasked_debugger_eflags_is_found(monkeypatch):
     """A debugger that writes EFLAGS as the client gives it."""
     monkeypatch.setattr(processes, "user_eflags", lambda old, new: new)
     found = _seam_campaign(monkeypatch, seams.Mode(True, debug=5), 1,
-                           ("code_private_yield", "huge_pages"), 3, 4)
+                           ("code_private_yield", "huge_pages"), 2, 4,
+                           hostile=0.2)
     assert any("vm86 or IOPL" in w for w in found), found
 
 
@@ -120,3 +122,20 @@ def test_debugger_client_acts_and_finds_nothing(paging):
     with _Recorder(c):
         o = fuzz.run_spec(spec, leak.new_secret())
     assert o.violations == [] and c.violations == []
+
+
+def test_modes_read_back_from_their_text():
+    for m in (seams.Mode(), seams.Mode(True), seams.Mode(True, "pae"),
+              seams.Mode(True, "32", True, 12), seams.Mode(True, debug=0)):
+        assert seams.Mode.parse(m.text()) == m
+    with pytest.raises(ValueError):
+        seams.Mode.parse("seams,turbo")
+
+
+def test_replay_reruns_a_seam_boot_by_its_mode(capsys):
+    mode = seams.Mode(True, "32", True, 3)
+    assert fuzz.main(["--replay", "99", "--cpus", "3",
+                      "--mode", mode.text()]) == 0
+    out = capsys.readouterr().out
+    assert fuzz.make_spec(99, 3, mode=mode).texts["rnd0"] in out
+    assert "fword:" in out
