@@ -140,6 +140,7 @@ class Campaign:
     checks: int = 0
     seconds: float = 0.0
     chance_hits: int = 0            # secret windows not found again on replay
+    paired: int = 0                 # boots also run in a differential pair
     slowest: float = 0.0            # the longest boot, in seconds
     peak_rss: int = 0               # the largest worker's peak host memory
     violations: list = field(default_factory=list)
@@ -148,7 +149,7 @@ class Campaign:
 
     def merge(self, other):
         """Add another worker's campaign to this one."""
-        for f in ("cases", "boots", "checks", "chance_hits"):
+        for f in ("cases", "boots", "checks", "chance_hits", "paired"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.seconds = max(self.seconds, other.seconds)
         self.slowest = max(self.slowest, other.slowest)
@@ -162,7 +163,8 @@ class Campaign:
         rate = self.cases / self.seconds if self.seconds else 0
         return (f"cases {self.cases} (in {self.boots} boots, {self.seconds:.1f} s,"
                 f" {rate:.1f} programs/s), invariant checks "
-                f"{self.checks}, distinct syscall errors {len(errors)}, "
+                f"{self.checks}, differential pairs {self.paired}, "
+                f"distinct syscall errors {len(errors)}, "
                 f"distinct exit statuses {len(self.statuses)}, "
                 f"chance secret hits (not confirmed by replay) "
                 f"{self.chance_hits}, slowest boot {self.slowest:.2f} s, "
@@ -384,8 +386,9 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
              diff_share=differential.DIFF_SHARE):
     """One boot: a canary and programs_per_boot hostile programs; a share
     seam_share of boots are seam boots (tools/fuzz/seams.py, on 1-3 CPUs
-    when cpus is "mix"), a share diff_share is also run twice in a pair
-    of modes that must agree (tools/fuzz/differential.py). A secret hit
+    when cpus is "mix"), a share diff_share of those that took under
+    differential.MAX_SECONDS is also run twice in a pair of modes that
+    must agree (tools/fuzz/differential.py). A secret hit
     is replayed with another secret and is a leak only if it recurs."""
     boot_seed = rng.getrandbits(63)
     ncpus = rng.choice((1, 1, 2)) if cpus == "mix" else cpus
@@ -416,8 +419,9 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
         if not again.hits:
             campaign.chance_hits += 1
             o.hits = []
-    if rng.random() < diff_share:
+    if rng.random() < diff_share and took < differential.MAX_SECONDS:
         record["pair"] = differential.draw_pair(spec)
+        campaign.paired += 1
         o.violations += differential.compare(
             spec, record["pair"], lambda: _watchdog(HANG_SECONDS),
             fixed().secret_va)

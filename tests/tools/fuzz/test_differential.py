@@ -80,3 +80,4 @@ def test_campaign_runs_pairs_and_records_them():
     assert "paging" not in differential.pairs_for(spec)
     c = fuzz.fuzz(seed=77, cases=24, cpus="mix", diff_share=1.0)
     assert c.violations == [], c.violations[:3]
+    assert 1 <= c.paired <= c.boots == 3     # slow boots are not paired
