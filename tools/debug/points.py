@@ -4,7 +4,7 @@ single step, each a set of hooks on every CPU. A hit hands its Stop to
 
 from dataclasses import dataclass, field
 
-from emu.walk import READ
+from emu.walk import READ, WRITE
 from emu.x86 import PAGE_SIZE
 from tools.debug.stops import DebugError, Reason, Stop, WatchKind
 
@@ -75,7 +75,7 @@ class Watchpoints:
         process's access of that kind stops it."""
         if not isinstance(kind, WatchKind) or not 1 <= length <= PAGE_SIZE:
             raise DebugError("bad watchpoint")
-        pages = self.memory.pages(pid, va, length, READ, key=True)
+        pages = self._frame(pid, va, length)
         if len(pages) != 1:
             raise DebugError("a watchpoint may not cross a page boundary")
         key = (va, length, kind)
@@ -89,6 +89,17 @@ class Watchpoints:
                 w.pa, w.pa + length - 1, reads, writes))
             cpu.stop_after_access(True)
         self.watches[key] = w
+
+    def _frame(self, pid, va, length):
+        """The pieces of the frame pid's own accesses to [va, va+length)
+        reach: a page it shares copy-on-write (after fork, or program text
+        shared by the text cache) is copied for it now, as its first store
+        would copy it, so that store lands in the watched frame; a page it
+        may only read is watched where it is."""
+        try:
+            return self.memory.pages(pid, va, length, WRITE)
+        except DebugError:
+            return self.memory.pages(pid, va, length, READ, key=True)
 
     def remove(self, va, length, kind):
         w = self.watches.pop((va, length, kind), None)
