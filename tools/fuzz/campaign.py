@@ -309,8 +309,12 @@ class _Images(Images):
 def make_spec(boot_seed, cpus=1, programs_per_boot=8, hostile=0.35,
               mode=seams.Mode(), writer=None):
     """The boot of boot_seed: a seam boot (mode.seams) draws its programs
-    with seams.SeamWriter (or writer) and starts some of them twice."""
+    with seams.SeamWriter (or writer), moves at least seams.HOSTILE of
+    their items when there are moves at all, and starts some of them two
+    or three times."""
     rng = random.Random(boot_seed)
+    if mode.seams and hostile:
+        hostile = max(hostile, seams.HOSTILE)
     fx = fixed()
     writer = writer or (seams.SeamWriter if mode.seams
                         else hostile_mod.Writer)

@@ -34,6 +34,7 @@ HUGE_AT = 0x20000000        # large-page attachments: 4 MiB-aligned, above
 SHM_CODE_AT = 0x90000000    # private segments holding code
 LOOP_AT = 0x88000000        # private segments looped over
 RING3_NEVER = 0x20000 | 0x3000      # EFLAGS.VM, EFLAGS.IOPL
+TRAPPED = (256 + 1,)        # killed by the trap flag a debugger set
 MB = 1 << 20
 
 
@@ -74,6 +75,7 @@ class Mode:
 
 
 SEAM_SHARE = 0.3            # of boots, seam boots
+HOSTILE = 0.6               # of a seam program's items, moves at least
 
 
 def draw_mode(rng, share=SEAM_SHARE):
@@ -91,7 +93,7 @@ class SeamWriter(hostile.Writer):
     MOVES = hostile.Writer.MOVES + ("huge_pages", "code_private_yield",
                                     "code_shm_yield", "code_after_fork",
                                     "shm_loop", "futex_private")
-    WEIGHTS = hostile.Writer.WEIGHTS + (6, 4, 3, 2, 2, 4)
+    WEIGHTS = hostile.Writer.WEIGHTS + (12, 8, 6, 4, 4, 8)
     TAIL = 4096                 # bytes after the data pages: the futex page
 
     def tail(self):
@@ -260,6 +262,7 @@ class DebugFuzz:
         self.dbg, self.rng = dbg, random.Random(seed)
         self.data = data            # pid -> the address of its data pages
         self.budget, self.found = budget, []
+        self.unhit = set()          # pids whose STEP watch has not stopped
 
     def on_stop(self, stop):
         self.budget -= 1
@@ -268,11 +271,10 @@ class DebugFuzz:
         if stop.reason is Reason.START:     # stop at moves of two of them
             for pid in self.rng.sample(sorted(self.data),
                                        min(2, len(self.data))):
-                try:
-                    self.dbg.add_watchpoint(pid, self.data[pid] +
-                                            hostile.STEP, 4, WatchKind.WRITE)
-                except DebugError:      # not a SeamWriter program
-                    pass
+                self._watch_step(pid)
+        if stop.reason is Reason.WATCHPOINT and \
+                stop.address == self.data.get(stop.pid, 0) + hostile.STEP:
+            self.unhit.discard(stop.pid)
         for _ in range(self.rng.randrange(1, 5)):
             pids = [p for p in self.dbg.threads() if p > 1 and
                     self.dbg.alive(p)]
@@ -282,6 +284,29 @@ class DebugFuzz:
 
     def on_exit(self, status):
         pass
+
+    def _watch_step(self, pid):
+        """A write watchpoint on pid's STEP word, expected to stop pid
+        unless one at that address (another process's) was already set."""
+        n = len(self.dbg.watchpoints.watches)
+        try:
+            self.dbg.add_watchpoint(pid, self.data[pid] + hostile.STEP, 4,
+                                    WatchKind.WRITE)
+        except DebugError:              # not a SeamWriter program
+            return
+        if len(self.dbg.watchpoints.watches) > n:
+            self.unhit.add(pid)
+
+    def missed(self, k):
+        """Findings: a watched STEP word (every program's second
+        instruction stores to it) its process stored to without a stop,
+        while the client was still attached."""
+        if self.budget < 0:
+            return []
+        return [f"pid {pid}'s write watchpoint at {self.data[pid] + hostile.STEP:#x}"
+                " never stopped it" for pid in sorted(self.unhit)
+                if k.procs.get(pid) is not None and
+                k.procs.get(pid).status not in TRAPPED]
 
     def _act(self, pid):
         what = self.rng.choice(("read", "write", "watch", "break", "reg",
@@ -382,7 +407,7 @@ def findings(k, dbg=None):
     """What the kernel side of a seam boot saw wrong: the debugger client's
     findings; under --races, accesses the race log dropped and races
     reported between accesses of one process."""
-    out = list(dbg.client.found) if dbg is not None and \
+    out = dbg.client.found + dbg.client.missed(k) if dbg is not None and \
         isinstance(dbg.client, DebugFuzz) else []
     if dbg is not None:
         dbg.finished(0)

@@ -94,8 +94,7 @@ def test_planted_unmasked_debugger_eflags_is_found(monkeypatch):
     """A debugger that writes EFLAGS as the client gives it."""
     monkeypatch.setattr(processes, "user_eflags", lambda old, new: new)
     found = _seam_campaign(monkeypatch, seams.Mode(True, debug=5), 1,
-                           ("code_private_yield", "huge_pages"), 2, 4,
-                           hostile=0.2)
+                           ("code_private_yield", "huge_pages"), 3, 4)
     assert any("vm86 or IOPL" in w for w in found), found
 
 
@@ -139,3 +138,17 @@ def test_replay_reruns_a_seam_boot_by_its_mode(capsys):
     out = capsys.readouterr().out
     assert fuzz.make_spec(99, 3, mode=mode).texts["rnd0"] in out
     assert "fword:" in out
+
+
+def test_a_watchpoint_left_on_a_shared_text_frame_is_found(monkeypatch):
+    """Watchpoints set on the frame a process reads, not on the copy its
+    first store makes: the client's watch on a program's STEP word (in a
+    page the text cache shares) never stops it."""
+    from emu.walk import READ
+    from tools.debug.points import Watchpoints
+    monkeypatch.setattr(Watchpoints, "_frame", lambda self, pid, va, n:
+                        self.memory.pages(pid, va, n, READ, key=True))
+    found = _seam_campaign(monkeypatch, seams.Mode(True, debug=6), 1,
+                           ("code_private_yield",), 2, 6)
+    assert any("watchpoint" in w and "never stopped" in w
+               for w in found), found
