@@ -562,6 +562,17 @@ def main(argv=None):
                     help="run the invariant checker after every Nth system "
                     "call or fault (1: every one; larger is faster; the end "
                     "of every boot is always checked)")
+    ap.add_argument("--seam-share", type=float, default=seams.SEAM_SHARE,
+                    metavar="P", help="share of boots that are seam boots "
+                    "(large pages, code rewritten after yields and fork, "
+                    "--races, a debugger, futexes on shared text: "
+                    "tools/fuzz/seams.py); default %(default)s")
+    ap.add_argument("--pair-share", type=float,
+                    default=differential.DIFF_SHARE, metavar="P",
+                    help="share of boots run a second time in a paired mode "
+                    "that must not change what programs observe (replay, "
+                    "checker, races, debugger, paging, CPUs: "
+                    "tools/fuzz/differential.py); default %(default)s")
     ap.add_argument("--replay", type=int, metavar="BOOT_SEED",
                     help="rerun one boot a violation named (with --cpus 1, "
                     "2 or 3 and --mode as it names them) and print its "
@@ -590,7 +601,8 @@ def main(argv=None):
     if args.cases is None and args.seconds is None:
         args.seconds = 60
     c = fuzz(args.seed, args.cases, args.seconds, cpus, args.jobs,
-             check_every=args.check_every)
+             check_every=args.check_every, seam_share=args.seam_share,
+             diff_share=args.pair_share)
     print(c.summary())
     kinds = shrink.groups(c.violations)
     for sig, n, v in kinds[:20]:

@@ -78,3 +78,19 @@ def test_a_planted_violation_shrinks_to_one_process(monkeypatch, tmp_path):
     finally:
         os.chdir(here)
     assert status in (0, 1)
+
+
+def test_the_command_shows_each_kind_once_and_saves_it_shrunk(
+        monkeypatch, tmp_path, capsys):
+    real = SYSCALLS[int(Sys.YIELD)]
+    monkeypatch.setitem(SYSCALLS, int(Sys.YIELD), lambda k, p, *a:
+                        -22 if p.pid != 1 else real(k, p, *a))
+    assert fuzz.main(["--seed", "8", "--cases", "16", "--jobs", "0",
+                      "--seam-share", "0", "--pair-share", "0",
+                      "--save", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert out.count("call YIELD returned -N, not allowed") == 2  # kind, save
+    assert "kind 1 (call YIELD" in out and "1 process(es)" in out
+    assert "python -m tools.cli run canary.s" in \
+        (tmp_path / "1" / "README.txt").read_text()
+    assert not (tmp_path / "2").exists()
