@@ -10,12 +10,12 @@ fields) and the free frames at the end against those at boot. Pairs:
 - check: the invariant checker on and off;
 - races: the race detector on and off;
 - debugger: a debugger attached with nothing set, and none;
-- paging: --paging 32 and pae, for boots whose programs attach no shared
-  memory (no no-execute or large-page rule can apply; the error code's
-  instruction-fetch bit, which only PAE with no-execute reports, is left
-  out);
-- cpus: 1 CPU and 2, for the canary and one program that never forks
-  (they share nothing).
+- paging: --paging 32 and pae, for the canary and one program of the boot
+  that attaches no shared memory (no no-execute or large-page rule can
+  apply; the error code's instruction-fetch bit, which only PAE with
+  no-execute reports, is left out);
+- cpus: 1 CPU and 2, for the canary and one program of the boot that
+  never forks (they share nothing).
 """
 
 import io
@@ -124,16 +124,21 @@ def _fault(f):
             None if code is None else code & ~PF_FETCH)
 
 
+def alone(spec, pair):
+    """The name of the first program of spec that may run beside the
+    canary alone in pair ("paging": it attaches no shared memory; "cpus":
+    it never forks), or None."""
+    if pair == "paging" and spec.mode.seams:
+        return None
+    bad = ("SHM",) if pair == "paging" else FORKS
+    return next((n for n in dict.fromkeys(spec.names())
+                 if not any(b in spec.texts[n] for b in bad)), None)
+
+
 def pairs_for(spec):
     """The pairs that apply to spec's programs."""
-    out = ["replay", "check", "races", "debugger"]
-    texts = [spec.texts[n] for n in spec.names()]
-    if not spec.mode.seams and not any("SHM" in t for t in texts):
-        out.append("paging")
-    first = next(iter(spec.texts.values()), None)
-    if first is not None and not any(f in first for f in FORKS):
-        out.append("cpus")
-    return out
+    return ["replay", "check", "races", "debugger"] + \
+        [p for p in ("paging", "cpus") if alone(spec, p) is not None]
 
 
 def variants(spec, pair):
@@ -148,10 +153,10 @@ def variants(spec, pair):
             (spec, replace(base, races=True))
     if pair == "debugger":
         return (spec, base), (spec, replace(base, debugger=True))
+    one = replace(spec, starts=[alone(spec, pair)])
     if pair == "paging":
-        return (spec, replace(base, paging="32")), \
-            (spec, replace(base, paging="pae"))
-    one = replace(spec, starts=[next(iter(spec.texts))])
+        return (one, replace(base, paging="32")), \
+            (one, replace(base, paging="pae"))
     return (one, replace(base, cpus=1)), (one, replace(base, cpus=2))
 
 
