@@ -29,6 +29,7 @@ from tools.observe.check import Checker
 from kernel.proc.loader import flat_image
 from kernel.syscall import Errno, Sys
 from tools.fuzz import hostile as hostile_mod
+from tools.fuzz import debugclient
 from tools.fuzz import differential
 from tools.fuzz import leak
 from tools.fuzz import seams
@@ -351,7 +352,7 @@ def run_spec(spec, secret, plant=None):
     if plant:
         plant(k, secret)
     dbg = None if spec.mode.debug is None else \
-        seams.attach_debugger(k, spec.mode.debug, spec.images)
+        debugclient.attach_debugger(k, spec.mode.debug, spec.images)
     o = Outcome([], [])
     try:
         with _watchdog(HANG_SECONDS):

@@ -217,7 +217,7 @@ def save(spec, directory, what):
     cmd = replay_command(spec, d)
     note = "" if spec.mode.debug is None else \
         "\n(found with the fuzzer's debugger client attached: " \
-        f"tools.fuzz.seams.DebugFuzz, seed {spec.mode.debug})"
+        f"tools.fuzz.debugclient.DebugFuzz, seed {spec.mode.debug})"
     (d / "README.txt").write_text(f"violation: {what}\nreplay: cd {d} && "
                                   f"{cmd}{note}\n")
     return cmd
