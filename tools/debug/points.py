@@ -6,7 +6,7 @@ target replays the run toward a place in its past, a hit is only recorded
 
 from dataclasses import dataclass, field
 
-from emu.walk import READ
+from emu.walk import READ, WRITE
 from emu.x86 import PAGE_SIZE
 from tools.debug import reverse
 from tools.debug.stops import DebugError, Reason, Stop, WatchKind
@@ -91,7 +91,7 @@ class Watchpoints:
         if key in self.watches:
             return
         try:
-            pages = self.memory.pages(pid, va, length, READ, key=True)
+            pages = self._frame(pid, va, length)
         except DebugError:
             if key not in self.known:
                 raise
@@ -113,6 +113,17 @@ class Watchpoints:
             cpu.stop_after_access(True)
         self.watches[(w.va, w.length, w.kind)] = w
         self.known[(w.va, w.length, w.kind)] = w
+
+    def _frame(self, pid, va, length):
+        """The pieces of the frame pid's own accesses to [va, va+length)
+        reach: a page it shares copy-on-write (after fork, or program text
+        shared by the text cache) is copied for it now, as its first store
+        would copy it, so that store lands in the watched frame; a page it
+        may only read is watched where it is."""
+        try:
+            return self.memory.pages(pid, va, length, WRITE)
+        except DebugError:
+            return self.memory.pages(pid, va, length, READ, key=True)
 
     def remove(self, va, length, kind):
         w = self.watches.pop((va, length, kind), None)

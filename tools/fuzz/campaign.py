@@ -19,7 +19,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from emu.x86 import PF_U, Vector
 from kernel import systable as sc
@@ -29,7 +29,11 @@ from tools.observe.check import Checker
 from kernel.proc.loader import flat_image
 from kernel.syscall import Errno, Sys
 from tools.fuzz import hostile as hostile_mod
+from tools.fuzz import debugclient
+from tools.fuzz import differential
 from tools.fuzz import leak
+from tools.fuzz import seams
+from tools.fuzz import shrink
 from tools.toolchain.asm import BuildError, assemble_source
 from tools.toolchain.programs import Images
 
@@ -104,13 +108,15 @@ def _syscall(rng):
 
 
 
-def random_program(rng, length=40, targets=None, hostile=0.35):
+def random_program(rng, length=40, targets=None, hostile=0.35,
+                   writer=hostile_mod.Writer):
     """Assembly text of one random program: a straight line of plain random
     instructions and, with probability hostile each, attacker's moves
-    (tools/fuzz/hostile.py). EBP points at its own data pages (most loads and
-    stores use it, so most programs run on past their first instruction)."""
-    w = hostile_mod.Writer(rng, targets or hostile_mod.Targets(),
-                           hostile_mod.shm_shape(rng) if hostile else None)
+    (tools/fuzz/hostile.py; writer's moves). EBP points at its own data
+    pages (most loads and stores use it, so most programs run on past their
+    first instruction)."""
+    w = writer(rng, targets or hostile_mod.Targets(),
+               hostile_mod.shm_shape(rng) if hostile else None)
     w.emit("lea ebp, [data]",
            f"mov dword ptr [ebp + {hostile_mod.STEP}], -1")
     if w.shm:
@@ -123,7 +129,7 @@ def random_program(rng, length=40, targets=None, hostile=0.35):
     w.label("stop")
     w.emit("lea ebp, [data]", "mov eax, SYS_EXIT", "xor ebx, ebx",
            "int 0x80")
-    w.lines += [".align 4096", "data: .zero 8192"]
+    w.lines += w.tail()
     return "\n".join(w.lines)
 
 
@@ -143,6 +149,7 @@ class Campaign:
     checks: int = 0
     seconds: float = 0.0
     chance_hits: int = 0            # secret windows not found again on replay
+    paired: int = 0                 # boots also run in a differential pair
     slowest: float = 0.0            # the longest boot, in seconds
     peak_rss: int = 0               # the largest worker's peak host memory
     violations: list = field(default_factory=list)
@@ -151,7 +158,7 @@ class Campaign:
 
     def merge(self, other):
         """Add another worker's campaign to this one."""
-        for f in ("cases", "boots", "checks", "chance_hits"):
+        for f in ("cases", "boots", "checks", "chance_hits", "paired"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.seconds = max(self.seconds, other.seconds)
         self.slowest = max(self.slowest, other.slowest)
@@ -165,7 +172,8 @@ class Campaign:
         rate = self.cases / self.seconds if self.seconds else 0
         return (f"cases {self.cases} (in {self.boots} boots, {self.seconds:.1f} s,"
                 f" {rate:.1f} programs/s), invariant checks "
-                f"{self.checks}, distinct syscall errors {len(errors)}, "
+                f"{self.checks}, differential pairs {self.paired}, "
+                f"distinct syscall errors {len(errors)}, "
                 f"distinct exit statuses {len(self.statuses)}, "
                 f"chance secret hits (not confirmed by replay) "
                 f"{self.chance_hits}, slowest boot {self.slowest:.2f} s, "
@@ -251,6 +259,12 @@ class Spec:
     images: dict
     check: int = 1                  # invariant checker every Nth event
     recount: bool = False           # the full recount, not the incremental
+    mode: seams.Mode = seams.Mode()
+    starts: list = None             # programs started after the canary
+                                    # (default: every text, once each)
+
+    def names(self):
+        return list(self.texts) if self.starts is None else self.starts
 
 
 @dataclass
@@ -301,15 +315,30 @@ class _Images(Images):
         return super().get(name, default)
 
 
-def make_spec(boot_seed, cpus=1, programs_per_boot=8, hostile=0.35):
+def make_spec(boot_seed, cpus=1, programs_per_boot=8, hostile=0.35,
+              mode=seams.Mode(), writer=None):
+    """The boot of boot_seed: a seam boot (mode.seams) draws its programs
+    with seams.SeamWriter (or writer), moves at least seams.HOSTILE of
+    their items when there are moves at all, and starts some of them two
+    or three times."""
     rng = random.Random(boot_seed)
+    if mode.seams and hostile:
+        hostile = max(hostile, seams.HOSTILE)
     fx = fixed()
+    writer = writer or (seams.SeamWriter if mode.seams
+                        else hostile_mod.Writer)
     texts = {f"rnd{i}": random_program(rng, targets=fx.targets,
-                                       hostile=hostile)
+                                       hostile=hostile, writer=writer)
              for i in range(programs_per_boot)}
     images = _Images(canary=fx.canary, **fx.helpers)
     images.update(Images.assembled(texts))
-    return Spec(boot_seed, cpus, rng.choice((50, 500, 5000)), texts, images)
+    spec = Spec(boot_seed, cpus, rng.choice((50, 500, 5000)), texts, images,
+                mode=mode)
+    if mode.seams:
+        spec.starts = [n for n in texts for _ in range(rng.choice((1, 2, 3)))]
+    if mode.races:          # slices longer than the race log
+        spec.quantum = rng.choice((50000, 500000))
+    return spec
 
 
 def run_spec(spec, secret, plant=None):
@@ -319,23 +348,28 @@ def run_spec(spec, secret, plant=None):
     out, err = leak.ScanSink(s), leak.ScanSink(s)
     k = new_kernel(spec.images, check=spec.check, recount=spec.recount,
                    cpus=spec.cpus, seed=spec.boot_seed,
-                   quantum=spec.quantum, console=Console(out, err))
+                   quantum=spec.quantum, console=Console(out, err),
+                   paging=spec.mode.paging, races=spec.mode.races)
     watch, ring3 = leak.LeakWatch(k, s, 1), Ring3Watch(k)
     k.attach(watch)
     k.attach(ring3)
     spec.images.sealed = False
-    procs = k.boot(["canary"] + list(spec.texts))
+    procs = k.boot(["canary"] + spec.names())
     spec.images.sealed = True
     procs[0].aspace.copyout(fixed().secret_va, secret)
     if plant:
         plant(k, secret)
+    dbg = None if spec.mode.debug is None else \
+        debugclient.attach_debugger(k, spec.mode.debug, spec.images)
     o = Outcome([], [])
     try:
         with _watchdog(HANG_SECONDS):
             k.run()
     except Exception as e:  # noqa: BLE001 - a finding, reported
-        o.violations.append(f"{type(e).__name__}: {e}")
+        o.violations.append(f"{type(e).__name__}: {e} "
+                            f"[at {shrink.location(e)}]")
         return o
+    o.violations += seams.findings(k, dbg)
     checker = k.observer(Checker)
     o.checks = checker.checks if checker else 0
     o.violations += ring3.found
@@ -361,22 +395,32 @@ def run_spec(spec, secret, plant=None):
 
 def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
              hostile=0.35, check_every=1, recount=False, maker=make_spec,
-             measure=contextlib.nullcontext):
-    """One boot: a canary and programs_per_boot hostile programs. A secret
-    hit is replayed with another secret and is a leak only if it recurs.
-    maker(boot_seed, cpus, programs_per_boot, hostile) draws the spec;
-    measure() is entered while the boot runs (kernel coverage)."""
+             measure=contextlib.nullcontext, seam_share=seams.SEAM_SHARE,
+             diff_share=differential.DIFF_SHARE):
+    """One boot: a canary and programs_per_boot hostile programs; a share
+    seam_share of boots are seam boots (tools/fuzz/seams.py, on 1-3 CPUs
+    when cpus is "mix"), a share diff_share of those that took under
+    differential.MAX_SECONDS is also run twice in a pair of modes that
+    must agree (tools/fuzz/differential.py). A secret hit is replayed with
+    another secret and is a leak only if it recurs.
+    maker(boot_seed, ncpus, programs_per_boot, hostile, mode) draws the
+    spec; measure() is entered while the boot runs (kernel coverage)."""
     boot_seed = rng.getrandbits(63)
     ncpus = rng.choice((1, 1, 2)) if cpus == "mix" else cpus
+    mode, seam_cpus = seams.draw_mode(rng, seam_share)
+    if seam_cpus and cpus == "mix":
+        ncpus = seam_cpus
+    record = {"boot_seed": boot_seed, "cpus": ncpus, "mode": mode,
+              "hostile": hostile, "programs_per_boot": programs_per_boot}
     try:
-        spec = maker(boot_seed, ncpus, programs_per_boot, hostile)
+        spec = maker(boot_seed, ncpus, programs_per_boot, hostile, mode)
     except BuildError as e:             # a fuzzer bug: say so, go on
-        campaign.violations.append({"where": f"boot {boot_seed}",
-                                    "boot_seed": boot_seed, "cpus": ncpus,
+        campaign.violations.append({**record, "where": f"boot {boot_seed}",
                                     "what": f"generator: {e}"})
         return
     spec.check, spec.recount = check_every, recount
     t0, rss0 = time.monotonic(), _peak_rss()
+    mark = len(campaign.violations)
     with measure():
         o = run_spec(spec, leak.new_secret(), plant)
     took, rss = time.monotonic() - t0, _peak_rss()
@@ -384,17 +428,25 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
     campaign.peak_rss = max(campaign.peak_rss, rss)
     if rss > HOST_MEMORY_LIMIT >= rss0:
         o.violations.append(f"host memory peaked at {rss >> 20} MiB")
-    where = f"boot {boot_seed} on {ncpus} CPU(s)"
+    where = f"boot {boot_seed} on {ncpus} CPU(s)" + \
+        (f", --mode {mode.text()}" if mode.seams else "")
     if o.hits and not o.whole:
         again = run_spec(spec, leak.new_secret(), plant)
         if not again.hits:
             campaign.chance_hits += 1
             o.hits = []
+    if rng.random() < diff_share and took < differential.MAX_SECONDS:
+        record["pair"] = differential.draw_pair(spec)
+        campaign.paired += 1
+        o.violations += differential.compare(
+            spec, record["pair"], lambda: _watchdog(HANG_SECONDS),
+            fixed().secret_va)
+    o.violations += campaign.violations[mark:]     # the _Recorder's, as text
+    del campaign.violations[mark:]
     for what, h in o.hits:
         o.violations.append(f"secret leaked into {what}: {h}")
     for v in o.violations:
-        campaign.violations.append({"where": where, "boot_seed": boot_seed,
-                                    "cpus": ncpus, "what": v,
+        campaign.violations.append({**record, "where": where, "what": v,
                                     "texts": spec.texts})
     campaign.boots += 1
     campaign.cases += programs_per_boot
@@ -477,15 +529,43 @@ def _parallel(seed, cases, seconds, cpus, jobs, boot):
     return total
 
 
-def replay(boot_seed, cpus):
+def replay(boot_seed, cpus, mode=seams.Mode()):
     """Rerun one boot by its seed (as a violation names it); return the
     Outcome and the programs' texts."""
-    spec = make_spec(boot_seed, cpus)
+    spec = make_spec(boot_seed, cpus, mode=mode)
     c = Campaign()
     with _Recorder(c):
         o = run_spec(spec, leak.new_secret())
     o.violations += c.violations
     return o, spec.texts
+
+
+def minimise(record, seconds=120):
+    """The smallest boot found (a Spec) that still shows the violation of
+    record (a campaign violation), within seconds."""
+    def recorder(found):
+        c = Campaign()
+        c.violations = found
+        return _Recorder(c)
+    run = shrink.runner(run_spec, recorder, lambda: _watchdog(HANG_SECONDS),
+                        fixed().secret_va)
+    return shrink.Shrinker(record, spec_maker(record), run, seconds).shrink()
+
+
+def spec_maker(record):
+    """make_spec for a violation's boot: its programs as kept in the record
+    (a guided boot draws them from a corpus), else drawn again from its
+    seed."""
+    texts = record.get("texts")
+
+    def make(*args):
+        spec = make_spec(*args)
+        if texts and texts != spec.texts:
+            images = type(spec.images)(spec.images)
+            images.update(Images.assembled(texts))
+            spec = replace(spec, texts=dict(texts), images=images)
+        return spec
+    return make
 
 
 def parser():
@@ -507,18 +587,40 @@ def parser():
                     help="worker processes (default 1; with --dask, the "
                     "local cluster's workers, default one per core); 0 runs "
                     "in this process")
-    ap.add_argument("--cpus", default="mix", choices=("1", "2", "mix"),
+    ap.add_argument("--cpus", default="mix", choices=("1", "2", "3", "mix"),
                     help="CPUs of each booted machine (mix: one or two, "
-                    "drawn per boot)")
+                    "drawn per boot; one to three for seam boots)")
     ap.add_argument("--check-every", type=int, default=1, metavar="N",
                     help="run the invariant checker after every Nth system "
                     "call or fault (1: every one; larger is faster; the end "
                     "of every boot is always checked)")
+    ap.add_argument("--seam-share", type=float, default=seams.SEAM_SHARE,
+                    metavar="P", help="share of boots that are seam boots "
+                    "(large pages, code rewritten after yields and fork, "
+                    "--races, a debugger, futexes on shared text: "
+                    "tools/fuzz/seams.py); default %(default)s")
+    ap.add_argument("--pair-share", type=float,
+                    default=differential.DIFF_SHARE, metavar="P",
+                    help="share of boots run a second time in a paired mode "
+                    "that must not change what programs observe (replay, "
+                    "checker, races, debugger, paging, CPUs: "
+                    "tools/fuzz/differential.py); default %(default)s")
     ap.add_argument("--replay", type=int, metavar="BOOT_SEED",
-                    help="rerun one boot a violation named (with --cpus 1 "
-                    "or 2) and print its programs")
+                    help="rerun one boot a violation named (with --cpus 1, "
+                    "2 or 3 and --mode as it names them) and print its "
+                    "programs")
+    ap.add_argument("--mode", default="plain", metavar="MODE",
+                    help="with --replay: the mode the violation names "
+                    "(plain, or seams with any of pae, races, debug=N, "
+                    "comma-separated: seam boots of tools/fuzz/seams.py)")
     ap.add_argument("--save", metavar="DIR",
-                    help="write the programs of every violating boot to DIR")
+                    help="shrink one violating boot of each kind of "
+                    "violation to the fewest processes and instructions "
+                    "that still show it, and write its programs (.s) and "
+                    "the `ia32k run` command replaying it to DIR")
+    ap.add_argument("--shrink-seconds", type=float, default=120, metavar="S",
+                    help="time allowed for shrinking each kind of "
+                    "violation (with --save; 0: save the boot as found)")
     return ap
 
 
@@ -528,7 +630,8 @@ def main(argv=None, args=None):
     args = args or parser().parse_args(argv)
     cpus = args.cpus if args.cpus == "mix" else int(args.cpus)
     if args.replay is not None:
-        o, texts = replay(args.replay, 1 if cpus == "mix" else cpus)
+        o, texts = replay(args.replay, 1 if cpus == "mix" else cpus,
+                          seams.Mode.parse(args.mode))
         for name, text in texts.items():
             print(f"--- {name}\n{text}")
         print("violations:", o.violations, "secret hits:", o.hits)
@@ -537,23 +640,28 @@ def main(argv=None, args=None):
         args.seconds = 60
     c = fuzz(args.seed, args.cases, args.seconds, cpus,
              1 if args.jobs is None else args.jobs,
-             check_every=args.check_every)
+             check_every=args.check_every, seam_share=args.seam_share,
+             diff_share=args.pair_share)
     print(c.summary())
-    for v in c.violations[:20]:
-        print(f"  violation ({v['where']}): {v['what']}")
+    kinds = shrink.groups(c.violations)
+    for sig, n, v in kinds[:20]:
+        print(f"  violation x{n}: {sig}\n    first ({v['where']}): "
+              f"{v['what']}")
     if args.save:
-        _save(args.save, c.violations)
+        _save(args.save, kinds, args.shrink_seconds)
     return 1 if c.violations else 0
 
 
-def _save(directory, violations):
+def _save(directory, kinds, seconds):
+    """Each kind of violation's first boot, shrunk, into directory/N."""
     from pathlib import Path
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    for v in violations:
-        texts = v.get("texts") or make_spec(v["boot_seed"], v["cpus"]).texts
-        for name, text in texts.items():
-            (d / f"{v['boot_seed']}-{v['cpus']}-{name}.s").write_text(text)
+    for n, (sig, _, v) in enumerate(kinds, 1):
+        spec = minimise(v, seconds) if seconds > 0 else spec_maker(v)(
+            v["boot_seed"], v["cpus"], v["programs_per_boot"], v["hostile"],
+            v["mode"])
+        cmd = shrink.save(spec, Path(directory) / str(n), v["what"])
+        print(f"  kind {n} ({sig}): {len(spec.names())} process(es); "
+              f"replay: cd {Path(directory) / str(n)} && {cmd}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ progress on a terminal, a text or JSON summary at the end."""
 import json
 import sys
 
-from tools.fuzz import campaign, cluster, rounds
+from tools.fuzz import campaign, cluster, rounds, shrink
 from tools.fuzz.coverage import kernel_statements
 from tools.fuzz.progress import progress
 
@@ -50,7 +50,8 @@ def main(argv=None):
     else:
         print(text(run, summary))
     if args.save:
-        campaign._save(args.save, run.total.violations)
+        campaign._save(args.save, shrink.groups(run.total.violations),
+                       args.shrink_seconds)
     return 1 if run.total.violations else 0
 
 
@@ -63,8 +64,8 @@ def _run(args):
                 args.seed, args.cases, args.seconds, cpus, ex,
                 per_round=args.jobs or None, guided=not args.blind,
                 measure=0 if args.blind else max(1, args.coverage_every),
-                progress=shown,
-                check_every=args.check_every)
+                progress=shown, check_every=args.check_every,
+                seam_share=args.seam_share, diff_share=args.pair_share)
     finally:
         ex.close()
 
@@ -86,9 +87,15 @@ def summarize(run, statements, measured):
         "corpus": len(run.corpus.entries),
         "workers": {w: {"programs": c, "seconds": round(s, 2)}
                     for w, (c, s) in sorted(run.workers.items())},
-        "violations": [{k: v for k, v in x.items() if k != "texts"}
-                       for x in t.violations],
+        "violations": [_plain(x) for x in t.violations],
     }
+
+
+def _plain(violation):
+    """A violation record as JSON can hold it: no program texts, the seam
+    mode as --mode takes it."""
+    return {k: (v.text() if k == "mode" else v)
+            for k, v in violation.items() if k != "texts"}
 
 
 def text(run, s):
@@ -103,8 +110,9 @@ def text(run, s):
     for w, d in s["workers"].items():
         out.append(f"  worker {w}: {d['programs']} programs in "
                    f"{d['seconds']} s")
-    for v in s["violations"][:20]:
-        out.append(f"  violation ({v['where']}): {v['what']}")
+    for sig, n, v in shrink.groups(s["violations"])[:20]:
+        out.append(f"  violation x{n}: {sig}\n    first ({v['where']}): "
+                   f"{v['what']}")
     return "\n".join(out)
 
 

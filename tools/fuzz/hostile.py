@@ -26,7 +26,12 @@ STALE = {0x5EC0DE01: "recv wrote code the CPU did not see",
          0x5EC0DE02: "wait's status wrote code the CPU did not see",
          0x5EC0DE03: "shm_stat wrote code the CPU did not see",
          0x5EC0DE04: "another process's store to shared code was not seen",
-         0x5EC0DE05: "the program's own store to its code was not seen"}
+         0x5EC0DE05: "the program's own store to its code was not seen",
+         0x5EC0DE06: "a store to code in shm was not seen after yields",
+         0x5EC0DE07: "a store to copy-on-write code after fork was not seen",
+         0x5EC0DE08: "a child's store to its code reached its parent",
+         0x5EC0DE09: "futex_wake on a private word woke another process",
+         0x5EC0DE0A: "a large page read back other than written"}
 
 # Data page layout (offsets from the `data` label).
 SAVE, FAR, SGDT, SHMID, CHILD, FROM, STEP = (0x1000, 0x1010, 0x1020,
@@ -239,6 +244,10 @@ class Writer:
 
     def label(self, name):
         self.lines.append(f"{name}:")
+
+    def tail(self):
+        """The lines after the program's code: its data pages."""
+        return [".align 4096", "data: .zero 8192"]
 
     # -- far transfers ----------------------------------------------------
     def set_esp(self, i):
