@@ -77,7 +77,7 @@ class InstructionLimit:
         n = self.inner.slice_length(p, now) or LIMIT_SLICE
         return min(n, left)
 
-    def on_slice_end(self, cpu, p):
+    def on_slice_end(self, cpu, p, t):
         if (self.k.hw.instructions or 0) >= self.limit and \
                 self.k.sched.stop_reason is None:
             self.k.sched.stop_reason = "max-instructions"

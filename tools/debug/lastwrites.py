@@ -102,8 +102,8 @@ def text(writes, pa, before, asked=""):
     lines = [f"last {len(writes)} write(s) to physical word {pa:#010x}"
              f"{asked}{upto}:"]
     for w in writes:
-        who = f"pid {w.pid}" + (f" tid {w.tid}" if w.tid is not None
-                                else "")
+        who = f"pid {w.pid}" + (f" tid {w.tid}" if w.tid not in
+                                (None, w.pid) else "")
         lines.append(
             f"  #{w.count} {who} ({w.program}) eip {w.eip:#010x} "
             f"{w.insn or '?'}: {w.old:#010x} -> {w.new:#010x}"
