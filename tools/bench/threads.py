@@ -17,6 +17,7 @@ import time
 
 from kernel.kernel import Console, Kernel
 from tools.bench.common import EXIT, LOOP, LOOP_INSNS, kernel_seconds
+from tools.cmdline import no_options
 
 ROUNDS = 300
 REPEAT = 3
@@ -188,7 +189,12 @@ def bench_threads(rounds=ROUNDS, pages=PAGES, iters=LOOP_ITERS):
             "mprotect_shootdowns": mprotect_shootdowns(pages)}
 
 
-if __name__ == "__main__":
+def main(argv=None):
+    no_options("tools.bench.threads", __doc__, argv)
     for name, value in bench_threads(rounds=50, pages=100,
                                      iters=200_000).items():
         print(f"{name:28} {value:10.2f}")
+
+
+if __name__ == "__main__":
+    main()

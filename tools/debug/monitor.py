@@ -110,9 +110,9 @@ class Monitor:
     def legend(self):
         return legend(self.k.vm.mode)
 
-    def _cpu_of(self, pid):
+    def _cpu_of(self, tid):
         for i, pc in enumerate(self.k.sched.percpu):
-            if pc.loaded is not None and pc.loaded.pid == pid:
+            if pc.loaded is not None and pc.loaded.tid == tid:
                 return i
         return 0
 
@@ -180,8 +180,9 @@ MONITOR_HELP = """monitor commands:
   xp ADDR [LEN] physical memory at ADDR: LEN bytes (default 64, at most
                 4096), 16 a row, in hex and ASCII
   tlb [CPU]     what that CPU's TLB may hold (default: the CPU running
-                the current thread, else 0): the process loaded there, a
-                pending flush, its accessed pages, its translated code
+                the current thread, else 0): the thread loaded there,
+                whether shootdown is on, its accessed pages, its
+                translated code
   legend        what the notation of maps, walks and pt means
   count         the instructions run so far (the time of a --seed or
                 --quantum run: --last-writes --before takes it)

@@ -13,13 +13,14 @@ from tools.observe.ptdump import format_frames, page_table_ranges
 def tlb_text(k, index):
     """The text of `monitor tlb index` for kernel k."""
     pc = k.sched.percpu[index]
-    p = pc.loaded
+    t = pc.loaded
+    p = t.proc if t is not None else None
     if p is None or p.aspace is None:
         return (f"cpu {index}: no process loaded; it holds no user "
                 "translation the kernel could name")
-    head = [f"cpu {index}: pid {p.pid} ({p.name}) loaded, CR3="
-            f"{p.aspace.pd:#010x}; flush owed: "
-            f"{'yes (before it runs user code again)' if pc.tlb_stale else 'no'}",
+    who = f"pid {p.pid}" + (f" tid {t.tid}" if t.tid != p.pid else "")
+    head = [f"cpu {index}: {who} ({p.name}) loaded, CR3="
+            f"{p.aspace.pd:#010x}; {_shootdown(k)}",
             "translations it may hold (pages marked accessed; Unicorn's "
             "TLB itself is not visible):",
             f"  {'virtual range':<23} {'pages':>6}  {'flags':<11} "
@@ -27,6 +28,13 @@ def tlb_text(k, index):
     rows = [_row(pc.cpu, r) for r in page_table_ranges(p.aspace)
             if r.flags & PTE_A]
     return "\n".join(head + rows)
+
+
+def _shootdown(k):
+    if k.sched.shootdown.enabled:
+        return "shootdown on: no stale translation outlives a call"
+    return ("shootdown off: it may hold translations the tables no longer "
+            "grant")
 
 
 def _row(cpu, r):
