@@ -8,7 +8,8 @@ from tests.conftest import ROOT
 
 
 def dry_run(target):
-    return subprocess.run(["make", "-n", "-B", target], cwd=ROOT,
+    return subprocess.run(["make", "--no-print-directory", "-n", "-B",
+                           target], cwd=ROOT,
                           capture_output=True, text=True, check=True).stdout
 
 

@@ -399,10 +399,11 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
              diff_share=differential.DIFF_SHARE):
     """One boot: a canary and programs_per_boot hostile programs; a share
     seam_share of boots are seam boots (tools/fuzz/seams.py, on 1-3 CPUs
-    when cpus is "mix"), a share diff_share of those that took under
-    differential.MAX_SECONDS is also run twice in a pair of modes that
-    must agree (tools/fuzz/differential.py). A secret hit is replayed with
-    another secret and is a leak only if it recurs.
+    when cpus is "mix"), a share diff_share of boots (drawn from the seed,
+    never from the boot's time, so a --cases campaign is the same on any
+    executor) is also run twice in a pair of modes that must agree
+    (tools/fuzz/differential.py). A secret hit is replayed with another
+    secret and is a leak only if it recurs.
     maker(boot_seed, ncpus, programs_per_boot, hostile, mode) draws the
     spec; measure() is entered while the boot runs (kernel coverage)."""
     boot_seed = rng.getrandbits(63)
@@ -435,7 +436,7 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
         if not again.hits:
             campaign.chance_hits += 1
             o.hits = []
-    if rng.random() < diff_share and took < differential.MAX_SECONDS:
+    if rng.random() < diff_share:
         record["pair"] = differential.draw_pair(spec)
         campaign.paired += 1
         o.violations += differential.compare(

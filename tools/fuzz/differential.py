@@ -29,7 +29,6 @@ from tools.observe.boot import new_kernel
 
 PAIRS = ("replay", "check", "races", "debugger", "paging", "cpus")
 DIFF_SHARE = 0.1            # of boots, run once more in a paired mode
-MAX_SECONDS = 2.0           # a boot that took longer is not paired
 PF_FETCH = 0x10             # the page-fault error code's I/D bit
 SECRET = bytes(range(1, 17))
 FORKS = ("mov eax, 0x8\n", "SYS_FORK")    # a program that may fork
