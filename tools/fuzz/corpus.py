@@ -147,11 +147,11 @@ class Drawer:
     def __call__(self, boot_seed, cpus=1, programs_per_boot=8, hostile=0.35,
                  mode=None):
         self.last = None
-        if mode is not None and mode.seams:     # seam boots: always fresh
-            spec = campaign.make_spec(boot_seed, cpus, programs_per_boot,
+        if mode is not None and mode.seams:
+            # seam boots are drawn fresh and stay out of the corpus: their
+            # programs are not made of the items mutation cuts and splices
+            return campaign.make_spec(boot_seed, cpus, programs_per_boot,
                                       hostile, mode)
-            self.last = spec.texts
-            return spec
         rng = random.Random(boot_seed)
         spec = campaign.make_spec(boot_seed, cpus, 0, hostile)
         fx = campaign.fixed()

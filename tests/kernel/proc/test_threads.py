@@ -37,6 +37,23 @@ def test_64_threads_lose_no_lock_xadd_update(seed):
     balanced(r)
 
 
+def test_64_threads_lose_plain_updates_and_races_name_them():
+    """The same adds as a load and a store: on 3 CPUs some seed loses
+    updates (a thread's store overwrites another's), and --races reports
+    the plain accesses to the total between two threads."""
+    totals = []
+    for seed in range(3):
+        r = boot_arg("threads_xadd", -64, cpus=3, seed=seed)
+        assert r.statuses == [0], r.stderr
+        totals.append(int(r.stdout.split("total ")[1]))
+    assert all(t <= 19200 for t in totals) and min(totals) < 19200
+    r = boot_arg("threads_xadd", -64, cpus=3, seed=0, races=True)
+    races = r.report["races"]
+    assert races and all(s["tid"] != 1 and s["va"] is not None
+                         for race in races for s in (race["a"], race["b"]))
+    balanced(r)
+
+
 def test_threads_of_one_process_run_on_two_cpus_at_once():
     seen = []
 
