@@ -28,9 +28,10 @@ def test_threads_sum_one_array_exactly(run_userland, paging, cpus):
     balanced(r)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_64_threads_lose_no_lock_xadd_update(seed):
-    r = boot_arg("threads_xadd", 64, cpus=3, seed=seed)
+@pytest.mark.parametrize("seed,cpus", [(0, 3), (1, 3), (2, 3), (0, 4),
+                                       (1, 4)])
+def test_64_threads_lose_no_lock_xadd_update(seed, cpus):
+    r = boot_arg("threads_xadd", 64, cpus=cpus, seed=seed)
     assert r.statuses == [0], r.stderr
     assert "64 threads, total 19200" in r.stdout
     assert r.stats["threads_created"] == 64
