@@ -108,7 +108,8 @@ def _fresh_item(rng, i, head, targets, hostile):
 def mutate(text, rng, others=(), targets=None, hostile=0.35):
     """A mutant of program text: one to three changes, each replacing an
     item by a fresh one or by the same item of another program in others,
-    deleting an item, or redrawing one `mov reg, imm` immediate."""
+    deleting an item, or redrawing one `mov reg, imm` immediate (never in
+    an item that checks its own values)."""
     head, items, tail = split(text)
     real = [n for n, (i, body) in enumerate(items) if body.strip()] or [0]
     targets = targets or campaign.fixed().targets
@@ -123,7 +124,7 @@ def mutate(text, rng, others=(), targets=None, hostile=0.35):
             body = next((b for j, b in theirs if j == i), body)
         elif how == 2:
             body = "\n"
-        else:
+        elif not _self_checked(body):   # its own check names its values
             imms = list(IMMEDIATE.finditer(body))
             if imms:
                 m = rng.choice(imms)
@@ -131,6 +132,13 @@ def mutate(text, rng, others=(), targets=None, hostile=0.35):
                         + body[m.end(2):])
         items[n] = (i, body)
     return join(head, items, tail)
+
+
+def _self_checked(body):
+    """An item that checks what it sees against values it holds (exiting
+    with a hostile.STALE status): redrawing one of its immediates would
+    make it report a violation the kernel did not commit."""
+    return any(f"{status:#x}" in body for status in hostile_mod.STALE)
 
 
 class Drawer:

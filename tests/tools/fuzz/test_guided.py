@@ -93,6 +93,24 @@ def test_a_mutated_program_is_a_valid_program():
     assert changed >= 10
 
 
+def test_mutation_keeps_the_values_a_self_checking_item_checks():
+    """An item that exits with a STALE status when it sees other than its
+    own value keeps every immediate (a redrawn one made a program report
+    code it did not write); a plain item's immediates are redrawn."""
+    checked = ("l1:\n    mov eax, 0x13572468\n    cmp eax, 0x13572468\n"
+               "    je c1\n    mov ebx, 0x5ec0de01\nc1:\n")
+    text = "    nop\nl0:\n    mov eax, 0x5\n" + checked + "l2:\n"
+    redrawn = 0
+    for seed in range(200):
+        child = corpus.mutate(text, random.Random(seed),
+                              targets=fz.fixed().targets)
+        _, items, _ = corpus.split(child)
+        body = dict(items)[1]           # (or a fresh item in its place)
+        assert body.count("0x13572468") in (0, 2), body
+        redrawn += "mov eax, 0x5\n" not in dict(items)[0]
+    assert redrawn > 0
+
+
 def test_a_guided_campaign_grows_its_corpus():
     run = rounds.campaign(seed=11, cases=240, cpus=1,
                           executor=cluster.Inline(), per_round=1)
