@@ -270,6 +270,13 @@ class Spec:
     def names(self):
         return list(self.texts) if self.starts is None else self.starts
 
+    def with_texts(self, texts):
+        """This spec with programs texts (name -> assembly) added or put in
+        place of those of the same names, assembled."""
+        images = type(self.images)(self.images)
+        images.update(Images.assembled(texts))
+        return replace(self, texts={**self.texts, **texts}, images=images)
+
 
 @dataclass
 class Outcome:
@@ -568,11 +575,8 @@ def spec_maker(record):
 
     def make(*args):
         spec = make_spec(*args)
-        if texts and texts != spec.texts:
-            images = type(spec.images)(spec.images)
-            images.update(Images.assembled(texts))
-            spec = replace(spec, texts=dict(texts), images=images)
-        return spec
+        return spec.with_texts(texts) if texts and texts != spec.texts \
+            else spec
     return make
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from tools.fuzz import differential, hostile, leak
 from tools.toolchain.asm import BuildError
-from tools.toolchain.programs import Images
 
 _INVARIANT = re.compile(r"invariant '([^']+)' broken")
 _AT = re.compile(r"\[at ([^\]]+)\]")
@@ -169,9 +168,7 @@ class Shrinker:
         return self._with_text(spec, name, program(set(keep)))
 
     def _with_text(self, spec, name, text):
-        images = type(spec.images)(spec.images)
-        images.update(Images.assembled({name: text}))
-        return replace(spec, texts={**spec.texts, name: text}, images=images)
+        return spec.with_texts({name: text})
 
 
 def runner(run_spec, recorder, watchdog, secret_va):
