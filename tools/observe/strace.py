@@ -1,7 +1,7 @@
 """A system-call trace (--strace): one line per call, as it returns: who
-made it (pid, and tid where the caller has one), the call's name, its
-arguments decoded (the bytes of a string or buffer the call reads, shown
-briefly), and its result with the errno name. A call that blocks shows
+made it (pid, and tid when not the process's first thread), the call's
+name, its arguments decoded (the bytes of a string or buffer the call
+reads, shown briefly), and its result with the errno name. A call that blocks shows
 "<blocks>", and a later "<... NAME resumed>" line when its result comes
 (wait, recv, futex_wait). Text, or JSON lines."""
 
