@@ -23,8 +23,10 @@ def parser():
     ap.add_argument("--scheduler", metavar="ADDRESS",
                     help="run the units on the existing Dask cluster whose "
                     "scheduler listens at ADDRESS, e.g. tcp://HOST:8786 "
-                    "(start one with `dask scheduler` and `dask worker "
-                    "ADDRESS --nthreads 1` on each machine)")
+                    "(start one with `dask scheduler` and, in this "
+                    "repository on each machine, `PYTHONPATH=$PWD dask "
+                    "worker ADDRESS --nthreads 1`; a worker running other "
+                    "code refuses the units)")
     ap.add_argument("--coverage-every", type=int, default=1, metavar="N",
                     help="measure kernel coverage on every Nth boot of a "
                     "guided campaign (1: every boot; tracing doubles a "
