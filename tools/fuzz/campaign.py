@@ -556,12 +556,14 @@ def minimise(record, seconds=120):
 
 def spec_maker(record):
     """make_spec for a violation's boot: its programs as kept in the record
-    (a guided boot draws them from a corpus), else drawn again from its
+    (a guided boot draws them from a corpus, on a spec drawn as
+    tools/fuzz/corpus.py's Drawer draws it), else drawn again from its
     seed."""
     texts = record.get("texts")
 
     def make(*args):
-        spec = make_spec(*args)
+        spec = make_spec(*args) if not record.get("guided") else \
+            make_spec(args[0], args[1], 0, args[3])
         return spec.with_texts(texts) if texts and texts != spec.texts \
             else spec
     return make
@@ -607,7 +609,10 @@ def parser():
     ap.add_argument("--replay", type=int, metavar="BOOT_SEED",
                     help="rerun one boot a violation named (with --cpus 1, "
                     "2 or 3 and --mode as it names them) and print its "
-                    "programs")
+                    "programs: a boot drawn from its seed alone (blind and "
+                    "seam boots); a guided boot's programs came from the "
+                    "corpus, so a campaign writes them out and prints the "
+                    "`ia32k run` command that replays it")
     ap.add_argument("--mode", default="plain", metavar="MODE",
                     help="with --replay: the mode the violation names "
                     "(plain, or seams with any of pae, races, debug=N, "
