@@ -248,5 +248,5 @@ def lanes(n, bits=32, _cache={}):
     and the fill of the cache share one line, so the kernel lines a call
     reaches (the guided fuzzer's coverage) are the same whether or not
     this process computed the value before."""
-    key, top = (n, bits), (1 << bits * n) - 1
-    return _cache.get(key) or _cache.setdefault(key, top // ((1 << bits) - 1))
+    key, per = (n, bits), (1 << bits) - 1
+    return _cache.get(key) or _cache.setdefault(key, (1 << bits * n) // per)
