@@ -18,11 +18,14 @@ def _record(spec, guided):
             "texts": spec.texts, **({"guided": True} if guided else {})}
 
 
-def test_a_guided_boot_is_written_out_as_it_ran():
+def test_a_guided_boot_is_written_out_as_it_ran(monkeypatch, tmp_path):
+    monkeypatch.setattr(command.tempfile, "mkdtemp",
+                        lambda prefix: str(tmp_path / prefix))
     pool = [campaign.random_program(random.Random(i)) for i in range(3)]
     spec = Drawer(pool)(424242, 2)
     [(sig, how)] = command.replays([_record(spec, True)]).items()
     d = Path(re.match(r"cd (\S+) && ", how).group(1))
+    assert d == tmp_path / "ia32k-fuzz-" / "1"
     for name, text in spec.texts.items():
         assert (d / f"{name}.s").read_text() == text + "\n"
     assert f"--quantum {spec.quantum} " in how and "--seed 424242 " in how
