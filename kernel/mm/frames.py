@@ -244,7 +244,9 @@ def consecutive_runs(pfns):
 
 def lanes(n, bits=32, _cache={}):
     """An integer with a 1 in the low bit of each of n lanes of bits bits
-    (for operations on many 32- or 64-bit entries at once)."""
-    if (n, bits) not in _cache:
-        _cache[n, bits] = ((1 << (bits * n)) - 1) // ((1 << bits) - 1)
-    return _cache[n, bits]
+    (for operations on many 32- or 64-bit entries at once). The lookup
+    and the fill of the cache share one line, so the kernel lines a call
+    reaches (the guided fuzzer's coverage) are the same whether or not
+    this process computed the value before."""
+    key, per = (n, bits), (1 << bits) - 1
+    return _cache.get(key) or _cache.setdefault(key, (1 << bits * n) // per)

@@ -15,8 +15,6 @@ secret hits too. --jobs runs worker processes with their own seeds.
 import contextlib
 import io
 import random
-import signal
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -34,6 +32,7 @@ from tools.fuzz import differential
 from tools.fuzz import leak
 from tools.fuzz import seams
 from tools.fuzz import shrink
+from tools.fuzz import watchdog
 from tools.toolchain.asm import BuildError, assemble_source
 from tools.toolchain.programs import Images
 
@@ -477,26 +476,14 @@ HANG_SECONDS = 60              # a boot still running then is stopped
 
 
 class Hang(Exception):
-    """A boot that did not end (raised from a timer signal)."""
+    """A boot that did not end (raised by _watchdog's timer)."""
 
 
-@contextlib.contextmanager
 def _watchdog(seconds):
-    """Raise Hang in the kernel's next hook once seconds have passed (only
-    in the main thread, where signals arrive)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def ring(*_):
-        raise Hang(f"the boot ran for more than {seconds} s")
-    old = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+    """Raise Hang in the kernel's next hook once seconds have passed, in
+    whichever thread runs the boot (tools/fuzz/watchdog.py)."""
+    return watchdog.time_limit(seconds, Hang,
+                               f"the boot ran for more than {seconds} s")
 
 
 def _peak_rss():
@@ -569,12 +556,14 @@ def minimise(record, seconds=120):
 
 def spec_maker(record):
     """make_spec for a violation's boot: its programs as kept in the record
-    (a guided boot draws them from a corpus), else drawn again from its
+    (a guided boot draws them from a corpus, on a spec drawn as
+    tools/fuzz/corpus.py's Drawer draws it), else drawn again from its
     seed."""
     texts = record.get("texts")
 
     def make(*args):
-        spec = make_spec(*args)
+        spec = make_spec(*args) if not record.get("guided") else \
+            make_spec(args[0], args[1], 0, args[3])
         return spec.with_texts(texts) if texts and texts != spec.texts \
             else spec
     return make
@@ -620,7 +609,10 @@ def parser():
     ap.add_argument("--replay", type=int, metavar="BOOT_SEED",
                     help="rerun one boot a violation named (with --cpus 1, "
                     "2 or 3 and --mode as it names them) and print its "
-                    "programs")
+                    "programs: a boot drawn from its seed alone (blind and "
+                    "seam boots); a guided boot's programs came from the "
+                    "corpus, so a campaign writes them out and prints the "
+                    "`ia32k run` command that replays it")
     ap.add_argument("--mode", default="plain", metavar="MODE",
                     help="with --replay: the mode the violation names "
                     "(plain, or seams with any of pae, races, debug=N, "

@@ -3,7 +3,9 @@ worker processes forked on this machine (`--jobs`), or the workers of a
 Dask distributed cluster, either one started here (one worker process per
 core, nothing to set up) or an existing one named by its scheduler's
 address (`--scheduler tcp://HOST:8786`). Both give the same results for
-the same units: a unit's result depends only on its arguments.
+the same units: a unit's result depends only on its arguments and the
+code, so a Dask worker that imports other sources than this process
+(tools/fuzz/sameness.py) runs no unit.
 
 Every executor has the same two calls: run(fn, args) yields (index,
 fn(shared, args[index])) as units complete, and workers() says how many
@@ -15,6 +17,8 @@ import os
 import socket
 import threading
 from collections import Counter
+
+from tools.fuzz import sameness
 
 _SHARED = None
 ONE_AT_A_TIME = threading.Lock()    # a multi-threaded worker runs units
@@ -45,7 +49,8 @@ def _call(job):
         return i, fn(_SHARED, arg)
 
 
-def _dask_call(fn, shared, arg):
+def _dask_call(fn, shared, arg, digest):
+    sameness.require(digest, whoami())
     with ONE_AT_A_TIME:
         return fn(shared, arg)
 
@@ -115,8 +120,9 @@ class Dask:
 
     def run(self, fn, args):
         from distributed import as_completed
-        futures = self.client.map(_dask_call, [fn] * len(args),
-                                  [self.shared] * len(args), args,
+        n = len(args)
+        futures = self.client.map(_dask_call, [fn] * n, [self.shared] * n,
+                                  args, [sameness.code_digest()] * n,
                                   pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         try:

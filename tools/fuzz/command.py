@@ -6,6 +6,8 @@ progress on a terminal, a text or JSON summary at the end."""
 
 import json
 import sys
+import tempfile
+from pathlib import Path
 
 from tools.fuzz import campaign, cluster, rounds, shrink
 from tools.fuzz.coverage import kernel_statements
@@ -23,8 +25,10 @@ def parser():
     ap.add_argument("--scheduler", metavar="ADDRESS",
                     help="run the units on the existing Dask cluster whose "
                     "scheduler listens at ADDRESS, e.g. tcp://HOST:8786 "
-                    "(start one with `dask scheduler` and `dask worker "
-                    "ADDRESS --nthreads 1` on each machine)")
+                    "(start one with `dask scheduler` and, in this "
+                    "repository on each machine, `PYTHONPATH=$PWD dask "
+                    "worker ADDRESS --nthreads 1`; a worker running other "
+                    "code refuses the units)")
     ap.add_argument("--coverage-every", type=int, default=1, metavar="N",
                     help="measure kernel coverage on every Nth boot of a "
                     "guided campaign (1: every boot; tracing doubles a "
@@ -45,6 +49,7 @@ def main(argv=None):
     run = _run(args)
     statements = kernel_statements()
     summary = summarize(run, statements, not args.blind)
+    summary["replays"] = replays(run.total.violations)
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -112,8 +117,29 @@ def text(run, s):
                    f"{d['seconds']} s")
     for sig, n, v in shrink.groups(s["violations"])[:20]:
         out.append(f"  violation x{n}: {sig}\n    first ({v['where']}): "
-                   f"{v['what']}")
+                   f"{v['what']}\n    replay: {s['replays'][sig]}")
     return "\n".join(out)
+
+
+def replays(violations):
+    """signature -> how to rerun the first boot of each kind of violation:
+    `--replay SEED` for a boot drawn from its seed alone (blind and seam
+    boots); for a guided boot, whose programs came from the corpus as it
+    stood in its round, its programs as they ran, written into a new
+    directory, and the `ia32k run` command that boots them there."""
+    out, top = {}, None
+    for sig, _, v in shrink.groups(violations)[:20]:
+        if not v.get("guided"):
+            out[sig] = (f"python -m tools.fuzz --replay {v['boot_seed']} "
+                        f"--cpus {v['cpus']} --mode {v['mode'].text()}")
+            continue
+        top = top or Path(tempfile.mkdtemp(prefix="ia32k-fuzz-"))
+        d = top / str(len(out) + 1)
+        spec = campaign.spec_maker(v)(v["boot_seed"], v["cpus"],
+                                      v["programs_per_boot"], v["hostile"],
+                                      v["mode"])
+        out[sig] = f"cd {d} && {shrink.save(spec, d, v['what'])}"
+    return out
 
 
 if __name__ == "__main__":

@@ -56,9 +56,13 @@ def run_unit(_shared, unit):
                 (unit.seconds is None or time.monotonic() - t0 < unit.seconds):
             errors, statuses = set(c.results), set(c.statuses)
             traced = kc is not None and n % unit.measure == 0
+            mark = len(c.violations)
             fz.run_boot(rng, c, cpus=unit.cpus, maker=drawer,
                         measure=kc.measure if traced else
                         fz.contextlib.nullcontext, **unit.boot)
+            if unit.guided and drawer.last is not None:
+                for v in c.violations[mark:]:       # not drawn from its seed
+                    v["guided"] = True
             n += 1
             got = features(kc.fresh() if traced else (),
                            set(c.results) - errors, set(c.statuses) - statuses)

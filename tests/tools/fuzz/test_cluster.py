@@ -5,15 +5,18 @@ results are the same as on forked processes (--jobs)."""
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from tools.cli.main import main as ia32k
-from tools.fuzz import cluster, command, rounds
+from tools.fuzz import campaign, cluster, command, rounds, sameness, seams
+from tools.fuzz.rounds import unit_seed
 from tools.race import finder as rf
 from tools.toolchain.programs import Programs
 
@@ -67,24 +70,18 @@ def _digest(run):
             run.corpus.entries, sorted(run.corpus.seen))
 
 
-# Left out: seam and differential boots, and kernel line coverage. A Dask
-# worker runs its units in a thread of a long-lived process, where they
-# have differed from forked workers (invariant checks 7113 against 7036;
-# kernel lines reached), which is not yet explained. The corpus still
-# grows from (call, errno) pairs and fault kinds.
-PLAIN = {"seam_share": 0, "diff_share": 0, "measure": 0}
-
-
 def test_guided_campaign_on_dask_matches_jobs(scheduler):
+    """The default mix: seam boots, differential pairs, kernel lines."""
     ex = cluster.Dask(scheduler)
     try:
         on_dask = rounds.campaign(seed=21, cases=320, cpus="mix", executor=ex,
-                                  per_round=4, **PLAIN)
+                                  per_round=4)
         assert len(ex.used) == 2 and min(ex.used.values()) >= 1, ex.used
     finally:
         ex.close()
     local = rounds.campaign(seed=21, cases=320, cpus="mix",
-                            executor=cluster.Local(2), per_round=4, **PLAIN)
+                            executor=cluster.Local(2), per_round=4)
+    assert on_dask.total.paired > 0 and on_dask.corpus.lines()
     assert on_dask.total.violations == []
     assert len(on_dask.workers) == 2                # by their Dask address
     assert all(w.startswith("tcp://") for w in on_dask.workers)
@@ -137,3 +134,66 @@ def test_fuzz_command_on_a_local_dask_cluster(capsys):
     s = json.loads(capsys.readouterr().out)
     assert status == 0 and s["programs"] >= 32
     assert all(w.startswith("tcp://") for w in s["workers"])
+
+
+def _unit():
+    """A guided unit of seam boots, differential pairs and plain boots
+    drawing from a small corpus, measuring kernel lines on every boot."""
+    rng = random.Random(5)
+    pool = [campaign.random_program(rng) for _ in range(4)]
+    return rounds.Unit(unit_seed(3, 0, 0), 48, None, "mix",
+                       {"seam_share": 0.5, "diff_share": 0.5}, True, 1,
+                       pool, set())
+
+
+def _unit_digest(unit):
+    """What a unit's Part says, as comparable text (not where or how long
+    it ran)."""
+    part = rounds.run_unit(None, unit)
+    c = part.campaign
+    return repr((c.cases, c.boots, c.checks, c.paired, c.chance_hits,
+                 sorted(c.results.items()), sorted(c.statuses.items()),
+                 [(v["where"], v["what"]) for v in c.violations],
+                 [(texts, sorted(map(repr, got))) for texts, got in
+                  part.found]))
+
+
+FRESH = ("import sys\n"
+         "from tests.tools.fuzz.test_cluster import _unit, _unit_digest\n"
+         "sys.stdout.write(_unit_digest(_unit()))\n")
+
+
+def test_a_unit_run_twice_in_one_process_matches_a_fresh_process(
+        monkeypatch):
+    """A fresh process (its own hash seed, nothing cached) gives a unit the
+    result it gets in a process that has already run it, in the main
+    thread and in another thread (as on a Dask worker)."""
+    fresh = subprocess.run(
+        [sys.executable, "-c", FRESH], cwd=ROOT, capture_output=True,
+        text=True, env={**os.environ, "PYTHONHASHSEED": "12345"},
+        timeout=600, check=True).stdout
+    modes = []
+    draw = seams.draw_mode
+
+    def counted(*args):
+        mode, cpus = draw(*args)
+        modes.append(mode.seams)
+        return mode, cpus
+    monkeypatch.setattr(seams, "draw_mode", counted)
+    first = _unit_digest(_unit())
+    assert any(modes) and not all(modes)
+    out = []
+    t = threading.Thread(target=lambda: out.append(_unit_digest(_unit())))
+    t.start()
+    t.join()
+    assert first == fresh and out == [fresh]
+    assert "'line'" in fresh and eval(fresh)[3] > 0     # lines, pairs
+
+
+def test_a_worker_with_other_code_runs_no_unit():
+    """A unit sent with another process's code digest is refused, naming
+    where this worker's code comes from; with this one's, it runs."""
+    with pytest.raises(sameness.OtherCode, match=str(ROOT)):
+        cluster._dask_call(lambda shared, a: a + 1, None, 1, "0" * 64)
+    assert cluster._dask_call(lambda shared, a: a + 1, None, 1,
+                              sameness.code_digest()) == 2
