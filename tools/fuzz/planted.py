@@ -239,15 +239,15 @@ def _search_job(_shared, task):
 
 
 def measure(bugs, seeds, budget, cases, jobs=0, focus=False, seed=1):
-    """A Search for every bug, mode and seed (seed, seed + 1, ...): in this
-    process one after another (jobs 0), or jobs campaigns at a time, each
-    in its own worker process."""
+    """Yield a Search for every seed (seed, seed + 1, ...), bug and mode,
+    seed by seed: in this process one after another (jobs 0), or jobs
+    campaigns at a time, each in its own worker process."""
     tasks = [{"name": b, "mode": m, "seed": seed + s, "budget": budget,
               "cases": cases, "focus": focus}
-             for b in bugs for m in MODES for s in range(seeds)]
+             for s in range(seeds) for b in bugs for m in MODES]
     ex = cluster.executor(jobs) if jobs else cluster.Inline()
     try:
-        return list(cluster.in_order(ex.run(_search_job, tasks)))
+        yield from cluster.in_order(ex.run(_search_job, tasks))
     finally:
         ex.close()
 
@@ -342,17 +342,18 @@ def main(argv=None):
     unknown = [b for b in bugs if b not in BUGS]
     if unknown:
         parser().error(f"unknown bugs: {', '.join(unknown)}")
-    searches = measure(bugs, args.seeds, args.budget, args.cases,
-                       args.jobs, args.focus, args.seed)
-    for s in searches:
-        print(f"{s.bug} {s.mode} seed {s.seed}: "
-              + (f"found after {s.boots} boots, {s.programs} programs, "
-                 f"{s.cpu:.1f} CPU s: {s.what[:100]}" if s.found else
-                 f"not found in {s.boots} boots, {s.cpu:.1f} CPU s"))
-    text = section(searches, argv if argv is not None else sys.argv[1:])
-    print(text)
-    if args.out != "-":
-        write_section(Path(args.out), text)
+    argv = argv if argv is not None else sys.argv[1:]
+    done = []
+    for s in measure(bugs, args.seeds, args.budget, args.cases, args.jobs,
+                     args.focus, args.seed):
+        done.append(s)
+        print(f"{s.bug} {s.mode} seed {s.seed}: " + (
+            f"found after {s.boots} boots, {s.programs} programs, "
+            f"{s.cpu:.1f} CPU s: {s.what[:100]}" if s.found else
+            f"not found in {s.boots} boots, {s.cpu:.1f} CPU s"), flush=True)
+        if args.out != "-":         # each search in as it ends
+            write_section(Path(args.out), section(done, argv))
+    print(section(done, argv))
     return 0
 
 

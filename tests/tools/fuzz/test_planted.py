@@ -90,3 +90,16 @@ def test_the_section_is_replaced_or_appended(tmp_path):
 def test_main_rejects_an_unknown_bug():
     with pytest.raises(SystemExit):
         planted.main(["--bugs", "no-such-bug", "--out", "-"])
+
+
+def test_main_writes_the_section_from_its_searches(tmp_path, capsys):
+    doc = tmp_path / "figures.md"
+    doc.write_text("# Fuzzer figures\n")
+    assert planted.main(["--bugs", "cow-no-flush", "--seeds", "1",
+                         "--cases", "16", "--budget", "1000", "--focus",
+                         "--out", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.startswith("# Fuzzer figures\n\n" + planted.SECTION)
+    assert "| cow-no-flush | blind | 1 of 1 | 1 | 8 |" in text
+    assert "| cow-no-flush | guided | 1 of 1 | 1 | 8 |" in text
+    assert "cow-no-flush guided seed 1: found" in capsys.readouterr().out
