@@ -18,6 +18,7 @@ its own section (SECTION)."""
 import argparse
 import contextlib
 import functools
+import math
 import statistics
 import sys
 import time
@@ -253,24 +254,29 @@ def measure(bugs, seeds, budget, cases, jobs=0, focus=False, seed=1):
 
 
 def _median(xs):
-    return f"{statistics.median(xs):g}" if xs else "-"
+    """The median of xs, where inf (a seed that did not find the bug)
+    counts as longer than any find: "not found" when the median is one."""
+    m = statistics.median(sorted(xs))
+    return "not found" if math.isinf(m) else f"{m:g}"
 
 
 def table(searches):
     """Markdown rows: per bug and mode, the seeds that found the bug and
-    the medians over them of boots, programs and CPU seconds to find it."""
+    the medians over every seed of boots, programs and CPU seconds to
+    find it (a seed that did not find it counting as never)."""
     rows = ["| bug | mode | found | boots | programs | CPU seconds |",
             "|---|---|---|---|---|---|"]
     for name in dict.fromkeys(s.bug for s in searches):
         for mode in MODES:
             runs = [s for s in searches if (s.bug, s.mode) == (name, mode)]
-            hit = [s for s in runs if s.found]
             if runs:
-                rows.append(
-                    f"| {name} | {mode} | {len(hit)} of {len(runs)} | "
-                    f"{_median([s.boots for s in hit])} | "
-                    f"{_median([s.programs for s in hit])} | "
-                    f"{_median([round(s.cpu, 1) for s in hit])} |")
+                rows.append(f"| {name} | {mode} | "
+                            f"{sum(s.found for s in runs)} of {len(runs)} | "
+                            + " | ".join(_median([
+                                round(getattr(s, f), 1) if s.found
+                                else math.inf for s in runs])
+                                for f in ("boots", "programs", "cpu"))
+                            + " |")
     return rows
 
 
@@ -284,7 +290,8 @@ def section(searches, argv):
         "files are unchanged); every campaign is single-worker, runs until "
         "the first violation carrying the bug's signature or its budget, "
         "and counts CPU seconds (the machine is shared). Medians are over "
-        "the seeds that found the bug; found counts the seeds.", "",
+        "every seed, a seed that did not find the bug within its budget "
+        "counting as longer than any that did.", "",
         *[f"- {b}: {BUGS[b].what}" for b in bugs], "",
         *table(searches), ""])
 

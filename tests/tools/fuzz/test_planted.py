@@ -63,13 +63,18 @@ def _s(bug, mode, found, boots, cpu):
     return planted.Search(bug, mode, 1, found, boots, 8 * boots, cpu)
 
 
-def test_the_table_gives_medians_over_the_seeds_that_found():
+def test_the_table_counts_a_miss_as_longer_than_any_find():
     rows = planted.table([_s("stale-code", "blind", True, 3, 2.0),
-                          _s("stale-code", "blind", True, 9, 6.0),
+                          _s("stale-code", "blind", True, 9, 6.04),
                           _s("stale-code", "blind", False, 40, 60.0),
-                          _s("stale-code", "guided", False, 30, 60.0)])
-    assert rows[2] == "| stale-code | blind | 2 of 3 | 6 | 48 | 4 |"
-    assert rows[3] == "| stale-code | guided | 0 of 1 | - | - | - |"
+                          _s("stale-code", "guided", True, 5, 3.0),
+                          _s("stale-code", "guided", False, 30, 60.0),
+                          _s("huge-align", "guided", False, 30, 60.0)])
+    assert rows[2] == "| stale-code | blind | 2 of 3 | 9 | 72 | 6 |"
+    assert rows[3] == "| stale-code | guided | 1 of 2 | not found | " \
+        "not found | not found |"
+    assert rows[4] == "| huge-align | guided | 0 of 1 | not found | " \
+        "not found | not found |"
 
 
 def test_the_section_is_replaced_or_appended(tmp_path):
