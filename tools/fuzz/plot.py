@@ -132,8 +132,16 @@ def main(argv=None):
     curves = {n: found[n][1].points for n in COLOURS}
     (out / "fuzz-coverage.svg").write_text(svg(curves, args.seconds))
     text = figures(found, args.seconds, args.jobs)
-    (out / "fuzz-figures.md").write_text(text)
+    write_figures(out / "fuzz-figures.md", text)
     print(text)
+
+
+def write_figures(path, text):
+    """Write text as the file at path, keeping the sections (`## `) other
+    tools wrote there (tools/fuzz/planted.py's)."""
+    old = path.read_text() if path.exists() else ""
+    at = old.find("\n## ")
+    path.write_text(text + ("\n" + old[at + 1:] if at >= 0 else ""))
 
 
 if __name__ == "__main__":

@@ -21,3 +21,14 @@ def test_svg_has_a_line_per_campaign():
                    plot.PAD <= y <= plot.H - plot.PAD for x, y in pts)
     labels = [t.text for t in root.findall(f"{ns}text")]
     assert "1100" in labels and "1400" in labels    # the axis spans them
+
+
+def test_figures_keep_the_sections_other_tools_wrote(tmp_path):
+    doc = tmp_path / "fuzz-figures.md"
+    doc.write_text("# Fuzzer figures\n\nold table\n\n## Planted\n\nkept\n")
+    plot.write_figures(doc, "# Fuzzer figures\n\nnew table\n")
+    assert doc.read_text() == \
+        "# Fuzzer figures\n\nnew table\n\n## Planted\n\nkept\n"
+    fresh = tmp_path / "fresh.md"
+    plot.write_figures(fresh, "# Fuzzer figures\n")
+    assert fresh.read_text() == "# Fuzzer figures\n"

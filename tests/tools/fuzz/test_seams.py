@@ -10,10 +10,10 @@ import random
 import pytest
 
 from kernel.ipc import msg
-from kernel.mm import coherence, hugetlb
+from kernel.mm import hugetlb
 from tools.debug import processes
 from tools.fuzz import campaign as fuzz
-from tools.fuzz import leak, seams
+from tools.fuzz import leak, planted, seams
 from tools.fuzz.campaign import Campaign, _Recorder
 from tools.race.watch import RaceWatch
 
@@ -75,10 +75,12 @@ def test_planted_large_page_rezeroing_is_found(monkeypatch):
 
 
 def test_planted_stale_private_code_is_found(monkeypatch):
-    """No CPU drops its code of private pages written on another CPU."""
-    monkeypatch.setattr(coherence, "drop_written_code", lambda cpu, a: 0)
-    found = _seam_campaign(monkeypatch, seams.Mode(True), 2,
-                           ("code_private_yield", "code_after_fork"), 6, 2)
+    """No CPU drops its code of private pages written on another CPU
+    (tools/fuzz/planted.py's stale-code bug)."""
+    with planted.BUGS["stale-code"].planted():
+        found = _seam_campaign(monkeypatch, seams.Mode(True), 2,
+                               ("code_private_yield", "code_after_fork"), 6,
+                               2)
     assert any("code was not seen" in w for w in found), found
 
 
