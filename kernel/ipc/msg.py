@@ -89,14 +89,16 @@ class Ipc:
     def send(self, p, target, data):
         """Queue data for target, hand it straight to a sleeping receiver,
         or block the calling thread (of p) while target's queue is full."""
+        k, stats = self.k, self.stats
         box, msg = self.box(target.pid), Message(p.pid, data)
-        self.k.notify("send", p, msg)
-        self.stats.messages += 1
-        self.stats.message_bytes += len(data)
+        if k.hooks.send:
+            k.notify("send", p, msg)
+        stats.messages += 1
+        stats.message_bytes += len(data)
         if box.receivers:
             rw = box.receivers.popleft()
-            self.stats.handoffs += 1
-            self.k.wake(rw.thread, self._deliver(target, rw, msg, box))
+            stats.handoffs += 1
+            k.wake(rw.thread, self._deliver(target, rw, msg, box))
             return 0
         if len(box.messages) < QUEUE_LEN:
             box.messages.append(msg)
@@ -127,15 +129,16 @@ class Ipc:
         """Copy msg into p's own address space as rw asks; returns its size.
         The buffer was checked when p called recv and p cannot have changed
         its mappings since, but if it did the message goes back, unlost."""
-        out = [(rw.buf, msg.data[:rw.len])]
-        if rw.from_ptr:
-            out.append((rw.from_ptr, msg.sender.to_bytes(4, "little")))
+        data = msg.data if len(msg.data) <= rw.len else msg.data[:rw.len]
+        out = ((rw.buf, data), (rw.from_ptr, msg.sender.to_bytes(4, "little"))
+               ) if rw.from_ptr else ((rw.buf, data),)
         try:
             p.aspace.copyout_all(out)        # both, or neither
         except (UserFault, NoMemory):
             box.messages.appendleft(msg)
             return -Errno.EFAULT
-        self.k.notify("recv", p, msg, rw.thread or self.k.thread)
+        if self.k.hooks.recv:
+            self.k.notify("recv", p, msg, rw.thread or self.k.thread)
         return len(msg.data)
 
     # -- futexes -------------------------------------------------------------

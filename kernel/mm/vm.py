@@ -647,6 +647,11 @@ class AddressSpace:
         hot path of every copy-in and copy-out; the kernel agent of
         kernel.mm.access): all of [va, va+n) allows access, or UserFault,
         having copied nothing (for short ranges)."""
+        off = va & (PAGE_SIZE - 1)
+        if 0 < n <= PAGE_SIZE - off and va >> 32 == 0:    # inside one page
+            frame = self.tlb.get((va >> 12, access))
+            return [(frame | off if frame is not None else
+                     self.translate(va, access), n)]
         if n and va + n > 1 << 32:
             raise UserFault(va, None)
         out = []
@@ -657,15 +662,21 @@ class AddressSpace:
         return out
 
     def check(self, va, n, access):
-        """Raise UserFault unless all of [va, va+n) allows access."""
+        """Raise UserFault unless all of [va, va+n) allows access (a range
+        inside one page the kernel's TLB holds for access needs no walk)."""
+        if 0 < n <= PAGE_SIZE - (va & (PAGE_SIZE - 1)) and \
+                (va >> 12, access) in self.tlb:
+            return
         for _ in self.pages(va, n, access):
             pass
 
     def copyin(self, va, n):
         """Read n bytes of user memory at va."""
-        mem = self.vm.hw.mem
-        return b"".join(mem[pa:pa + length]
-                        for pa, length in self.chunks(va, n, READ))
+        mem, chunks = self.vm.hw.mem, self.chunks(va, n, READ)
+        if len(chunks) == 1:
+            pa, length = chunks[0]
+            return bytes(mem[pa:pa + length])
+        return b"".join(mem[pa:pa + length] for pa, length in chunks)
 
     def copyout(self, va, data):
         """Write data to user memory at va, all or nothing (copyout_all)."""
@@ -679,14 +690,15 @@ class AddressSpace:
         once, to invalidate it on every CPU before they run it again."""
         plans = [(self.chunks(va, len(data), WRITE), va, data)
                  for va, data in items]
-        mem, frames = self.vm.hw.mem, self.vm.frames
+        mem, ref = self.vm.hw.mem, self.vm.frames.ref
         pages, shared = set(), False
         for chunks, va, data in plans:
             i = 0
             for pa, length in chunks:
-                mem[pa:pa + length] = data[i:i + length]
+                mem[pa:pa + length] = data if length == len(data) else \
+                    data[i:i + length]
                 pages.add((va + i) & ~(PAGE_SIZE - 1))
-                shared = shared or frames.refcount(pa) > 1
+                shared = shared or ref[pa >> 12] > 1
                 i += length
         if pages:
             self.vm.on_code_written(self, pages, shared)
