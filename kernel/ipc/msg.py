@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from emu.walk import WRITE
 from emu.x86 import PAGE_SIZE, pgrounddown
 from kernel.proc.process import ProcState, WaitKind
-from kernel.syscall import BLOCKED, Errno, s32
+from kernel.syscall import BLOCKED, Errno
 from kernel.mm.access import Intent, access
 from kernel.mm.vm import NoMemory, UserFault
 
@@ -90,7 +90,8 @@ class Ipc:
         """Queue data for target, hand it straight to a sleeping receiver,
         or block the calling thread (of p) while target's queue is full."""
         k, stats = self.k, self.stats
-        box, msg = self.box(target.pid), Message(p.pid, data)
+        box = self.boxes.get(target.pid) or self.box(target.pid)
+        msg = Message(p.pid, data)
         if k.hooks.send:
             k.notify("send", p, msg)
         stats.messages += 1
@@ -246,7 +247,8 @@ def sys_send(k, p, pid, buf, n, *_):
     """Checks, in order: len (-EINVAL), target (-ESRCH), buffer (-EFAULT)."""
     if n > MSG_MAX:
         return -Errno.EINVAL
-    target = k.procs.get(s32(pid))
+    target = k.procs.get(pid)    # a pid with bit 31 set names nobody,
+    #                              read signed or not
     if target is None or not target.alive:
         return -Errno.ESRCH
     try:
@@ -260,11 +262,12 @@ def sys_send(k, p, pid, buf, n, *_):
 
 def sys_recv(k, p, buf, n, from_ptr, *_):
     """Both user pointers are checked writable before anything is taken."""
+    aspace = p.aspace
     try:
         if n:
-            p.aspace.check(buf, min(n, MSG_MAX), WRITE)
+            aspace.check(buf, n if n < MSG_MAX else MSG_MAX, WRITE)
         if from_ptr:
-            p.aspace.check(from_ptr, 4, WRITE)
+            aspace.check(from_ptr, 4, WRITE)
     except UserFault:
         return -Errno.EFAULT
     except NoMemory:

@@ -693,10 +693,15 @@ class AddressSpace:
         mem, ref = self.vm.hw.mem, self.vm.frames.ref
         pages, shared = set(), False
         for chunks, va, data in plans:
+            if len(chunks) == 1:                 # the usual short copy
+                pa = chunks[0][0]
+                mem[pa:pa + len(data)] = data
+                pages.add(va & ~(PAGE_SIZE - 1))
+                shared = shared or ref[pa >> 12] > 1
+                continue
             i = 0
             for pa, length in chunks:
-                mem[pa:pa + length] = data if length == len(data) else \
-                    data[i:i + length]
+                mem[pa:pa + length] = data[i:i + length]
                 pages.add((va + i) & ~(PAGE_SIZE - 1))
                 shared = shared or ref[pa >> 12] > 1
                 i += length
