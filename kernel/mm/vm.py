@@ -688,17 +688,16 @@ class AddressSpace:
         Translated code of the pages written is then stale wherever it was
         translated (a recv may bring in instructions): the kernel is told
         once, to invalidate it on every CPU before they run it again."""
-        plans = [(self.chunks(va, len(data), WRITE), va, data)
-                 for va, data in items]
+        tlb, plans = self.tlb, []
+        for va, data in items:           # a short copy the TLB holds: no call
+            n, off = len(data), va & (PAGE_SIZE - 1)
+            frame = tlb.get((va >> 12, WRITE)) if 0 < n <= PAGE_SIZE - off \
+                else None
+            plans.append((((frame | off, n),) if frame is not None else
+                          self.chunks(va, n, WRITE), va, data))
         mem, ref = self.vm.hw.mem, self.vm.frames.ref
         pages, shared = set(), False
         for chunks, va, data in plans:
-            if len(chunks) == 1:                 # the usual short copy
-                pa = chunks[0][0]
-                mem[pa:pa + len(data)] = data
-                pages.add(va & ~(PAGE_SIZE - 1))
-                shared = shared or ref[pa >> 12] > 1
-                continue
             i = 0
             for pa, length in chunks:
                 mem[pa:pa + length] = data[i:i + length]
