@@ -647,11 +647,8 @@ class AddressSpace:
         hot path of every copy-in and copy-out; the kernel agent of
         kernel.mm.access): all of [va, va+n) allows access, or UserFault,
         having copied nothing (for short ranges)."""
-        off = va & (PAGE_SIZE - 1)
-        if 0 < n <= PAGE_SIZE - off and va >> 32 == 0:    # inside one page
-            frame = self.tlb.get((va >> 12, access))
-            return [(frame | off if frame is not None else
-                     self.translate(va, access), n)]
+        if 0 < n <= PAGE_SIZE - (va & (PAGE_SIZE - 1)) and va >> 32 == 0:
+            return [(self.translate(va, access), n)]       # inside one page
         if n and va + n > 1 << 32:
             raise UserFault(va, None)
         out = []
@@ -672,11 +669,13 @@ class AddressSpace:
 
     def copyin(self, va, n):
         """Read n bytes of user memory at va."""
-        mem, chunks = self.vm.hw.mem, self.chunks(va, n, READ)
-        if len(chunks) == 1:
-            pa, length = chunks[0]
-            return bytes(mem[pa:pa + length])
-        return b"".join(mem[pa:pa + length] for pa, length in chunks)
+        mem, off = self.vm.hw.mem, va & (PAGE_SIZE - 1)
+        frame = self.tlb.get((va >> 12, READ)) if 0 < n <= PAGE_SIZE - off \
+            else None
+        if frame is not None:            # a short copy the TLB holds
+            return bytes(mem[frame | off:(frame | off) + n])
+        return b"".join(mem[pa:pa + length]
+                        for pa, length in self.chunks(va, n, READ))
 
     def copyout(self, va, data):
         """Write data to user memory at va, all or nothing (copyout_all)."""
@@ -689,17 +688,22 @@ class AddressSpace:
         translated (a recv may bring in instructions): the kernel is told
         once, to invalidate it on every CPU before they run it again."""
         tlb, plans = self.tlb, []
-        for va, data in items:           # a short copy the TLB holds: no call
+        for va, data in items:   # a short copy the TLB holds: its address
             n, off = len(data), va & (PAGE_SIZE - 1)
             frame = tlb.get((va >> 12, WRITE)) if 0 < n <= PAGE_SIZE - off \
                 else None
-            plans.append((((frame | off, n),) if frame is not None else
+            plans.append((frame | off if frame is not None else
                           self.chunks(va, n, WRITE), va, data))
         mem, ref = self.vm.hw.mem, self.vm.frames.ref
         pages, shared = set(), False
-        for chunks, va, data in plans:
+        for where, va, data in plans:
+            if where.__class__ is int:
+                mem[where:where + len(data)] = data
+                pages.add(va & ~(PAGE_SIZE - 1))
+                shared = shared or ref[where >> 12] > 1
+                continue
             i = 0
-            for pa, length in chunks:
+            for pa, length in where:
                 mem[pa:pa + length] = data[i:i + length]
                 pages.add((va + i) & ~(PAGE_SIZE - 1))
                 shared = shared or ref[pa >> 12] > 1
