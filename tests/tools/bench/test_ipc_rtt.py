@@ -24,3 +24,15 @@ def test_a_long_run_no_longer_than_the_short_one_is_refused(capsys):
     with pytest.raises(SystemExit):
         ipc_rtt.main(["--rounds", str(ipc_rtt.SHORT)])
     assert "--rounds" in capsys.readouterr().err
+
+
+def test_cpu_time_gives_both_times_and_their_ratio():
+    f = ipc_rtt.round_trip_cpu(repeat=2, rounds=500)
+    assert f["hook_us"] > 0 and f["message_us"] > f["hook_us"]
+    assert f["ratio"] == pytest.approx(f["message_us"] / f["hook_us"])
+
+
+def test_main_says_which_clock_it_used(capsys):
+    assert ipc_rtt.main(["--repeat", "1", "--rounds", "200",
+                         "--clock", "cpu"]) == 0
+    assert "(cpu time)" in capsys.readouterr().out
