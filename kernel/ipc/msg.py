@@ -247,8 +247,7 @@ def sys_send(k, p, pid, buf, n, *_):
     """Checks, in order: len (-EINVAL), target (-ESRCH), buffer (-EFAULT)."""
     if n > MSG_MAX:
         return -Errno.EINVAL
-    target = k.procs.get(pid)    # a pid with bit 31 set names nobody,
-    #                              read signed or not
+    target = k.procs.get(pid)    # as read: no pid has bit 31 set
     if target is None or not target.alive:
         return -Errno.ESRCH
     try:
