@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from emu.walk import WRITE
 from emu.x86 import PAGE_SIZE, pgrounddown
 from kernel.proc.process import ProcState, WaitKind
-from kernel.syscall import BLOCKED, Errno, s32
+from kernel.syscall import BLOCKED, Errno
 from kernel.mm.access import Intent, access
 from kernel.mm.vm import NoMemory, UserFault
 
@@ -89,14 +89,17 @@ class Ipc:
     def send(self, p, target, data):
         """Queue data for target, hand it straight to a sleeping receiver,
         or block the calling thread (of p) while target's queue is full."""
-        box, msg = self.box(target.pid), Message(p.pid, data)
-        self.k.notify("send", p, msg)
-        self.stats.messages += 1
-        self.stats.message_bytes += len(data)
+        k, stats = self.k, self.stats
+        box = self.boxes.get(target.pid) or self.box(target.pid)
+        msg = Message(p.pid, data)
+        if k.hooks.send:
+            k.notify("send", p, msg)
+        stats.messages += 1
+        stats.message_bytes += len(data)
         if box.receivers:
             rw = box.receivers.popleft()
-            self.stats.handoffs += 1
-            self.k.wake(rw.thread, self._deliver(target, rw, msg, box))
+            stats.handoffs += 1
+            k.wake(rw.thread, self._deliver(target, rw, msg, box))
             return 0
         if len(box.messages) < QUEUE_LEN:
             box.messages.append(msg)
@@ -127,15 +130,16 @@ class Ipc:
         """Copy msg into p's own address space as rw asks; returns its size.
         The buffer was checked when p called recv and p cannot have changed
         its mappings since, but if it did the message goes back, unlost."""
-        out = [(rw.buf, msg.data[:rw.len])]
-        if rw.from_ptr:
-            out.append((rw.from_ptr, msg.sender.to_bytes(4, "little")))
+        data = msg.data if len(msg.data) <= rw.len else msg.data[:rw.len]
+        out = ((rw.buf, data), (rw.from_ptr, msg.sender.to_bytes(4, "little"))
+               ) if rw.from_ptr else ((rw.buf, data),)
         try:
             p.aspace.copyout_all(out)        # both, or neither
         except (UserFault, NoMemory):
             box.messages.appendleft(msg)
             return -Errno.EFAULT
-        self.k.notify("recv", p, msg, rw.thread or self.k.thread)
+        if self.k.hooks.recv:
+            self.k.notify("recv", p, msg, rw.thread or self.k.thread)
         return len(msg.data)
 
     # -- futexes -------------------------------------------------------------
@@ -243,7 +247,7 @@ def sys_send(k, p, pid, buf, n, *_):
     """Checks, in order: len (-EINVAL), target (-ESRCH), buffer (-EFAULT)."""
     if n > MSG_MAX:
         return -Errno.EINVAL
-    target = k.procs.get(s32(pid))
+    target = k.procs.get(pid)    # as read: no pid has bit 31 set
     if target is None or not target.alive:
         return -Errno.ESRCH
     try:
@@ -257,11 +261,12 @@ def sys_send(k, p, pid, buf, n, *_):
 
 def sys_recv(k, p, buf, n, from_ptr, *_):
     """Both user pointers are checked writable before anything is taken."""
+    aspace = p.aspace
     try:
         if n:
-            p.aspace.check(buf, min(n, MSG_MAX), WRITE)
+            aspace.check(buf, n if n < MSG_MAX else MSG_MAX, WRITE)
         if from_ptr:
-            p.aspace.check(from_ptr, 4, WRITE)
+            aspace.check(from_ptr, 4, WRITE)
     except UserFault:
         return -Errno.EFAULT
     except NoMemory:

@@ -647,6 +647,8 @@ class AddressSpace:
         hot path of every copy-in and copy-out; the kernel agent of
         kernel.mm.access): all of [va, va+n) allows access, or UserFault,
         having copied nothing (for short ranges)."""
+        if 0 < n <= PAGE_SIZE - (va & (PAGE_SIZE - 1)) and va >> 32 == 0:
+            return [(self.translate(va, access), n)]       # inside one page
         if n and va + n > 1 << 32:
             raise UserFault(va, None)
         out = []
@@ -657,13 +659,21 @@ class AddressSpace:
         return out
 
     def check(self, va, n, access):
-        """Raise UserFault unless all of [va, va+n) allows access."""
+        """Raise UserFault unless all of [va, va+n) allows access (a range
+        inside one page the kernel's TLB holds for access needs no walk)."""
+        if 0 < n <= PAGE_SIZE - (va & (PAGE_SIZE - 1)) and \
+                (va >> 12, access) in self.tlb:
+            return
         for _ in self.pages(va, n, access):
             pass
 
     def copyin(self, va, n):
         """Read n bytes of user memory at va."""
-        mem = self.vm.hw.mem
+        mem, off = self.vm.hw.mem, va & (PAGE_SIZE - 1)
+        frame = self.tlb.get((va >> 12, READ)) if 0 < n <= PAGE_SIZE - off \
+            else None
+        if frame is not None:            # a short copy the TLB holds
+            return bytes(mem[frame | off:(frame | off) + n])
         return b"".join(mem[pa:pa + length]
                         for pa, length in self.chunks(va, n, READ))
 
@@ -677,16 +687,26 @@ class AddressSpace:
         Translated code of the pages written is then stale wherever it was
         translated (a recv may bring in instructions): the kernel is told
         once, to invalidate it on every CPU before they run it again."""
-        plans = [(self.chunks(va, len(data), WRITE), va, data)
-                 for va, data in items]
-        mem, frames = self.vm.hw.mem, self.vm.frames
+        tlb, plans = self.tlb, []
+        for va, data in items:   # a short copy the TLB holds: its address
+            n, off = len(data), va & (PAGE_SIZE - 1)
+            frame = tlb.get((va >> 12, WRITE)) if 0 < n <= PAGE_SIZE - off \
+                else None
+            plans.append((frame | off if frame is not None else
+                          self.chunks(va, n, WRITE), va, data))
+        mem, ref = self.vm.hw.mem, self.vm.frames.ref
         pages, shared = set(), False
-        for chunks, va, data in plans:
+        for where, va, data in plans:
+            if where.__class__ is int:
+                mem[where:where + len(data)] = data
+                pages.add(va & ~(PAGE_SIZE - 1))
+                shared = shared or ref[where >> 12] > 1
+                continue
             i = 0
-            for pa, length in chunks:
+            for pa, length in where:
                 mem[pa:pa + length] = data[i:i + length]
                 pages.add((va + i) & ~(PAGE_SIZE - 1))
-                shared = shared or frames.refcount(pa) > 1
+                shared = shared or ref[pa >> 12] > 1
                 i += length
         if pages:
             self.vm.on_code_written(self, pages, shared)

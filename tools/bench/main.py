@@ -134,7 +134,7 @@ def bench_messages():
     hook = bare_hook_seconds() * 1e6
     rows = [("message round trip, send+recv each way (us)",
              f["message_round_trip_us"], f["message_round_trip_us"] / hook,
-             "<= 10"),
+             "<= 9"),
             ("futex wake to run (us)", f["futex_wake_to_run_us"],
              f["futex_wake_to_run_us"] / hook, "reported")]
     for name, t in f["transfers"].items():

@@ -5,6 +5,9 @@ two. Each program exits with what its function returned after the write."""
 
 import pytest
 
+from emu.machine import Cpu
+from tools.bench.ipc_harness import boot_shared
+
 # f: mov al, 1 ; ret ; nop - four bytes a kernel copy-out replaces with
 # mov al, N ; ret ; nop (0x90C3NNB0 as a little-endian u32).
 FUNC = """
@@ -86,3 +89,49 @@ def test_kernel_writes_are_seen_by_instruction_fetch(run_sources, cpus, seed):
                     cpus=cpus, seed=seed)
     by = {p["name"]: p["status"] for p in r.report["processes"]}
     assert by == {"recvc": 2, "sendc": 0, "waitc": 3, "child": 0x90c303b0 - (1 << 32), "statc": 4}, r.stderr
+
+
+def run_recv(run_sources, cpus, seed, paging):
+    """recvc runs f, receives 4 new bytes of code over it, runs f again."""
+    r = run_sources({"recvc.s": RECV, "sendc.s": SEND},
+                    boot_names=["recvc", "sendc"], cpus=cpus, seed=seed,
+                    paging=paging)
+    return {p["name"]: p["status"] for p in r.report["processes"]}
+
+
+@pytest.mark.parametrize("paging", ["32", "pae"])
+@pytest.mark.parametrize("cpus, seed", [(1, None), (1, 1), (2, None),
+                                        (2, 1), (2, 2)])
+def test_code_a_recv_brings_runs_in_both_paging_modes(run_sources, cpus,
+                                                       seed, paging):
+    assert run_recv(run_sources, cpus, seed, paging) == \
+        {"recvc": 2, "sendc": 0}
+
+
+def dropped_pages(monkeypatch):
+    """Record the page of every Cpu.remove_code call from now on."""
+    calls, remove = [], Cpu.remove_code
+
+    def spy(cpu, va, nx=False):
+        calls.append(va & ~0xFFF)
+        return remove(cpu, va, nx)
+    monkeypatch.setattr(Cpu, "remove_code", spy)
+    return calls
+
+
+@pytest.mark.parametrize("paging", ["32", "pae"])
+@pytest.mark.parametrize("cpus, seed", [(1, None), (2, 1)])
+def test_a_recv_into_code_this_cpu_ran_drops_that_page(
+        run_sources, monkeypatch, cpus, seed, paging):
+    calls = dropped_pages(monkeypatch)
+    assert run_recv(run_sources, cpus, seed, paging)["recvc"] == 2
+    assert calls and len(set(calls)) == 1      # f's page, and only it
+
+
+@pytest.mark.parametrize("cpus", [1, 2])
+def test_a_recv_into_pages_never_run_drops_nothing(monkeypatch, cpus):
+    calls = dropped_pages(monkeypatch)
+    r = boot_shared([("ipc_pingpong", lambda va: 20)], cpus=cpus,
+                    check=True)
+    assert r.statuses == [0, 0], r.stderr
+    assert r.report["ipc"]["messages"] == 40 and calls == []
