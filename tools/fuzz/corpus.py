@@ -189,6 +189,7 @@ class Drawer:
 
     def __call__(self, boot_seed, cpus=1, programs_per_boot=8, hostile=0.35,
                  mode=None):
+        self.last = self.spec = None
         rng = random.Random(boot_seed)
         seam = mode is not None and mode.seams
         pool = [e for e in self.entries if e.mode.seams == seam]

@@ -2,9 +2,9 @@
 each unit boots for a few seconds (or a share of the cases) from its own
 seed; guided units draw programs from the corpus as it stood when the round
 began (tools/fuzz/corpus.py) and from the unit's own finds since, and
-measure kernel coverage (tools/fuzz/coverage.py). Between rounds the parts are merged here, in
-unit order, so a cases-bounded campaign gives the same result on any
-executor with the same number of units per round."""
+measure kernel coverage (tools/fuzz/coverage.py). Between rounds the parts
+are merged here, in unit order, so a cases-bounded campaign gives the same
+result on any executor with the same number of units per round."""
 
 import random
 import time
@@ -84,6 +84,7 @@ class Blind:
     last = spec = None
 
     def __call__(self, *args):
+        self.last = self.spec = None
         self.spec = fz.make_spec(*args)
         self.last = self.spec.texts
         return self.spec
