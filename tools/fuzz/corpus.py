@@ -83,13 +83,16 @@ class Corpus:
 
     def draw(self, rng, most=SHIPPED):
         """most plain and most seam entries (those there are), drawn with
-        their weights."""
+        their weights, without their features (a unit needs only their
+        programs, mode and CPUs)."""
         out = []
         for seam in (False, True):
             kind = [e for e in self.entries if e.mode.seams == seam]
             if kind:
-                out += rng.choices(kind, [self.weight(e) for e in kind],
-                                   k=most)
+                bare = [Entry(e.texts, e.mode, e.cpus) for e in kind]
+                out += [bare[i] for i in rng.choices(
+                    range(len(kind)), [self.weight(e) for e in kind],
+                    k=most)]
         return out
 
     def lines(self):

@@ -98,7 +98,8 @@ def test_an_entry_with_rare_features_is_drawn_more_often():
 
 def test_draw_ships_each_kind():
     """Seam entries are drawn apart from plain ones, so a few seam entries
-    among many plain ones still reach every unit."""
+    among many plain ones still reach every unit (without the features
+    only the corpus weighs)."""
     c = corpus.Corpus()
     for n in range(30):
         c.offer([f"p{n}"], {("line", "k.py", n)})
@@ -106,6 +107,7 @@ def test_draw_ships_each_kind():
     drawn = c.draw(random.Random(2))
     assert sum(e.mode.seams for e in drawn) == corpus.SHIPPED
     assert {(e.texts, e.cpus) for e in drawn if e.mode.seams} == {(("s",), 2)}
+    assert not any(e.found for e in drawn)      # not shipped to units
 
 
 def test_a_guided_unit_draws_from_its_own_finds():
