@@ -429,6 +429,8 @@ def run_boot(rng, campaign, cpus=1, plant=None, programs_per_boot=8,
         campaign.violations.append({**record, "where": f"boot {boot_seed}",
                                     "what": f"generator: {e}"})
         return
+    ncpus, mode = spec.cpus, spec.mode     # a corpus entry's, if drawn one
+    record.update(cpus=ncpus, mode=mode)
     spec.check, spec.recount = check_every, recount
     t0, rss0 = time.monotonic(), _peak_rss()
     mark = len(campaign.violations)
@@ -556,14 +558,17 @@ def minimise(record, seconds=120):
 
 def spec_maker(record):
     """make_spec for a violation's boot: its programs as kept in the record
-    (a guided boot draws them from a corpus, on a spec drawn as
-    tools/fuzz/corpus.py's Drawer draws it), else drawn again from its
-    seed."""
+    and started as it names (a guided boot draws them from a corpus, on a
+    spec drawn as tools/fuzz/corpus.py's Drawer draws it), else drawn
+    again from its seed."""
     texts = record.get("texts")
 
     def make(*args):
-        spec = make_spec(*args) if not record.get("guided") else \
-            make_spec(args[0], args[1], 0, args[3])
+        if not record.get("guided"):
+            spec = make_spec(*args)
+        else:
+            spec = replace(make_spec(args[0], args[1], 0, *args[3:]),
+                           starts=record.get("starts"))
         return spec.with_texts(texts) if texts and texts != spec.texts \
             else spec
     return make

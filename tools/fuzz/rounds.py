@@ -1,10 +1,10 @@
 """A campaign as rounds of units run by an executor (tools/fuzz/cluster.py):
 each unit boots for a few seconds (or a share of the cases) from its own
 seed; guided units draw programs from the corpus as it stood when the round
-began (tools/fuzz/corpus.py) and measure kernel coverage
-(tools/fuzz/coverage.py). Between rounds the parts are merged here, in
-unit order, so a cases-bounded campaign gives the same result on any
-executor with the same number of units per round."""
+began (tools/fuzz/corpus.py) and from the unit's own finds since, and
+measure kernel coverage (tools/fuzz/coverage.py). Between rounds the parts
+are merged here, in unit order, so a cases-bounded campaign gives the same
+result on any executor with the same number of units per round."""
 
 import random
 import time
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from tools.fuzz import campaign as fz
 from tools.fuzz import cluster
-from tools.fuzz.corpus import Corpus, Drawer, features
+from tools.fuzz.corpus import Corpus, Drawer, Entry, features
 from tools.fuzz.coverage import KernelCoverage
 
 UNIT_SECONDS = 2.0              # a unit of a time-bounded campaign
@@ -28,14 +28,14 @@ class Unit:
     boot: dict                      # campaign.run_boot's keyword arguments
     guided: bool                    # draw from the corpus
     measure: int                    # coverage on every Nth boot (0: none)
-    corpus: list = field(default_factory=list)      # program texts
+    corpus: list = field(default_factory=list)      # corpus.Entry's
     seen: set = field(default_factory=set)          # features known
 
 
 @dataclass
 class Part:
     """What one unit did: its campaign, the boots that reached features
-    new to the unit (texts, features), where and how long it ran (wall
+    new to the unit (corpus.Entry's), where and how long it ran (wall
     and CPU seconds of its process)."""
     campaign: object
     found: list
@@ -62,27 +62,32 @@ def run_unit(_shared, unit):
                         fz.contextlib.nullcontext, **unit.boot)
             if unit.guided and drawer.last is not None:
                 for v in c.violations[mark:]:       # not drawn from its seed
-                    v["guided"] = True
+                    v.update(guided=True, starts=drawer.spec.starts)
             n += 1
             got = features(kc.fresh() if traced else (),
                            set(c.results) - errors, set(c.statuses) - statuses)
-            if got - known and drawer.last is not None:
-                found.append((list(drawer.last.values()), got))
+            if got - known and drawer.spec is not None:
+                s = drawer.spec
+                found.append(Entry(tuple(s.texts.values()), s.mode, s.cpus,
+                                   frozenset(got)))
                 known |= got
+                if unit.guided:
+                    drawer.keep(found[-1])
     c.seconds = time.monotonic() - t0
     return Part(c, found, cluster.whoami(), c.seconds,
                 time.process_time() - cpu0)
 
 
 class Blind:
-    """campaign.make_spec as a maker that remembers the last texts."""
+    """campaign.make_spec as a maker that remembers the last spec."""
 
-    last = None
+    last = spec = None
 
     def __call__(self, *args):
-        spec = fz.make_spec(*args)
-        self.last = spec.texts
-        return spec
+        self.last = self.spec = None
+        self.spec = fz.make_spec(*args)
+        self.last = self.spec.texts
+        return self.spec
 
 
 def unit_seed(seed, rnd, j):
@@ -107,8 +112,8 @@ class Run:
         self.cpu += part.cpu
 
     def offer(self, part):
-        for texts, got in part.found:
-            self.corpus.offer(texts, got)
+        for e in part.found:
+            self.corpus.offer(e.texts, e.found, e.mode, e.cpus)
 
     def elapsed(self):
         return time.monotonic() - self.t0
@@ -163,6 +168,6 @@ def _unit(seed, rnd, j, n, run, cases, seconds, cpus, boot, guided,
     if seconds is not None:
         span = max(0.5, min(UNIT_SECONDS, seconds - run.elapsed()))
     us = unit_seed(seed, rnd, j)
-    pool = run.corpus.programs(random.Random(us)) if guided else []
+    pool = run.corpus.draw(random.Random(us)) if guided else []
     return Unit(us, share, span, cpus, boot, guided, measure, pool,
                 set(run.corpus.seen))

@@ -154,8 +154,8 @@ def _unit_digest(unit):
     return repr((c.cases, c.boots, c.checks, c.paired, c.chance_hits,
                  sorted(c.results.items()), sorted(c.statuses.items()),
                  [(v["where"], v["what"]) for v in c.violations],
-                 [(texts, sorted(map(repr, got))) for texts, got in
-                  part.found]))
+                 [(e.texts, e.mode.text(), e.cpus,
+                   sorted(map(repr, e.found))) for e in part.found]))
 
 
 FRESH = ("import sys\n"

@@ -121,7 +121,7 @@ def test_a_guided_campaign_grows_its_corpus():
     assert len(lines & kernel_statements()) > 500
     kinds = {f[0] for f in run.corpus.seen}
     assert kinds >= {"line", "errno"}
-    assert all(len(e) == 8 for e in run.corpus.entries)
+    assert all(len(e.texts) == 8 for e in run.corpus.entries)
 
 
 def test_corpus_keeps_only_boots_with_something_new():
@@ -129,7 +129,7 @@ def test_corpus_keeps_only_boots_with_something_new():
     assert c.offer(["a"], {("line", "kernel/x.py", 1)})
     assert not c.offer(["b"], {("line", "kernel/x.py", 1)})
     assert c.offer(["c"], {("line", "kernel/x.py", 1), ("fault", 14)})
-    assert c.entries == [["a"], ["c"]]
+    assert [e.texts for e in c.entries] == [("a",), ("c",)]
     assert corpus.features([], [(3, -22)], [270, 0, 5]) == {
         ("errno", 3, -22), ("fault", 14)}
 
@@ -181,6 +181,6 @@ def test_coverage_every_nth_boot_traces_fewer_boots():
     never = rounds.run_unit(None, rounds.Unit(5, 48, None, 1, {}, True, 0))
 
     def lines(part):
-        return {f for _, got in part.found for f in got if f[0] == "line"}
+        return {f for e in part.found for f in e.found if f[0] == "line"}
     assert not lines(never) and lines(fourth) and lines(every)
     assert every.campaign.cases == fourth.campaign.cases == 48

@@ -44,14 +44,22 @@ def test_a_boot_drawn_from_its_seed_is_replayed_by_it():
 
 def test_a_unit_marks_the_violations_of_boots_from_the_corpus():
     """Every boot leaks (a planted thief); the plain boots of a guided
-    unit are drawn by the corpus Drawer, seam boots from their seed."""
+    unit are drawn by the corpus Drawer, seam boots fresh from their seed
+    or from the unit's own seam finds (marked, with how they started)."""
     def thief(k, secret):
         k.console.write(1, secret)
     pool = [campaign.random_program(random.Random(i)) for i in range(3)]
-    unit = rounds.Unit(5, 48, None, 1, {"plant": thief, "seam_share": 0.5,
+    unit = rounds.Unit(5, 96, None, 1, {"plant": thief, "seam_share": 0.8,
                                          "diff_share": 0}, True, 0, pool,
                        set())
     c = rounds.run_unit(None, unit).campaign
-    marks = {v["where"]: v.get("guided", False) for v in c.violations}
-    assert set(marks.values()) == {True, False}
-    assert all(g == ("--mode" not in w) for w, g in marks.items())
+    seam = [v for v in c.violations if "--mode" in v["where"]]
+    assert all(v.get("guided") for v in c.violations if v not in seam)
+    fresh = [v for v in seam if not v.get("guided")]
+    drawn = [v for v in seam if v.get("guided")]
+    assert fresh and drawn
+    for v in drawn:
+        assert sorted(set(v["starts"])) == sorted(v["texts"])
+        spec = campaign.spec_maker(v)(v["boot_seed"], v["cpus"], 8, 0.35,
+                                      v["mode"])
+        assert spec.names() == v["starts"] and spec.mode == v["mode"]
