@@ -27,7 +27,12 @@ and any race already found on the word is withdrawn when its frame's life
 ends or the run ends - "never itself a race" holds for the whole run.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
+
+from tools.race.shadow import (ARRAY_BYTES, BUDGET, ENTRY_BYTES, EPOCH_LIMIT,
+                               FRAME_BYTES, SITE_MASK, WORDS, Frame, Sites,
+                               word_index)
 
 WORD = ~3
 FRAME = ~0xFFF
@@ -98,6 +103,12 @@ class Detector:
     races: dict = field(default_factory=dict)       # pair key -> Race
     final: list = field(default_factory=list)       # withdrawn-checked races
     shared: dict = field(default_factory=dict)      # AT_WORD Accesses by who
+    frames: dict = field(default_factory=dict)      # frame -> shadow.Frame
+    sites: Sites = field(default_factory=Sites)     # packed entries' sites
+    sync_frames: set = field(default_factory=set)   # frames with sync words
+    budget: int = BUDGET         # bytes of shadow (tools.race.shadow)
+    evicted: int = 0             # frames whose shadow the budget dropped
+    read_arrays: int = 0         # frames with a read array
     found: int = 0
     accesses: int = 0
     sync_accesses: int = 0
@@ -146,6 +157,18 @@ class Detector:
                program=""):
         """One guest access of size bytes at physical pa."""
         self.accesses += 1
+        if size == 4 and not pa & 3 and not atomic:
+            f = self.frames.get(pa & FRAME) or self._frame(pa & FRAME)
+            if not f.special or not (pa in self.sync or pa in self.writes
+                                     or pa in self.reads):
+                c = self.clocks.get(pid) or self.clock(pid)
+                if c[pid] < EPOCH_LIMIT:
+                    self._packed(c, pid, pa, write, eip, cpu, program, f)
+                    return
+        self._general(pid, pa, size, write, atomic, eip, cpu, program)
+
+    def _general(self, pid, pa, size, write, atomic, eip, cpu, program):
+        """An access in the dict form of the shadow, word by word."""
         word, end = pa & WORD, pa + size
         if atomic:
             for w in range(word, end, 4):
@@ -155,7 +178,10 @@ class Detector:
         while word < end:
             if word in self.sync:
                 self._sync_access(pid, word, write)
-            elif pa <= word and end >= word + 4:
+                word += 4
+                continue
+            self._spill(word)
+            if pa <= word and end >= word + 4:
                 a = self._whole(c, pid, word, write, a, eip, pa, size, cpu,
                                 program)
             else:
@@ -164,6 +190,8 @@ class Detector:
                 self._bytes(c, a, word, max(pa, word) - word,
                             min(end, word + 4) - word)
             word += 4
+        if self._cost() > self.budget:
+            self._evict()
 
     def _sync_access(self, pid, word, write):
         """A release into, or an acquire from, the sync word's clock."""
@@ -180,8 +208,157 @@ class Detector:
         """word becomes a sync word: it leaves the shadow."""
         if word not in self.sync:
             self.sync[word] = SyncWord()
+            self.sync_frames.add(word & FRAME)
+            f = self.frames.get(word & FRAME)
+            if f is not None:
+                f.special = True
+                f.w[word_index(word)] = 0
+                if f.r is not None:
+                    f.r[word_index(word)] = 0
             self.writes.pop(word, None)
             self.reads.pop(word, None)
+
+    # The compact form (tools.race.shadow): the same rules as _whole for a
+    # word whose last write and single reader are aligned whole-word
+    # accesses, on packed entries; a second reader moves the word to the
+    # dict form.
+    def _packed(self, c, pid, word, write, eip, cpu, program, f):
+        """An aligned dword access of a word in the compact form."""
+        f.hot = True
+        i, epoch, keys = word_index(word), c[pid], self.sites.keys
+        wv, r = f.w[i], f.r
+        rv = r[i] if r is not None else 0
+        wk = keys[wv & SITE_MASK]
+        own = wv and wk[0] == pid and wv >> 32 == epoch
+        if not write:
+            if own and not rv:
+                return
+            if rv and rv >> 32 == epoch and keys[rv & SITE_MASK][:2] == \
+                    (pid, eip):
+                return
+        elif own and wk[1] == eip:
+            if not rv:
+                return
+            if keys[rv & SITE_MASK][0] == pid:
+                r[i] = 0                    # only its own read since
+                return
+        new = epoch << 32 | self.sites.of((pid, eip, write, cpu, program))
+        if wv and wk[0] != pid and wv >> 32 > c.get(wk[0], 0):
+            self._race(self._unpack(wv), self._unpack(new), word)
+        if write:
+            if rv:
+                rpid = keys[rv & SITE_MASK][0]
+                if rpid != pid and rv >> 32 > c.get(rpid, 0):
+                    self._race(self._unpack(rv), self._unpack(new), word)
+                r[i] = 0
+            f.w[i] = new
+        elif not rv:
+            if r is None:
+                r = self._read_array(f)
+            r[i] = new
+        elif keys[rv & SITE_MASK][0] == pid:
+            r[i] = new
+        else:
+            self.reads[word] = {keys[rv & SITE_MASK][0]: self._unpack(rv),
+                                pid: self._unpack(new)}
+            r[i] = 0
+            f.special = True
+
+    def _unpack(self, v):
+        """The Access a packed entry stands for."""
+        pid, eip, write, cpu, program = self.sites.keys[v & SITE_MASK]
+        return Access(pid, v >> 32, eip, write, AT_WORD, 4, cpu, program)
+
+    def _spill(self, word):
+        """word leaves the compact form for the dict form."""
+        f = self.frames.get(word & FRAME) or self._frame(word & FRAME)
+        f.special = f.hot = True
+        i = word_index(word)
+        if f.w[i]:
+            self.writes[word] = self._unpack(f.w[i])
+            f.w[i] = 0
+        if f.r is not None and f.r[i]:
+            a = self._unpack(f.r[i])
+            self.reads[word] = {a.pid: a}
+            f.r[i] = 0
+
+    # -- the budget --------------------------------------------------------
+    def _frame(self, frame):
+        """A new compact shadow for frame, within the budget."""
+        if self._cost() + FRAME_BYTES > self.budget:
+            self._evict()
+        f = self.frames[frame] = Frame(frame in self.sync_frames)
+        return f
+
+    def _read_array(self, f):
+        f.r = Frame.array()
+        self.read_arrays += 1
+        if self._cost() > self.budget:
+            self._evict()
+        return f.r
+
+    def _cost(self):
+        """The shadow's size in bytes, as tools.race.shadow estimates it."""
+        return (len(self.frames) * FRAME_BYTES +
+                self.read_arrays * ARRAY_BYTES +
+                (len(self.writes) + len(self.reads)) * ENTRY_BYTES)
+
+    def _evict(self):
+        """Drop the shadow of frames until a quarter of the budget is free:
+        first frames untouched since the last pass (oldest first), then the
+        oldest. Sync words and the races found stay."""
+        per = Counter(k & FRAME for k in self.writes)
+        per.update(k & FRAME for k in self.reads)
+        excess = self._cost() - self.budget * 3 // 4
+        victims = set()
+        for second in (False, True):
+            for frame in list(self.frames):
+                if excess <= 0:
+                    break
+                f = self.frames.pop(frame)
+                if f.hot and not second:
+                    f.hot = False
+                    self.frames[frame] = f      # a second chance, at the end
+                    continue
+                victims.add(frame)
+                excess -= FRAME_BYTES + per[frame] * ENTRY_BYTES
+                if f.r is not None:
+                    self.read_arrays -= 1
+                    excess -= ARRAY_BYTES
+        self._drop(victims, (self.writes, self.reads))
+        self.evicted += len(victims)
+
+    @staticmethod
+    def _drop(frames, tables):
+        """Delete the entries of tables keyed by a word in frames."""
+        if frames:
+            for table in tables:
+                for k in [k for k in table if k & FRAME in frames]:
+                    del table[k]
+
+    # -- what the shadow holds, for tests and tools ------------------------
+    def last_write(self, word):
+        """word's last write: an Access, a list of four (per byte), or
+        None."""
+        f = self.frames.get(word & FRAME)
+        v = f.w[word_index(word)] if f is not None else 0
+        return self._unpack(v) if v else self.writes.get(word)
+
+    def last_reads(self, word):
+        """word's reads since its last write: {actor: Access}, a list of
+        four such (per byte), or None."""
+        f = self.frames.get(word & FRAME)
+        v = f.r[word_index(word)] if f is not None and f.r is not None \
+            else 0
+        if v:
+            a = self._unpack(v)
+            return {a.pid: a}
+        return self.reads.get(word)
+
+    def shadow_words(self):
+        """How many words have a last write in the shadow."""
+        return len(self.writes) + sum(WORDS - f.w.count(0)
+                                      for f in self.frames.values())
 
     # The shadow of a word: writes[word] is the Access that last wrote all
     # four bytes, or a list of four (one per byte, None if never written);
@@ -307,9 +484,12 @@ class Detector:
                 del self.races[key]
                 if race.byte & WORD not in self.sync:
                     self.final.append(race)
-        for table in (self.writes, self.reads, self.sync):
-            for k in [k for k in table if k & FRAME in frames]:
-                del table[k]
+        self._drop(frames, (self.writes, self.reads, self.sync))
+        for frame in frames:
+            f = self.frames.pop(frame, None)
+            if f is not None and f.r is not None:
+                self.read_arrays -= 1
+        self.sync_frames -= frames
 
     def verdicts(self):
         """Every race of the run, in the order found, none on a sync word."""
