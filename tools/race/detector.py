@@ -30,9 +30,9 @@ ends or the run ends - "never itself a race" holds for the whole run.
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from tools.race.shadow import (ARRAY_BYTES, BUDGET, ENTRY_BYTES, EPOCH_LIMIT,
-                               FRAME_BYTES, SITE_MASK, WORDS, Frame, Sites,
-                               word_index)
+from tools.race.shadow import (ARRAY_BYTES, BUDGET, EPOCH_LIMIT, FRAME_BYTES,
+                               SITE_MASK, WORDS, Frame, Sites, read_bytes,
+                               word_index, write_bytes)
 
 WORD = ~3
 FRAME = ~0xFFF
@@ -109,6 +109,7 @@ class Detector:
     budget: int = BUDGET         # bytes of shadow (tools.race.shadow)
     evicted: int = 0             # frames whose shadow the budget dropped
     read_arrays: int = 0         # frames with a read array
+    dict_bytes: int = 0          # the dict form's size, as estimated
     found: int = 0
     accesses: int = 0
     sync_accesses: int = 0
@@ -180,6 +181,7 @@ class Detector:
                 self._sync_access(pid, word, write)
                 word += 4
                 continue
+            before = self._weight(word)
             self._spill(word)
             if pa <= word and end >= word + 4:
                 a = self._whole(c, pid, word, write, a, eip, pa, size, cpu,
@@ -189,6 +191,7 @@ class Detector:
                                 program)
                 self._bytes(c, a, word, max(pa, word) - word,
                             min(end, word + 4) - word)
+            self.dict_bytes += self._weight(word) - before
             word += 4
         if self._cost() > self.budget:
             self._evict()
@@ -215,6 +218,7 @@ class Detector:
                 f.w[word_index(word)] = 0
                 if f.r is not None:
                     f.r[word_index(word)] = 0
+            self.dict_bytes -= self._weight(word)
             self.writes.pop(word, None)
             self.reads.pop(word, None)
 
@@ -224,7 +228,7 @@ class Detector:
     # dict form.
     def _packed(self, c, pid, word, write, eip, cpu, program, f):
         """An aligned dword access of a word in the compact form."""
-        f.hot = True
+        f.used = self.accesses
         i, epoch, keys = word_index(word), c[pid], self.sites.keys
         wv, r = f.w[i], f.r
         rv = r[i] if r is not None else 0
@@ -263,6 +267,7 @@ class Detector:
                                 pid: self._unpack(new)}
             r[i] = 0
             f.special = True
+            self.dict_bytes += self._weight(word)
 
     def _unpack(self, v):
         """The Access a packed entry stands for."""
@@ -272,7 +277,7 @@ class Detector:
     def _spill(self, word):
         """word leaves the compact form for the dict form."""
         f = self.frames.get(word & FRAME) or self._frame(word & FRAME)
-        f.special = f.hot = True
+        f.special, f.used = True, self.accesses
         i = word_index(word)
         if f.w[i]:
             self.writes[word] = self._unpack(f.w[i])
@@ -287,7 +292,8 @@ class Detector:
         """A new compact shadow for frame, within the budget."""
         if self._cost() + FRAME_BYTES > self.budget:
             self._evict()
-        f = self.frames[frame] = Frame(frame in self.sync_frames)
+        f = self.frames[frame] = Frame(frame in self.sync_frames,
+                                       self.accesses)
         return f
 
     def _read_array(self, f):
@@ -301,40 +307,45 @@ class Detector:
         """The shadow's size in bytes, as tools.race.shadow estimates it."""
         return (len(self.frames) * FRAME_BYTES +
                 self.read_arrays * ARRAY_BYTES +
-                (len(self.writes) + len(self.reads)) * ENTRY_BYTES)
+                self.dict_bytes)
+
+    def _weight(self, word):
+        """The estimated bytes of word's dict form."""
+        w, rs = self.writes.get(word), self.reads.get(word)
+        return ((write_bytes(w) if w is not None else 0) +
+                (read_bytes(rs) if rs is not None else 0))
 
     def _evict(self):
-        """Drop the shadow of frames until a quarter of the budget is free:
-        first frames untouched since the last pass (oldest first), then the
-        oldest. Sync words and the races found stay."""
-        per = Counter(k & FRAME for k in self.writes)
-        per.update(k & FRAME for k in self.reads)
+        """Drop the shadow of the least recently used frames until a
+        quarter of the budget is free. Sync words and the races found
+        stay."""
+        per = Counter()
+        for k, w in self.writes.items():
+            per[k & FRAME] += write_bytes(w)
+        for k, rs in self.reads.items():
+            per[k & FRAME] += read_bytes(rs)
         excess = self._cost() - self.budget * 3 // 4
         victims = set()
-        for second in (False, True):
-            for frame in list(self.frames):
-                if excess <= 0:
-                    break
-                f = self.frames.pop(frame)
-                if f.hot and not second:
-                    f.hot = False
-                    self.frames[frame] = f      # a second chance, at the end
-                    continue
-                victims.add(frame)
-                excess -= FRAME_BYTES + per[frame] * ENTRY_BYTES
-                if f.r is not None:
-                    self.read_arrays -= 1
-                    excess -= ARRAY_BYTES
-        self._drop(victims, (self.writes, self.reads))
+        for frame in sorted(self.frames, key=lambda f: self.frames[f].used):
+            if excess <= 0:
+                break
+            f = self.frames.pop(frame)
+            victims.add(frame)
+            excess -= FRAME_BYTES + per[frame]
+            if f.r is not None:
+                self.read_arrays -= 1
+                excess -= ARRAY_BYTES
+        self._drop(victims)
         self.evicted += len(victims)
 
-    @staticmethod
-    def _drop(frames, tables):
-        """Delete the entries of tables keyed by a word in frames."""
+    def _drop(self, frames):
+        """Delete the dict form of every word in frames."""
         if frames:
-            for table in tables:
-                for k in [k for k in table if k & FRAME in frames]:
-                    del table[k]
+            for k in {k for table in (self.writes, self.reads)
+                      for k in table if k & FRAME in frames}:
+                self.dict_bytes -= self._weight(k)
+                self.writes.pop(k, None)
+                self.reads.pop(k, None)
 
     # -- what the shadow holds, for tests and tools ------------------------
     def last_write(self, word):
@@ -484,7 +495,9 @@ class Detector:
                 del self.races[key]
                 if race.byte & WORD not in self.sync:
                     self.final.append(race)
-        self._drop(frames, (self.writes, self.reads, self.sync))
+        self._drop(frames)
+        for k in [k for k in self.sync if k & FRAME in frames]:
+            del self.sync[k]
         for frame in frames:
             f = self.frames.pop(frame, None)
             if f is not None and f.r is not None:

@@ -22,21 +22,23 @@ EPOCH_LIMIT = 1 << 32            # epochs from here on use the dict form
 BUDGET = 32 << 20                # bytes of shadow kept at most
 ARRAY_BYTES = 8 * WORDS + 80     # one array of a frame
 FRAME_BYTES = 200 + ARRAY_BYTES  # a Frame, its dict entry and write array
-ENTRY_BYTES = 1024               # a word in the dict form, at most
+ENTRY_BYTES = 400                # a word's entry in a dict of the dict form
+ACCESS_BYTES = 200               # each Access or reader the entry holds
+BYTES_BYTES = 256                # the four per-byte dicts of a read entry
 _ZEROS = bytes(8 * WORDS)
 
 
 class Frame:
     """The compact shadow of one frame. special: some word of the frame
     is a sync word or in the dict form (the fast path looks there first);
-    hot: touched since the last eviction pass."""
-    __slots__ = ("w", "r", "special", "hot")
+    used: the detector's access count at its last use."""
+    __slots__ = ("w", "r", "special", "used")
 
-    def __init__(self, special):
+    def __init__(self, special, used):
         self.w = self.array()
         self.r = None
         self.special = special
-        self.hot = True
+        self.used = used
 
     @staticmethod
     def array():
@@ -63,3 +65,17 @@ class Sites:
 def word_index(word):
     """The index of word's entry in its frame's arrays."""
     return (word & 0xFFF) >> 2
+
+
+def write_bytes(w):
+    """The estimated bytes of a word's last write in the dict form (an
+    Access, or one per byte)."""
+    return ENTRY_BYTES + ACCESS_BYTES * (1 if w.__class__ is not list else 4)
+
+
+def read_bytes(rs):
+    """The estimated bytes of a word's reads in the dict form ({actor:
+    Access}, or four such dicts, one per byte)."""
+    if rs.__class__ is dict:
+        return ENTRY_BYTES + ACCESS_BYTES * len(rs)
+    return ENTRY_BYTES + BYTES_BYTES + ACCESS_BYTES * sum(map(len, rs))

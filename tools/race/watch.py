@@ -13,6 +13,8 @@ Interface (for `ia32k run --races` and the race finder):
     races.verdicts     # [tools.race.detector.Race], settled at the end of the run;
                        # race.key: ((program, eip), (program, eip)), sorted
     races.json()       # the report's `races` list (docs/abi.md)
+    races.det.evicted  # frames whose shadow the memory budget dropped
+                       # (`races_dropped_frames` in the report)
     races.text()       # the stderr blocks, one per pair
     build_report(k)["races"]                # the same list as json()
 
@@ -302,11 +304,17 @@ class RaceWatch:
         if dropped:
             self.k.console.message(f"races: {dropped} accesses lost (the "
                                    "log could not be drained)")
+        if self.det.evicted:
+            self.k.console.message(
+                f"races: the shadow of {self.det.evicted} frames was dropped "
+                f"to keep it within {self.det.budget >> 20} MiB (a race "
+                "between accesses on either side of a drop may be missed)")
         for block in self.blocks():
             self.k.console.message(block)
 
     def report(self, report):
         report["races"] = self.json()
+        report["races_dropped_frames"] = self.det.evicted
 
     def json(self):
         """The report's `races`: one entry per racing pair."""
