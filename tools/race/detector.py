@@ -13,9 +13,13 @@ e <= C_p[q]. A release copies C_p out and then advances p's epoch; an
 acquire joins a copy into C_p.
 
 Shadow: per physical byte, the last write and the reads since it (one per
-process), kept per 4-byte word while whole words are accessed. Two
-accesses race when they touch one byte from different processes, at least
-one writes, and neither happens before the other.
+process), kept per 4-byte word while whole words are accessed: packed in
+per-frame arrays while a word's accesses are aligned dwords with at most
+one reader (tools.race.shadow), else in dicts. Two accesses race when they
+touch one byte from different processes, at least one writes, and neither
+happens before the other. The shadow stays within a memory budget: past
+it the shadow of the least recently used frames is dropped, so a race
+between an access before the drop and one after it goes unseen.
 
 Synchronization words: a 4-byte aligned word that an atomic instruction
 (lock prefix, xchg with memory) touches becomes a sync word: from then on
