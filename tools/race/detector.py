@@ -34,14 +34,16 @@ ends or the run ends - "never itself a race" holds for the whole run.
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
-from tools.race.shadow import (ARRAY_BYTES, BUDGET, EPOCH_LIMIT, FRAME_BYTES,
-                               SITE_MASK, WORDS, Frame, Sites, read_bytes,
+from tools.race.shadow import (ARRAY_BYTES, BUDGET, COARSE_BYTES,
+                               EPOCH_LIMIT, FRAME_BYTES, SITE_MASK,
+                               SYNC_BYTES, WORDS, Frame, Sites, read_bytes,
                                word_index, write_bytes)
 
 WORD = ~3
 FRAME = ~0xFFF
 AT_WORD = -1                     # Access.pa: the word whose shadow holds it
 SHARED_MAX = 4096                # shared whole-word Accesses kept for reuse
+COARSE_FRAME = Frame(True, 0)    # what _frame gives for a coarse frame
 
 
 @dataclass(slots=True)
@@ -114,6 +116,8 @@ class Detector:
     evicted: int = 0             # frames whose shadow the budget dropped
     read_arrays: int = 0         # frames with a read array
     dict_bytes: int = 0          # the dict form's size, as estimated
+    coarse: set = field(default_factory=set)        # coarse sync frames
+    coarse_sync: SyncWord = field(default_factory=SyncWord)
     found: int = 0
     accesses: int = 0
     sync_accesses: int = 0
@@ -164,7 +168,7 @@ class Detector:
         self.accesses += 1
         if size == 4 and not pa & 3 and not atomic:
             f = self.frames.get(pa & FRAME) or self._frame(pa & FRAME)
-            if not f.special or not (pa in self.sync or pa in self.writes
+            if not f.special or not (self.is_sync(pa) or pa in self.writes
                                      or pa in self.reads):
                 c = self.clocks.get(pid) or self.clock(pid)
                 if c[pid] < EPOCH_LIMIT:
@@ -181,7 +185,7 @@ class Detector:
         c = self.clocks.get(pid) or self.clock(pid)
         a = None
         while word < end:
-            if word in self.sync:
+            if self.is_sync(word):
                 self._sync_access(pid, word, write)
                 word += 4
                 continue
@@ -200,10 +204,15 @@ class Detector:
         if self._cost() > self.budget:
             self._evict()
 
+    def is_sync(self, word):
+        """Whether word is a sync word: one an atomic touched, or any word
+        of a coarse frame."""
+        return word in self.sync or word & FRAME in self.coarse
+
     def _sync_access(self, pid, word, write):
         """A release into, or an acquire from, the sync word's clock."""
         self.sync_accesses += 1
-        s = self.sync[word]
+        s = self.sync.get(word) or self.coarse_sync
         if write:
             _join(s.clock, self.release(pid))
             s.acquired.clear()
@@ -213,7 +222,9 @@ class Detector:
 
     def _make_sync(self, word):
         """word becomes a sync word: it leaves the shadow."""
-        if word not in self.sync:
+        if word & FRAME in self.coarse:
+            self._withdraw({word})
+        elif word not in self.sync:
             self.sync[word] = SyncWord()
             self.sync_frames.add(word & FRAME)
             f = self.frames.get(word & FRAME)
@@ -293,7 +304,10 @@ class Detector:
 
     # -- the budget --------------------------------------------------------
     def _frame(self, frame):
-        """A new compact shadow for frame, within the budget."""
+        """A new compact shadow for frame, within the budget (a coarse
+        frame has none: every word of it is a sync word)."""
+        if frame in self.coarse:
+            return COARSE_FRAME
         if self._cost() + FRAME_BYTES > self.budget:
             self._evict()
         f = self.frames[frame] = Frame(frame in self.sync_frames,
@@ -311,7 +325,8 @@ class Detector:
         """The shadow's size in bytes, as tools.race.shadow estimates it."""
         return (len(self.frames) * FRAME_BYTES +
                 self.read_arrays * ARRAY_BYTES +
-                self.dict_bytes)
+                self.dict_bytes + len(self.sync) * SYNC_BYTES +
+                len(self.coarse) * COARSE_BYTES)
 
     def _weight(self, word):
         """The estimated bytes of word's dict form."""
@@ -322,7 +337,10 @@ class Detector:
     def _evict(self):
         """Drop the shadow of the least recently used frames until a
         quarter of the budget is free. Sync words and the races found
-        stay."""
+        stay, but sync words past a quarter of the budget make their frames
+        coarse first."""
+        if len(self.sync) * SYNC_BYTES > self.budget // 4:
+            self._coarsen()
         per = Counter()
         for k, w in self.writes.items():
             per[k & FRAME] += write_bytes(w)
@@ -341,6 +359,39 @@ class Detector:
                 excess -= ARRAY_BYTES
         self._drop(victims)
         self.evicted += len(victims)
+
+    def _coarsen(self):
+        """Make the frames with the most sync words coarse until those
+        left take an eighth of the budget: every word of a coarse frame is
+        a sync word, and all coarse frames share one clock. Races on their
+        sync words are withdrawn; their shadow is dropped."""
+        per = Counter(k & FRAME for k in self.sync)
+        left = len(self.sync)
+        frames = set()
+        for frame, n in per.most_common():
+            if left * SYNC_BYTES <= self.budget // 8:
+                break
+            frames.add(frame)
+            left -= n
+        words = {k for k in self.sync if k & FRAME in frames}
+        for k in words:
+            _join(self.coarse_sync.clock, self.sync.pop(k).clock)
+        self.coarse_sync.acquired.clear()
+        self._withdraw(words)
+        self._drop(frames)
+        for frame in frames:
+            f = self.frames.pop(frame, None)
+            if f is not None and f.r is not None:
+                self.read_arrays -= 1
+        self.sync_frames -= frames
+        self.coarse |= frames
+        self.evicted += len(frames)
+
+    def _withdraw(self, words):
+        """Withdraw the races found on words (sync words now)."""
+        for key in [k for k, r in self.races.items() if r.byte & WORD in
+                    words]:
+            del self.races[key]
 
     def _drop(self, frames):
         """Delete the dict form of every word in frames."""
@@ -502,6 +553,7 @@ class Detector:
         self._drop(frames)
         for k in [k for k in self.sync if k & FRAME in frames]:
             del self.sync[k]
+        self.coarse -= frames
         for frame in frames:
             f = self.frames.pop(frame, None)
             if f is not None and f.r is not None:

@@ -9,9 +9,11 @@ kind instead of a dict entry per word. Words in any other state (bytes
 accessed apart, several readers, eight-byte or unaligned accesses) keep
 the detector's per-word dict form.
 
-The budget bounds the host memory of both forms together: past it, the
-shadow of whole frames is dropped (least recently used first), and the
-count of dropped frames is kept for the report.
+The budget bounds the host memory of both forms and of the sync words
+together: past it, the shadow of whole frames is dropped (least recently
+used first), and sync words past a quarter of it make the frames that
+hold most of them coarse (every word a sync word, one clock for all such
+frames); the count of dropped frames is kept for the report.
 """
 
 from array import array
@@ -25,6 +27,8 @@ FRAME_BYTES = 200 + ARRAY_BYTES  # a Frame, its dict entry and write array
 ENTRY_BYTES = 400                # a word's entry in a dict of the dict form
 ACCESS_BYTES = 200               # each Access or reader the entry holds
 BYTES_BYTES = 256                # the four per-byte dicts of a read entry
+SYNC_BYTES = 640                 # a sync word (its clock and acquirers)
+COARSE_BYTES = 80                # a coarse frame (a set entry)
 _ZEROS = bytes(8 * WORDS)
 
 

@@ -105,3 +105,31 @@ def test_dropped_frames_start_afresh_and_sync_words_stay():
     det.access(2, X + 4, 4, True, eip=5)
     det.access(1, X + 4, 4, True, eip=6)
     assert [(r.a.eip, r.b.eip) for r in det.verdicts()] == [(5, 6)]
+
+
+def test_sync_words_past_their_share_make_frames_coarse():
+    """pid 1 makes every word of 8 frames a sync word (an array of atomic
+    counters): the frames become coarse, within the budget. A coarse
+    frame's words are all sync words sharing one clock: a race that the
+    exact rule reports (data published by a release of one counter,
+    read after an acquire of another) is hidden; a race elsewhere is
+    still reported."""
+    budget = 16 * FRAME_BYTES
+    det = boot(1, 2, budget=budget)
+
+    def counters():
+        for pa in range(X, X + 8 * PAGE, 4):
+            det.access(1, pa, 4, False, atomic=True, eip=1)
+            det.access(1, pa, 4, True, atomic=True, eip=1)
+    used, _ = traced(counters)
+    assert det.coarse and det.evicted >= len(det.coarse)
+    assert det._cost() <= budget and used < 2 * budget + (64 << 10), used
+    coarse = min(det.coarse)
+    data = X + 64 * PAGE
+    det.access(1, data, 4, True, eip=3)                # data, then a
+    det.access(1, coarse, 4, True, atomic=True, eip=4)  # release
+    det.access(2, coarse + 4, 4, False, eip=5)         # another word
+    det.access(2, data, 4, False, eip=6)
+    det.access(1, data + 4, 4, True, eip=7)            # unpublished
+    det.access(2, data + 4, 4, True, eip=8)
+    assert [(r.a.eip, r.b.eip) for r in det.verdicts()] == [(7, 8)]
