@@ -39,6 +39,7 @@ from kernel.proc.process import WaitKind
 from tools.observe.debuginfo import line_table
 from tools.observe.fmt import segment_name
 from tools.race.detector import FRAME, Detector
+from tools.race.segpages import SegmentPages
 
 _disasm = Cs(CS_ARCH_X86, CS_MODE_32)
 MAX_INSN = 15
@@ -54,7 +55,7 @@ class RaceWatch:
         self.watch = Watch(k.hw.memory)
         self.logs = [MemLog(cpu, self.watch, self._full(cpu))
                      for cpu in k.hw.cpus]
-        self.frames = {}         # frame -> (segment, page index)
+        self.frames = SegmentPages(k.hw.memory)   # frame -> (segment, page)
         self.private = {}        # frame -> (pid, page va): private memory
         #                          of a process with several threads
         self.threaded = set()    # pids of processes that made a thread
@@ -241,7 +242,7 @@ class RaceWatch:
         self._hooks()
 
     def on_shm_frame(self, seg, page, pa):
-        self.frames[pa] = (seg, page)
+        self.frames.set(pa, seg, page)
         self.watch.set(pa)
         self._hooks()
 
@@ -259,6 +260,7 @@ class RaceWatch:
         self._drain_current()
         gone = {pa for pa in seg.frames if pa}
         self.det.forget(gone)
+        self.frames.free(seg)
         for pa in gone:
             self.watch.set(pa, False)
         self._hooks()
