@@ -13,6 +13,8 @@ Interface (for `ia32k run --races` and the race finder):
     races.verdicts     # [tools.race.detector.Race], settled at the end of the run;
                        # race.key: ((program, eip), (program, eip)), sorted
     races.json()       # the report's `races` list (docs/abi.md)
+    races.det.evicted  # frames whose shadow the memory budget dropped
+                       # (`races_dropped_frames` in the report)
     races.text()       # the stderr blocks, one per pair
     build_report(k)["races"]                # the same list as json()
 
@@ -37,6 +39,7 @@ from kernel.proc.process import WaitKind
 from tools.observe.debuginfo import line_table
 from tools.observe.fmt import segment_name
 from tools.race.detector import FRAME, Detector
+from tools.race.segpages import SegmentPages
 
 _disasm = Cs(CS_ARCH_X86, CS_MODE_32)
 MAX_INSN = 15
@@ -52,7 +55,7 @@ class RaceWatch:
         self.watch = Watch(k.hw.memory)
         self.logs = [MemLog(cpu, self.watch, self._full(cpu))
                      for cpu in k.hw.cpus]
-        self.frames = {}         # frame -> (segment, page index)
+        self.frames = SegmentPages(k.hw.memory)   # frame -> (segment, page)
         self.private = {}        # frame -> (pid, page va): private memory
         #                          of a process with several threads
         self.threaded = set()    # pids of processes that made a thread
@@ -239,7 +242,7 @@ class RaceWatch:
         self._hooks()
 
     def on_shm_frame(self, seg, page, pa):
-        self.frames[pa] = (seg, page)
+        self.frames.set(pa, seg, page)
         self.watch.set(pa)
         self._hooks()
 
@@ -257,6 +260,7 @@ class RaceWatch:
         self._drain_current()
         gone = {pa for pa in seg.frames if pa}
         self.det.forget(gone)
+        self.frames.free(seg)
         for pa in gone:
             self.watch.set(pa, False)
         self._hooks()
@@ -302,11 +306,17 @@ class RaceWatch:
         if dropped:
             self.k.console.message(f"races: {dropped} accesses lost (the "
                                    "log could not be drained)")
+        if self.det.evicted:
+            self.k.console.message(
+                f"races: the shadow of {self.det.evicted} frames was dropped "
+                f"to keep it within {self.det.budget >> 20} MiB (a race "
+                "between accesses on either side of a drop may be missed)")
         for block in self.blocks():
             self.k.console.message(block)
 
     def report(self, report):
         report["races"] = self.json()
+        report["races_dropped_frames"] = self.det.evicted
 
     def json(self):
         """The report's `races`: one entry per racing pair."""

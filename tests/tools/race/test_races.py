@@ -175,7 +175,7 @@ def test_forget_settles_a_frames_races_and_clears_its_shadow():
     det.access(1, Y, 4, True, atomic=True)
     det.forget({0x10000})
     assert len(det.verdicts()) == 1 and not det.races
-    assert not det.writes and not det.sync
+    assert not det.writes and not det.sync and not det.frames
     det.access(1, Y, 4, True)           # the frame reused: a new life
     det.access(2, Y, 4, True)
     assert len(det.verdicts()) == 2     # Y is plain memory now
@@ -235,7 +235,8 @@ def test_accesses_that_add_nothing_are_skipped_but_not_their_conflicts():
     for _ in range(100):
         det.access(1, X, 4, False, eip=0x10)
         det.access(1, X, 4, True, eip=0x13)
-    assert det.accesses == 200 and not det.reads and det.writes[X].eip == 0x13
+    assert det.accesses == 200 and det.last_reads(X) is None
+    assert det.last_write(X).eip == 0x13
     det.access(2, X, 4, False, eip=0x10)
     det.access(2, X, 4, True, eip=0x13)
     assert {(r.a.eip, r.b.eip) for r in det.verdicts()} == {(0x13, 0x10),
@@ -249,20 +250,20 @@ def test_accesses_that_add_nothing_are_skipped_but_not_their_conflicts():
 def test_an_eight_byte_access_covers_two_whole_words():
     det = boot(1, 2)
     det.access(1, X, 8, True, eip=1)          # movq: two words
-    assert det.writes[X].eip == det.writes[X + 4].eip == 1
+    assert det.last_write(X).eip == det.last_write(X + 4).eip == 1
     det.access(2, X + 4, 4, False, eip=2)
     assert [(r.a.eip, r.b.eip, r.byte) for r in det.verdicts()] == \
         [(1, 2, X + 4)]
 
 
 def test_a_loop_over_words_shares_one_access_and_reports_each_pa():
-    """One instruction writing word after word (a memset) leaves one shared
-    Access in the shadow; a race found on any of the words still names the
+    """One instruction writing word after word (a memset) leaves one packed
+    entry per word, all naming one site; a race found on any of the words still names the
     words' own physical addresses."""
     det = boot(1, 2)
     for word in range(X, X + 4096, 4):
         det.access(1, word, 4, True, eip=0x401000)
-    assert len({id(a) for a in det.writes.values()}) == 1
+    assert det.shadow_words() == 1024 and len(det.sites.index) == 1
     det.access(2, X + 0x100, 4, False, eip=0x402000)
     det.access(2, X + 0x204, 2, True, eip=0x402010)
     [r1, r2] = det.verdicts()
