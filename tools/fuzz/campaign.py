@@ -34,6 +34,7 @@ from tools.fuzz import differential
 from tools.fuzz import leak
 from tools.fuzz import seams
 from tools.fuzz import shrink
+from tools.fuzz.assemble import images as fast_images
 from tools.toolchain.asm import BuildError, assemble_source
 from tools.toolchain.programs import Images
 
@@ -274,7 +275,7 @@ class Spec:
         """This spec with programs texts (name -> assembly) added or put in
         place of those of the same names, assembled."""
         images = type(self.images)(self.images)
-        images.update(Images.assembled(texts))
+        images.update(fast_images(texts))
         return replace(self, texts={**self.texts, **texts}, images=images)
 
 
@@ -342,7 +343,7 @@ def make_spec(boot_seed, cpus=1, programs_per_boot=8, hostile=0.35,
                                        hostile=hostile, writer=writer)
              for i in range(programs_per_boot)}
     images = _Images(canary=fx.canary, **fx.helpers)
-    images.update(Images.assembled(texts))
+    images.update(fast_images(texts))
     spec = Spec(boot_seed, cpus, rng.choice((50, 500, 5000)), texts, images,
                 mode=mode)
     if mode.seams:
