@@ -20,6 +20,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 
 from emu.x86 import PF_U, Vector
 from kernel import systable as sc
@@ -67,6 +68,8 @@ PRIVILEGED = ("cli", "hlt", "in al, dx", "out dx, al", "mov cr3, eax",
 
 # mov imm, store, load, arith, xadd, xchg, jmp, privileged, syscall x3, push
 WEIGHTS = (10, 10, 10, 10, 4, 4, 5, 1, 6, 6, 6, 5)
+KINDS, CUM_WEIGHTS = range(12), tuple(accumulate(WEIGHTS))
+CALLS = tuple(list(Sys) + [99, 0xFFFFFFFF])     # what a syscall item asks
 
 
 def _imm(rng):
@@ -76,7 +79,7 @@ def _imm(rng):
 def _instruction(rng, i):
     """One random instruction (or a short group) as assembly text."""
     r, s = rng.choice(REGS), rng.choice(REGS)
-    kind = rng.choices(range(12), WEIGHTS)[0]
+    kind = rng.choices(KINDS, cum_weights=CUM_WEIGHTS)[0]
     if kind == 0:
         return f"mov {r}, {_imm(rng):#x}"
     base = "ebp" if rng.random() < 0.8 else s
@@ -100,7 +103,7 @@ def _instruction(rng, i):
 
 
 def _syscall(rng):
-    num = rng.choice(list(Sys) + [99, 0xFFFFFFFF]) if rng.random() < 0.95 \
+    num = rng.choice(CALLS) if rng.random() < 0.95 \
         else Sys.EXIT
     if num == Sys.EXIT and rng.random() < 0.7:
         num = Sys.GETPID
