@@ -43,7 +43,7 @@ def test_figures_compare_every_campaign_with_the_earlier_fuzzer():
     assert rows[-1].split(" | ")[2:5] == ["100.0", "0.50", "1.00"]
 
 
-def test_make_fuzz_options_are_the_makefiles():
+def test_make_fuzz_options_parse_into_a_guided_campaign():
     o = plot.make_fuzz_options()
     assert o["guided"] and o["measure"] > 1 and o["check_every"] > 1
     assert 0 < o["seam_share"] < 1 and 0 < o["diff_share"] < 1
