@@ -89,4 +89,4 @@ clean:
 	rm -rf $(VENV) .build .pytest_cache
 
 fuzz: $(STAMP)
-	$(BIN)/python -m tools.fuzz --jobs $${FUZZ_JOBS:-2} --check-every $${FUZZ_CHECK_EVERY:-1} --seconds $${FUZZ_SECONDS:-120} --save fuzz-failures $${FUZZ_ARGS}
+	$(BIN)/python -m tools.fuzz --jobs $${FUZZ_JOBS:-2} --check-every 8 --coverage-every 8 --seam-share 0.03 --pair-share 0.1 --seconds $${FUZZ_SECONDS:-120} --save fuzz-failures $${FUZZ_ARGS}

@@ -125,8 +125,10 @@ def _words(ctx):
 def _one(seen, base, what, **want):
     """The single offset whose value matches every wanted probe result."""
     rows = dict(seen, clean=base)
-    cands = [i for i in range(len(base))
-             if all(rows[k][i] == v for k, v in want.items())]
+    (k0, v0), *rest = want.items()
+    cands = [i for i, w in enumerate(rows[k0]) if w == v0]
+    for k, v in rest:
+        cands = [i for i in cands if rows[k][i] == v]
     if len(cands) != 1:
         raise CalibrationError(f"{what}: {len(cands)} candidate offsets")
     return 4 * cands[0]
@@ -156,9 +158,8 @@ def _find_regs(m, template):
     words = struct.unpack_from(f"<{len(ctx.view) // 4}I", ctx.view, 0)
     regs = {}
     for r, v in marks.items():
-        hits = [4 * i for i, w in enumerate(words) if w == v]
-        if not hits:
+        if v not in words:
             raise CalibrationError(f"register {r} not found in context")
-        regs[r] = hits[0]
+        regs[r] = 4 * words.index(v)
     template.restore()
     return regs

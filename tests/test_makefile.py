@@ -27,3 +27,10 @@ def test_make_test_sets_up_the_rest_and_runs_in_parallel():
     assert "pip install -q -e '.[test]'" in out
     assert out.rstrip().endswith("-m pytest -n auto")
     assert "apt-get" not in out          # only through tools/sysdeps.py
+
+
+def test_make_fuzz_passes_the_fuzz_commands_make_fuzz_options():
+    from tools.fuzz.command import MAKE_FUZZ
+    line = next(x for x in dry_run("fuzz").splitlines()
+                if "-m tools.fuzz " in x)
+    assert f" {' '.join(MAKE_FUZZ)} " in line

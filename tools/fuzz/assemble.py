@@ -1,52 +1,43 @@
-"""Fast assembly of a fuzz program (tools/fuzz/campaign.py random_program:
-code, then `.align 4096` and `data: .zero 8192`). Keystone assembles only
-the code, with `data` set to the page after it; the alignment padding
-(keystone's own NOP bytes, asked once per length) and the zero data pages
-are appended as bytes. The image is the same as assemble_source gives for
-the whole text, in about half the time: most of keystone's time goes
-into emitting the 12 KiB of padding and zeros, and fuzz programs need no
-`.include` expansion. A program that does not assemble is handed to
-assemble_source for its BuildError."""
+"""Fast assembly of the programs the fuzzer writes itself: one keystone
+call on the whole text (the generated constants in front), its encoding
+taken as bytes in one copy. The fuzzer's programs have no `.include` and
+come from its own writers, so they skip the source checks of
+tools/toolchain/asmcheck.py, which look for mistakes people make; the
+image is the same as assemble_source gives. A text that does not
+assemble is handed to assemble_source for its BuildError (file, line and
+hint)."""
 
 from keystone import KS_ARCH_X86, KS_MODE_32, Ks, KsError
 
+from kernel.proc.loader import flat_image
 from tools.toolchain.asm import BASE, assemble_source
 from tools.toolchain.gen_include import asm_text
+from tools.toolchain.programs import Images
 
-TAIL = "\n.align 4096\ndata: .zero 8192"
-PAGE = 4096
-DATA = 8192
-_PADS = {}
 _KS = []
 
 
-def _asm(text):
+def _engine():
+    """This process's keystone engine and the constants' text."""
     if not _KS:
         _KS.append((Ks(KS_ARCH_X86, KS_MODE_32), asm_text() + "\n"))
-    ks, head = _KS[0]
-    code, _ = ks.asm(head + text, BASE)
-    return bytes(code or b"")
-
-
-def _pad(n):
-    """The bytes keystone pads n bytes with for `.align 4096`."""
-    if n not in _PADS:
-        _PADS[n] = _asm(f".fill {PAGE - n}, 1, 0\n.align {PAGE}")[PAGE - n:]
-    return _PADS[n]
+    return _KS[0]
 
 
 def assemble_program(text):
-    """The flat code of a fuzz program's text (any other text: assembled
-    as it is)."""
-    if not text.endswith(TAIL):
+    """The flat code of a program the fuzzer wrote (a text with an
+    `.include`: assembled by assemble_source)."""
+    if ".include" in text:
         return assemble_source(text)
-    code, guess = text[:-len(TAIL)], PAGE
+    ks, head = _engine()
     try:
-        while True:
-            out = _asm(f"data = {BASE + guess:#x}\n{code}")
-            end = -(-len(out) // PAGE) * PAGE
-            if end == guess and out:
-                return out + _pad(end - len(out)) + bytes(DATA)
-            guess = end or PAGE
+        code, _ = ks.asm(head + text, BASE, as_bytes=True)
     except KsError:
-        return assemble_source(text)            # raises its BuildError
+        code = None
+    return code if code else assemble_source(text)  # raises its BuildError
+
+
+def images(texts):
+    """Images of the fuzzer's programs (name -> assembly text), by name."""
+    return Images({name: flat_image(name, assemble_program(text))
+                   for name, text in texts.items()})

@@ -18,6 +18,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 
 from emu.x86 import PF_U, Vector
 from kernel import systable as sc
@@ -33,6 +34,7 @@ from tools.fuzz import leak
 from tools.fuzz import seams
 from tools.fuzz import shrink
 from tools.fuzz import watchdog
+from tools.fuzz.assemble import images as fast_images
 from tools.toolchain.asm import BuildError, assemble_source
 from tools.toolchain.programs import Images
 
@@ -65,6 +67,8 @@ PRIVILEGED = ("cli", "hlt", "in al, dx", "out dx, al", "mov cr3, eax",
 
 # mov imm, store, load, arith, xadd, xchg, jmp, privileged, syscall x3, push
 WEIGHTS = (10, 10, 10, 10, 4, 4, 5, 1, 6, 6, 6, 5)
+KINDS, CUM_WEIGHTS = range(12), tuple(accumulate(WEIGHTS))
+CALLS = tuple(list(Sys) + [99, 0xFFFFFFFF])     # what a syscall item asks
 
 
 def _imm(rng):
@@ -74,7 +78,7 @@ def _imm(rng):
 def _instruction(rng, i):
     """One random instruction (or a short group) as assembly text."""
     r, s = rng.choice(REGS), rng.choice(REGS)
-    kind = rng.choices(range(12), WEIGHTS)[0]
+    kind = rng.choices(KINDS, cum_weights=CUM_WEIGHTS)[0]
     if kind == 0:
         return f"mov {r}, {_imm(rng):#x}"
     base = "ebp" if rng.random() < 0.8 else s
@@ -98,7 +102,7 @@ def _instruction(rng, i):
 
 
 def _syscall(rng):
-    num = rng.choice(list(Sys) + [99, 0xFFFFFFFF]) if rng.random() < 0.95 \
+    num = rng.choice(CALLS) if rng.random() < 0.95 \
         else Sys.EXIT
     if num == Sys.EXIT and rng.random() < 0.7:
         num = Sys.GETPID
@@ -273,7 +277,7 @@ class Spec:
         """This spec with programs texts (name -> assembly) added or put in
         place of those of the same names, assembled."""
         images = type(self.images)(self.images)
-        images.update(Images.assembled(texts))
+        images.update(fast_images(texts))
         return replace(self, texts={**self.texts, **texts}, images=images)
 
 
@@ -341,7 +345,7 @@ def make_spec(boot_seed, cpus=1, programs_per_boot=8, hostile=0.35,
                                        hostile=hostile, writer=writer)
              for i in range(programs_per_boot)}
     images = _Images(canary=fx.canary, **fx.helpers)
-    images.update(Images.assembled(texts))
+    images.update(fast_images(texts))
     spec = Spec(boot_seed, cpus, rng.choice((50, 500, 5000)), texts, images,
                 mode=mode)
     if mode.seams:

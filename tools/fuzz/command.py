@@ -13,6 +13,13 @@ from tools.fuzz import campaign, cluster, rounds, shrink
 from tools.fuzz.coverage import kernel_statements
 from tools.fuzz.progress import progress
 
+# the options `make fuzz` passes (the Makefile's fuzz line spells them out;
+# tests/test_makefile.py holds the two together): the checker after every
+# 8th call or fault, kernel coverage on every 8th boot, 3% seam boots (one
+# costs about six plain boots) and 10% differential pairs
+MAKE_FUZZ = ("--check-every", "8", "--coverage-every", "8",
+             "--seam-share", "0.03", "--pair-share", "0.1")
+
 
 def parser():
     ap = campaign.parser()

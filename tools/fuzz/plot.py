@@ -3,21 +3,26 @@ on this machine and written into the docs: kernel lines reached over a
 campaign, blind draws against guided ones (docs/fuzz-coverage.svg), and
 programs per CPU second of the blind fuzzer without coverage (the
 fuzzer's cost without learning), the blind one with coverage, the guided
-one, and the guided one measuring coverage on every 4th boot only
+one, the guided one measuring coverage on every 4th boot only, the
+guided one with `make fuzz`'s options (tools/fuzz/command.py MAKE_FUZZ)
+and the blind fuzzer of an earlier revision (tools/fuzz/baseline.py)
 (docs/fuzz-figures.md)."""
 
 import argparse
 from pathlib import Path
 
 from tools import ROOT
-from tools.fuzz import cluster, rounds
+from tools.fuzz import (baseline, cluster, command, differential, rounds,
+                        seams)
 from tools.fuzz.coverage import kernel_statements
 
 W, H, PAD = 640, 360, 48
 COLOURS = {"blind": "#c0392b", "guided": "#2471a3",
-           "guided, coverage every 4th boot": "#1e8449"}
+           "guided, coverage every 4th boot": "#1e8449",
+           "guided, as make fuzz runs it": "#7d3c98"}
 CAMPAIGNS = (("blind, no coverage", False, 0), ("blind", False, 1),
              ("guided", True, 1), ("guided, coverage every 4th boot", True, 4))
+MAKE_FUZZ = "guided, as make fuzz runs it"
 
 
 class Series:
@@ -32,20 +37,35 @@ class Series:
 
 
 def measure(seconds, jobs, seed):
-    """Run the three campaigns; return {name: (Run, Series)}."""
+    """Run the campaigns of CAMPAIGNS and make fuzz's; return {name: (Run,
+    Series)}."""
     statements = kernel_statements()
     found = {}
     for name, guided, measured in CAMPAIGNS:
-        ex = cluster.executor(jobs)
-        series = Series(statements)
-        try:
-            run = rounds.campaign(seed, None, seconds, "mix", ex,
-                                  guided=guided, measure=measured,
-                                  progress=series)
-        finally:
-            ex.close()
-        found[name] = (run, series)
+        found[name] = _campaign(statements, seconds, jobs, seed,
+                                guided=guided, measure=measured)
+    found[MAKE_FUZZ] = _campaign(statements, seconds, jobs, seed,
+                                 **make_fuzz_options())
     return found
+
+
+def make_fuzz_options():
+    """rounds.campaign's options for the campaign make fuzz runs."""
+    a = command.parser().parse_args(list(command.MAKE_FUZZ))
+    return {"guided": not a.blind, "measure": a.coverage_every,
+            "check_every": a.check_every, "seam_share": a.seam_share,
+            "diff_share": a.pair_share}
+
+
+def _campaign(statements, seconds, jobs, seed, **options):
+    ex = cluster.executor(jobs)
+    series = Series(statements)
+    try:
+        run = rounds.campaign(seed, None, seconds, "mix", ex,
+                              progress=series, **options)
+    finally:
+        ex.close()
+    return run, series
 
 
 def svg(curves, seconds):
@@ -88,23 +108,35 @@ def svg(curves, seconds):
     return "\n".join(out + ["</svg>", ""])
 
 
-def figures(found, seconds, jobs):
-    """docs/fuzz-figures.md's text."""
+def figures(found, seconds, jobs, old):
+    """docs/fuzz-figures.md's text; old: the earlier revision's
+    baseline.Figures."""
     base = _rate(found["blind, no coverage"][0])
+    then = old.rate()
     rows = ["| campaign | programs | programs per CPU second | vs blind "
-            "without coverage | kernel lines reached |", "|---|---|---|---|---|"]
+            f"without coverage | vs the fuzzer of {old.revision} | kernel "
+            "lines reached |", "|---|---|---|---|---|---|"]
     for name, (run, series) in found.items():
         lines = series.points[-1][1] or "-"
         rate = _rate(run)
         rows.append(f"| {name} | {run.total.cases} | {rate:.1f} | "
-                    f"{rate / base:.2f} | {lines} |")
+                    f"{rate / base:.2f} | {rate / then:.2f} | {lines} |")
+    rows.append(f"| blind fuzzer of {old.revision} (checker every "
+                f"{baseline.CHECK_EVERY}th call) | {old.programs} | "
+                f"{then:.1f} | {then / base:.2f} | 1.00 | - |")
     return "\n".join([
         "# Fuzzer figures", "",
         f"Written by `python -m tools.fuzz.plot --seconds {seconds:g} --jobs "
         f"{jobs}`: each campaign ran {seconds:g} s on {jobs} worker "
         "processes of the same machine, one after another. Programs per CPU "
         "second is the figure per core (the machine is shared; CPU time does "
-        "not count the time other processes took).", "",
+        "not count the time other processes took). The campaigns above the "
+        "last row run the checker after every call or fault, "
+        f"{seams.SEAM_SHARE:.0%} seam boots and {differential.DIFF_SHARE:.0%} "
+        "differential pairs, except make fuzz's, which runs `python "
+        f"-m tools.fuzz {' '.join(command.MAKE_FUZZ)}`; the last row is the "
+        f"blind fuzzer of revision {old.revision}, run from its own tree "
+        "(tools/fuzz/baseline.py).", "",
         *rows, "", "![kernel lines reached, blind against guided]"
         "(fuzz-coverage.svg)", ""])
 
@@ -128,10 +160,11 @@ def main(argv=None):
                     "fuzz-figures.md (default: docs/)")
     args = ap.parse_args(argv)
     found = measure(args.seconds, args.jobs, args.seed)
+    old = baseline.measure(args.seconds, args.jobs, args.seed)
     out = Path(args.out)
     curves = {n: found[n][1].points for n in COLOURS}
     (out / "fuzz-coverage.svg").write_text(svg(curves, args.seconds))
-    text = figures(found, args.seconds, args.jobs)
+    text = figures(found, args.seconds, args.jobs, old)
     write_figures(out / "fuzz-figures.md", text)
     print(text)
 

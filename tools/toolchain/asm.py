@@ -68,7 +68,8 @@ def assemble_lines(lines, base=BASE):
     if problem:
         raise BuildError(problem)
     try:
-        code, _ = ks.asm("\n".join(t for _, _, t in lines), base)
+        code, _ = ks.asm("\n".join(t for _, _, t in lines), base,
+                         as_bytes=True)
     except KsError as e:
         raise BuildError(_locate(ks, lines, base, e)) from None
     if code is None:

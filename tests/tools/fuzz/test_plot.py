@@ -32,3 +32,29 @@ def test_figures_keep_the_sections_other_tools_wrote(tmp_path):
     fresh = tmp_path / "fresh.md"
     plot.write_figures(fresh, "# Fuzzer figures\n")
     assert fresh.read_text() == "# Fuzzer figures\n"
+
+
+class _Run:
+    def __init__(self, cases, cpu):
+        self.total, self.cpu = type("T", (), {"cases": cases})(), cpu
+
+
+def test_figures_compare_every_campaign_with_the_earlier_fuzzer():
+    from tools.fuzz.baseline import Figures
+    series = plot.Series(set())
+    found = {"blind, no coverage": (_Run(600, 3.0), series),
+             plot.MAKE_FUZZ: (_Run(900, 3.0), series)}
+    old = Figures("abc^", 400, 4.0, 0)
+    rows = [r for r in plot.figures(found, 10, 1, old).splitlines()
+            if r.startswith("| ")]
+    assert "vs the fuzzer of abc^" in rows[0]
+    made = next(r for r in rows if r.startswith(f"| {plot.MAKE_FUZZ} "))
+    assert made.split(" | ")[2:5] == ["300.0", "1.50", "3.00"]
+    assert rows[-1].startswith("| blind fuzzer of abc^")
+    assert rows[-1].split(" | ")[2:5] == ["100.0", "0.50", "1.00"]
+
+
+def test_make_fuzz_options_parse_into_a_guided_campaign():
+    o = plot.make_fuzz_options()
+    assert o["guided"] and o["measure"] > 1 and o["check_every"] > 1
+    assert 0 < o["seam_share"] < 1 and 0 < o["diff_share"] < 1
