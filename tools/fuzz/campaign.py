@@ -214,9 +214,9 @@ class _Recorder:
                 self.sink.append(f"pid {p.pid} made call {Sys(num).name} "
                                  f"with EFLAGS {k.cpu.reg('eflags'):#x} "
                                  "(vm86 or IOPL > 0)")
-            t0 = time.monotonic()
+            t0, scanned = time.monotonic(), leak.scan_seconds()
             r = fn(k, p, *args)
-            took = time.monotonic() - t0
+            took = time.monotonic() - t0 - (leak.scan_seconds() - scanned)
             if self.c.stall is not None and took > self.c.stall:
                 self.sink.append(f"call {Sys(num).name} by pid {p.pid} held "
                                  f"the machine for {took:.1f} s")

@@ -18,6 +18,8 @@ below 10^-9 for D = 10^4. The whole 16-byte secret is a leak at once
 
 import os
 import struct
+import threading
+import time
 from array import array
 
 from emu.x86 import PTE_P, PTE_PS
@@ -63,6 +65,16 @@ class Secret:
                 if v is not None and v & 0xFFFFFFFF in self.values]
 
 
+_scanning = threading.local()
+
+
+def scan_seconds():
+    """The seconds this thread has spent scanning console output for the
+    secret (the fuzzer's time, not the kernel's: a call's stall check
+    leaves it out)."""
+    return getattr(_scanning, "seconds", 0.0)
+
+
 class ScanSink:
     """A console stream that keeps no more than a small head of what is
     written, and looks for the secret in all of it (a write of gigabytes
@@ -78,7 +90,12 @@ class ScanSink:
         self.found = []
 
     def write(self, data):
-        data = bytes(data)
+        t0 = time.monotonic()
+        n = self._scan(bytes(data))
+        _scanning.seconds = scan_seconds() + time.monotonic() - t0
+        return n
+
+    def _scan(self, data):
         self.length += len(data)
         if len(self.head) < self.HEAD:
             self.head += data[:self.HEAD - len(self.head)]
