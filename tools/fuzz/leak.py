@@ -21,6 +21,7 @@ import struct
 import threading
 import time
 from array import array
+from itertools import compress
 
 from emu.x86 import PTE_P, PTE_PS
 
@@ -125,9 +126,9 @@ def user_frames(hw, pd):
             yield i << 22, pde & 0xFFC00000, LARGE
             continue
         ptes = array("I", hw.read(pde & ~0xFFF, PAGE))
-        for j, pte in enumerate(ptes):
-            if pte & PTE_P:
-                yield (i << 22) | (j << 12), pte & ~0xFFF, PAGE
+        for j in compress(range(len(ptes)), ptes):      # non-zero entries
+            if ptes[j] & PTE_P:
+                yield (i << 22) | (j << 12), ptes[j] & ~0xFFF, PAGE
 
 
 def memory_of(hw, pd):
