@@ -15,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import socket
+import sys
 import threading
 from collections import Counter
 
@@ -35,12 +36,15 @@ def default_jobs():
 
 def whoami():
     """The name of the worker running this: its Dask address, or the host
-    and process id."""
-    try:
-        from distributed import get_worker
-        return get_worker().address
-    except (ImportError, ValueError):
-        return f"{socket.gethostname()}:{os.getpid()}"
+    and process id. A Dask worker has imported distributed already; any
+    other process does not pay for importing it here."""
+    dask = sys.modules.get("distributed")
+    if dask is not None:
+        try:
+            return dask.get_worker().address
+        except ValueError:          # distributed loaded, not in a worker
+            pass
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _call(job):
