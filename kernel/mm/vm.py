@@ -658,22 +658,29 @@ class AddressSpace:
             va, n = va + length, n - length
         return out
 
+    def held(self, va, n, access):
+        """The physical address of [va, va+n) when the range lies inside
+        one page the kernel's TLB holds for access (no walk needed), else
+        None."""
+        off = va & (PAGE_SIZE - 1)
+        if 0 < n <= PAGE_SIZE - off:
+            frame = self.tlb.get((va >> 12, access))
+            if frame is not None:
+                return frame | off
+        return None
+
     def check(self, va, n, access):
-        """Raise UserFault unless all of [va, va+n) allows access (a range
-        inside one page the kernel's TLB holds for access needs no walk)."""
-        if 0 < n <= PAGE_SIZE - (va & (PAGE_SIZE - 1)) and \
-                (va >> 12, access) in self.tlb:
+        """Raise UserFault unless all of [va, va+n) allows access."""
+        if self.held(va, n, access) is not None:
             return
         for _ in self.pages(va, n, access):
             pass
 
     def copyin(self, va, n):
         """Read n bytes of user memory at va."""
-        mem, off = self.vm.hw.mem, va & (PAGE_SIZE - 1)
-        frame = self.tlb.get((va >> 12, READ)) if 0 < n <= PAGE_SIZE - off \
-            else None
-        if frame is not None:            # a short copy the TLB holds
-            return bytes(mem[frame | off:(frame | off) + n])
+        mem, pa = self.vm.hw.mem, self.held(va, n, READ)
+        if pa is not None:
+            return bytes(mem[pa:pa + n])
         return b"".join(mem[pa:pa + length]
                         for pa, length in self.chunks(va, n, READ))
 
@@ -687,21 +694,14 @@ class AddressSpace:
         Translated code of the pages written is then stale wherever it was
         translated (a recv may bring in instructions): the kernel is told
         once, to invalidate it on every CPU before they run it again."""
-        tlb, plans = self.tlb, []
-        for va, data in items:   # a short copy the TLB holds: its address
-            n, off = len(data), va & (PAGE_SIZE - 1)
-            frame = tlb.get((va >> 12, WRITE)) if 0 < n <= PAGE_SIZE - off \
-                else None
-            plans.append((frame | off if frame is not None else
-                          self.chunks(va, n, WRITE), va, data))
+        plans = []
+        for va, data in items:
+            pa = self.held(va, len(data), WRITE)
+            plans.append((((pa, len(data)),) if pa is not None else
+                           self.chunks(va, len(data), WRITE), va, data))
         mem, ref = self.vm.hw.mem, self.vm.frames.ref
         pages, shared = set(), False
         for where, va, data in plans:
-            if where.__class__ is int:
-                mem[where:where + len(data)] = data
-                pages.add(va & ~(PAGE_SIZE - 1))
-                shared = shared or ref[where >> 12] > 1
-                continue
             i = 0
             for pa, length in where:
                 mem[pa:pa + length] = data[i:i + length]
