@@ -67,17 +67,24 @@ def main(argv=None):
     return 1 if run.total.violations else 0
 
 
+def campaign_options(args):
+    """rounds.campaign's options for parsed command-line args: cpus,
+    guided, measure (0 when blind) and run_boot's check and shares."""
+    return {"cpus": args.cpus if args.cpus == "mix" else int(args.cpus),
+            "guided": not args.blind,
+            "measure": 0 if args.blind else max(1, args.coverage_every),
+            "check_every": args.check_every, "seam_share": args.seam_share,
+            "diff_share": args.pair_share}
+
+
 def _run(args):
-    cpus = args.cpus if args.cpus == "mix" else int(args.cpus)
     ex = cluster.executor(args.jobs, args.dask, args.scheduler)
     try:
         with progress(enabled=not args.json) as shown:
             return rounds.campaign(
-                args.seed, args.cases, args.seconds, cpus, ex,
-                per_round=args.jobs or None, guided=not args.blind,
-                measure=0 if args.blind else max(1, args.coverage_every),
-                progress=shown, check_every=args.check_every,
-                seam_share=args.seam_share, diff_share=args.pair_share)
+                args.seed, args.cases, args.seconds, executor=ex,
+                per_round=args.jobs or None, progress=shown,
+                **campaign_options(args))
     finally:
         ex.close()
 

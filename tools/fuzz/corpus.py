@@ -139,9 +139,8 @@ def mutate(text, rng, others=(), targets=None, hostile=0.35,
            writer=hostile_mod.Writer):
     """A mutant of program text: one to three changes, each replacing an
     item by a fresh one (writer's) or by the same item of another program
-    in others,
-    deleting an item, or redrawing one `mov reg, imm` immediate (never in
-    an item that checks its own values)."""
+    in others, deleting an item, or redrawing one `mov reg, imm` immediate
+    (never in an item that checks its own values)."""
     head, items, tail = split(text)
     real = [n for n, (i, body) in enumerate(items) if body.strip()] or [0]
     targets = targets or campaign.fixed().targets

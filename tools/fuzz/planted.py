@@ -217,11 +217,10 @@ def search(name, mode, seed, budget=60.0, cases=4000, focus=False,
     planting = Planting(cluster.Inline(), bug, budget, focus)
     watch = _Watch(bug, planting)
     args = {**defaults(), **boot}
-    every = args.pop("coverage_every")
+    args.update(guided=mode == "guided",
+                measure=0 if mode == "blind" else args["measure"])
     with contextlib.suppress(_Stop):
-        rounds.campaign(seed, cases, None, args.pop("cpus"), planting,
-                        per_round=1, guided=mode == "guided",
-                        measure=0 if mode == "blind" else every,
+        rounds.campaign(seed, cases, None, executor=planting, per_round=1,
                         progress=watch, **args)
     run, what = watch.run, watch.hit(watch.run)
     return Search(name, mode, seed, what is not None, run.total.boots,
@@ -230,12 +229,8 @@ def search(name, mode, seed, budget=60.0, cases=4000, focus=False,
 
 def defaults():
     """The campaign options `python -m tools.fuzz` runs with by default
-    (coverage_every: of a guided campaign)."""
-    a = command.parser().parse_args([])
-    return {"cpus": a.cpus if a.cpus == "mix" else int(a.cpus),
-            "check_every": a.check_every, "seam_share": a.seam_share,
-            "diff_share": a.pair_share,
-            "coverage_every": max(1, a.coverage_every)}
+    (measure: of a guided campaign)."""
+    return command.campaign_options(command.parser().parse_args([]))
 
 
 def _search_job(_shared, task):

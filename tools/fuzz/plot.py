@@ -51,10 +51,10 @@ def measure(seconds, jobs, seed):
 
 def make_fuzz_options():
     """rounds.campaign's options for the campaign make fuzz runs."""
-    a = command.parser().parse_args(list(command.MAKE_FUZZ))
-    return {"guided": not a.blind, "measure": a.coverage_every,
-            "check_every": a.check_every, "seam_share": a.seam_share,
-            "diff_share": a.pair_share}
+    o = command.campaign_options(
+        command.parser().parse_args(list(command.MAKE_FUZZ)))
+    del o["cpus"]                   # every campaign here runs "mix"
+    return o
 
 
 def _campaign(statements, seconds, jobs, seed, **options):
