@@ -31,11 +31,10 @@ def test_hostile_campaign_on_both_cores_finds_nothing():
 
 
 def test_cross_cpu_store_into_shared_code_is_seen():
-    """Found by the campaign, and again after the first kernel/mm/coherence.py:
-    in this boot (2 CPUs) rnd4 runs code in a segment, a helper on the
-    other CPU attaches it, writes new code there and exits 0, all in one
-    slice, and rnd4's next call ran the old code. Now an attach during a
-    slice counts as a writer."""
+    """A boot the campaign found (2 CPUs): rnd4 runs code in a segment,
+    a helper on the other CPU attaches it, writes new code there and exits
+    0, all in one slice; rnd4's next call runs the new code, because an
+    attach during a slice counts as a writer (kernel/mm/coherence.py)."""
     o, _ = fuzz.replay(1480934995069278068, 2)
     assert o.violations == []
 
