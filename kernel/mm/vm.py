@@ -676,6 +676,15 @@ class AddressSpace:
         for _ in self.pages(va, n, access):
             pass
 
+    def writable(self, va, n):
+        """True when all of [va, va+n) may be written (check, as a bool:
+        a call's -EFAULT test of a user pointer)."""
+        try:
+            self.check(va, n, WRITE)
+        except UserFault:
+            return False
+        return True
+
     def copyin(self, va, n):
         """Read n bytes of user memory at va."""
         mem, pa = self.vm.hw.mem, self.held(va, n, READ)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from kernel.syscall import BLOCKED, NORETURN, RESTART, SWITCH, Errno, s32
 from kernel.mm.vm import UserFault
 from kernel.proc.process import WaitKind
-from emu.walk import READ, WRITE
+from emu.walk import READ
 
 MAX_NAME = 256
 WRITE_COPY = 64 << 10            # a write up to this long: one copy-in
@@ -108,11 +108,8 @@ def sys_wait(k, p, pid, status_ptr, *_):
     kids = [c for c in kids if not c.reaped and (pid == -1 or c.pid == pid)]
     if not kids:
         return -Errno.ECHILD
-    if status_ptr:
-        try:
-            p.aspace.check(status_ptr, 4, WRITE)
-        except UserFault:
-            return -Errno.EFAULT
+    if status_ptr and not p.aspace.writable(status_ptr, 4):
+        return -Errno.EFAULT
     for c in kids:
         if not c.alive:
             return _reap(k, p, c, status_ptr)

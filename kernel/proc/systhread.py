@@ -3,7 +3,6 @@ thread_exit, thread_join, gettid. Thin: validate, call the kernel."""
 
 import struct
 
-from emu.walk import WRITE
 from kernel.memlayout import USER_END, USER_LOW
 from kernel.mm.vm import UserFault
 from kernel.proc.process import WaitKind
@@ -39,11 +38,8 @@ def sys_thread_join(k, p, tid, status_ptr, *_):
         return -Errno.ESRCH
     if t is k.thread:
         return -Errno.EDEADLK
-    if status_ptr:
-        try:
-            p.aspace.check(status_ptr, 4, WRITE)
-        except UserFault:
-            return -Errno.EFAULT
+    if status_ptr and not p.aspace.writable(status_ptr, 4):
+        return -Errno.EFAULT
     joiner = k.thread
     if not t.alive:
         return _reap(k, p, joiner, t, status_ptr)
